@@ -1,0 +1,1 @@
+"""Pure domain code: ids, run states, the manifest model, option rendering, errors. No I/O."""

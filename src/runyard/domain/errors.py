@@ -1,0 +1,42 @@
+"""Domain errors; the server maps each class to one HTTP status in one table."""
+
+from __future__ import annotations
+
+
+class RunyardError(Exception):
+    """Something went wrong."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFound(RunyardError):
+    """The resource does not exist."""
+
+
+class Conflict(RunyardError):
+    """The resource exists already or is in a state that forbids this."""
+
+
+class Invalid(RunyardError):
+    """The request is not valid."""
+
+
+class Unauthenticated(RunyardError):
+    """A valid API key is required: send 'Authorization: Bearer <key>'."""
+
+
+class Forbidden(RunyardError):
+    """This key's role does not allow this."""
+
+
+class CapacityExhausted(RunyardError):
+    """No capacity is free and queuing is disabled for this run."""
+
+
+class UnsafeArchive(Invalid):
+    """The archive is not safe to unpack."""

@@ -1,0 +1,20 @@
+"""Identifiers: generated ids look like ``run-k3x9q2ab`` (prefix, dash, 8 of [a-z0-9])."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def new_id(prefix: str, length: int = 8) -> str:
+    """A fresh random id with ``prefix``."""
+    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def is_valid_user_id(value: str) -> bool:
+    """Whether a caller-chosen id is acceptable (letters, digits, ``.``, ``_``, ``-``; at most 128)."""
+    return bool(_USER_ID.match(value))

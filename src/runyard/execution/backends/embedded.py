@@ -1,0 +1,131 @@
+"""The embedded pool: runs execute as subprocesses of threads inside the server process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from runyard.execution.backends.base import Executor, ReportSink
+from runyard.execution.runtime.envs import EnvironmentBuilder
+from runyard.execution.runtime.runner import execute
+from runyard.execution.runtime.types import RunReport, RunTask
+from runyard.services import runs as run_service
+from runyard.services.bundles import ensure_unpacked
+from runyard.services.platform import Platform
+from runyard.storage.db import Bundle
+
+log = logging.getLogger(__name__)
+
+
+class _Context:
+    """The runner's view of the platform, in-process."""
+
+    def __init__(self, platform: Platform, cancel_events: dict[str, threading.Event], input_keys: dict[str, str | None]) -> None:
+        self._platform = platform
+        self._cancel = cancel_events
+        self._inputs = input_keys
+
+    def bundle_dir(self, bundle_id: str) -> Path:
+        with self._platform.db.session() as s:
+            bundle = s.get(Bundle, bundle_id)
+            if bundle is None:
+                raise FileNotFoundError(f"executable {bundle_id} does not exist")
+            key = bundle.blob_key
+        return ensure_unpacked(self._platform, bundle_id, key)
+
+    def input_path(self, run_id: str) -> Path | None:
+        key = self._inputs.get(run_id)
+        if key is None:
+            return None
+        local = self._platform.blobs.local_path(key)
+        if local is not None:
+            return local
+        target = self._platform.settings.work_path() / "inputs" / run_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self._platform.blobs.open(key) as src, open(target, "wb") as out:
+            while chunk := src.read(1024 * 1024):
+                out.write(chunk)
+        return target
+
+    def log(self, run_id: str, line: str) -> None:
+        run_service.append_log(self._platform, run_id, line)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        event = self._cancel.get(run_id)
+        return event is not None and event.is_set()
+
+    def mark_started(self, run_id: str) -> None:
+        pass
+
+
+class EmbeddedExecutor(Executor):
+    def __init__(self, *, platform: Platform, on_done: ReportSink) -> None:
+        settings = platform.settings
+        self._platform = platform
+        self._on_done = on_done
+        self._classes = settings.execution.classes
+        self._lock = threading.Lock()
+        self._running: dict[str, str] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._inputs: dict[str, str | None] = {}
+        workers = max(1, sum(c.concurrency for c in self._classes.values()))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runyard-run")
+        self._envs = EnvironmentBuilder(root=settings.env_path(), python=settings.execution.python)
+        self._ctx = _Context(platform, self._cancel, self._inputs)
+
+    def submit(self, task: RunTask, execution_class: str, input_key: str | None = None) -> None:
+        with self._lock:
+            self._running[task.run_id] = execution_class
+            self._cancel[task.run_id] = threading.Event()
+            self._inputs[task.run_id] = input_key
+        self._pool.submit(self._execute, task)
+
+    def _execute(self, task: RunTask) -> None:
+        settings = self._platform.settings.execution
+        try:
+            report = execute(
+                task,
+                self._ctx,
+                envs=self._envs,
+                work_root=self._platform.settings.work_path(),
+                poll_interval=settings.poll_interval_seconds,
+                kill_grace=settings.kill_grace_seconds,
+                keep_workspace=settings.keep_workspaces,
+            )
+        except Exception as exc:  # the runner should not raise; if it does, the run must still end
+            log.exception("runner raised for run %s", task.run_id)
+            report = RunReport(error=f"internal error while executing the run: {exc}")
+        try:
+            self._on_done(task.run_id, report)
+        except Exception:
+            log.exception("could not record the result of run %s", task.run_id)
+        finally:
+            if report.output_path is not None:
+                report.output_path.unlink(missing_ok=True)
+            with self._lock:
+                self._running.pop(task.run_id, None)
+                self._cancel.pop(task.run_id, None)
+                self._inputs.pop(task.run_id, None)
+            self._platform.wakeup()
+
+    def cancel(self, run_id: str) -> None:
+        with self._lock:
+            event = self._cancel.get(run_id)
+        if event is not None:
+            event.set()
+
+    def free_capacity(self, execution_class: str) -> int:
+        limit = self._classes[execution_class].concurrency if execution_class in self._classes else 0
+        with self._lock:
+            used = sum(1 for c in self._running.values() if c == execution_class)
+        return max(0, limit - used)
+
+    def shutdown(self, *, cancel_running: bool = True) -> None:
+        if cancel_running:
+            with self._lock:
+                events = list(self._cancel.values())
+            for event in events:
+                event.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,134 @@
+"""The dispatcher: the database orders the queue; the executor gets only what it has room for."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from runyard.domain.manifest import parse_manifest
+from runyard.domain.runs import RunStatus
+from runyard.execution.backends.base import Executor
+from runyard.execution.runtime.types import RunReport, RunTask
+from runyard.services import runs as run_service
+from runyard.services.platform import Platform
+from runyard.storage.db import Bundle, Run
+
+log = logging.getLogger(__name__)
+LOST = "the run was lost: the server stopped while it was running"
+
+
+class Dispatcher:
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._executor: Executor | None = None
+        self._event = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def wakeup(self) -> None:
+        self._event.set()
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="runyard-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def has_capacity(self, execution_class: str) -> bool:
+        return self._executor is not None and self._executor.free_capacity(execution_class) > 0
+
+    def recover(self) -> None:
+        """Runs left ``running`` by a stopped server end failed (lost) or are queued again, as set."""
+        requeue = self._platform.settings.execution.lost_runs == "requeue"
+        now = datetime.now(UTC)
+        with self._platform.db.session() as s:
+            lost = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
+            for run_id in lost:
+                if requeue:
+                    run_service.transition(s, run_id, RunStatus.QUEUED, started_at=None)
+                else:
+                    run_service.transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
+                                           error_log={"error": LOST, "stdout": "", "stderr": ""})
+        for run_id in lost:
+            run_service.append_log(self._platform, run_id, LOST if not requeue else "the server restarted; the run was queued again")
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._event.wait(timeout=1.0)
+            self._event.clear()
+            try:
+                self.dispatch_once()
+            except Exception:
+                log.exception("dispatch failed; retrying")
+
+    def dispatch_once(self) -> int:
+        """Start as many queued runs as there is room for, by priority then age; returns how many."""
+        assert self._executor is not None
+        started = 0
+        for cls in self._platform.settings.execution.classes:
+            free = self._executor.free_capacity(cls)
+            if free <= 0:
+                continue
+            with self._platform.db.session() as s:
+                candidates = list(
+                    s.scalars(
+                        select(Run.id)
+                        .where(Run.status == RunStatus.QUEUED, Run.execution_class == cls)
+                        .order_by(Run.priority, Run.created_at, Run.id)
+                        .limit(free)
+                    )
+                )
+            for run_id in candidates:
+                if self._claim_and_submit(run_id, cls):
+                    started += 1
+        return started
+
+    def _claim_and_submit(self, run_id: str, cls: str) -> bool:
+        now = datetime.now(UTC)
+        with self._platform.db.session() as s:
+            if not run_service.transition(s, run_id, RunStatus.RUNNING, started_at=now, attempt=Run.attempt + 1):
+                return False
+            run = s.get(Run, run_id)
+            bundle = s.get(Bundle, run.bundle_id) if run is not None else None
+            if run is None or bundle is None:
+                return False
+            try:
+                task = self._task(run, bundle)
+            except Exception as exc:  # a run that cannot even be described fails instead of looping
+                s.commit()
+                run_service.finish_run(self._platform, run_id, RunReport(error=f"could not prepare the run: {exc}"))
+                return False
+            input_key = run.input_key
+        assert self._executor is not None
+        self._executor.submit(task, cls, input_key)
+        return True
+
+    def _task(self, run: Run, bundle: Bundle) -> RunTask:
+        manifest = parse_manifest(bundle.manifest)
+        stored = run.options or {}
+        active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
+        cls = self._platform.settings.execution.classes.get(run.execution_class)
+        return RunTask(
+            run_id=run.id,
+            app_id=run.app_id,
+            bundle_id=bundle.id,
+            manifest=bundle.manifest,
+            input_format=run.input_format,
+            output_format=run.output_format,
+            options=active,
+            max_duration_seconds=cls.max_duration_seconds if cls else None,
+            memory_mb=cls.memory_mb if cls else None,
+            max_output_bytes=self._platform.settings.limits.output_max_bytes,
+        )
+

@@ -1,0 +1,1 @@
+"""The runtime: environment builds, workspaces, process launch, output collection, the runner."""

@@ -1,0 +1,219 @@
+"""Launch one app process and own its whole process tree until every member is gone.
+
+The process runs in its own session (so its group id is its pid); cancel, deadline, an output cap
+or any exception in here ends the whole group with SIGTERM, a grace period, then SIGKILL. The group
+is killed again once the leader has exited, before the leader is reaped, so orphaned grandchildren
+die too and the group id cannot have been reused by an unrelated process.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+LineSink = Callable[[str], None]
+_MAX_LINE = 64 * 1024  # longer "lines" are split, so a newline-free flood cannot exhaust memory
+_READER_JOIN_SECONDS = 2.0  # a grandchild that escaped the group may hold a pipe open; don't wait forever
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run and under which limits. ``deadline`` is an absolute ``time.monotonic()`` value."""
+
+    argv: Sequence[str]
+    cwd: Path
+    env: Mapping[str, str]
+    stdin_path: Path | None = None
+    stdout_path: Path | None = None      # where stdout is kept; with on_stdout_line it is also streamed
+    deadline: float | None = None
+    max_output_bytes: int | None = None  # stdout bytes; also caps each streamed channel
+    memory_mb: int | None = None
+    poll_interval: float = 0.1
+    kill_grace: float = 0.5
+
+
+@dataclass
+class ProcessOutcome:
+    exit_code: int | None
+    canceled: bool = False
+    deadline_hit: bool = False
+    output_exceeded: bool = False
+    duration_ms: float = 0.0
+    pid: int | None = None
+
+
+@dataclass
+class _Streams:
+    """Reader threads and the byte counts they have seen (for the output cap)."""
+
+    threads: list[threading.Thread] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _memory_limit(memory_mb: int | None) -> Callable[[], None] | None:
+    """A preexec hook capping the address space. It only calls setrlimit: nothing that takes locks."""
+    if memory_mb is None:
+        return None
+    limit = int(memory_mb) * 1024 * 1024
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def _pump(pipe: BinaryIO, sink: LineSink | None, streams: _Streams, name: str, copy: BinaryIO | None) -> None:
+    """Forward ``pipe`` line by line (utf-8, undecodable bytes replaced), optionally teeing raw bytes.
+
+    The pipe is always drained to EOF, even if the sink fails: a full pipe would block the app.
+    """
+    with pipe:
+        while chunk := pipe.readline(_MAX_LINE):
+            streams.counts[name] = streams.counts.get(name, 0) + len(chunk)
+            if copy is not None:
+                try:
+                    copy.write(chunk)
+                except ValueError:  # closed: the run is over and a straggler still holds the pipe
+                    copy = None
+            if sink is None:
+                continue
+            try:
+                sink(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
+            except Exception:  # noqa: BLE001 - a broken log sink must not stall the app
+                sink = None
+
+
+def _start_reader(
+    pipe: BinaryIO | None, sink: LineSink | None, streams: _Streams, name: str, copy: BinaryIO | None = None
+) -> None:
+    if pipe is None:
+        return
+    thread = threading.Thread(
+        target=_pump, args=(pipe, sink, streams, name, copy), name=f"runyard-{name}", daemon=True
+    )
+    thread.start()
+    streams.threads.append(thread)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already empty
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited, without reaping it (WNOWAIT keeps the pid, hence the group id, ours)."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None and info.si_pid == pid
+
+
+def _wait_exit(pid: int, timeout: float, poll: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``pid`` to exit (unreaped); True if it did."""
+    end = time.monotonic() + timeout
+    while not _exited(pid):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(min(poll, 0.02))
+    return True
+
+
+def _terminate_group(pid: int, grace: float, poll: float) -> None:
+    """SIGTERM the group, give it ``grace`` seconds, then SIGKILL whatever is left of it."""
+    _signal_group(pid, signal.SIGTERM)
+    _wait_exit(pid, grace, poll)
+    _signal_group(pid, signal.SIGKILL)
+
+
+def _output_size(stdout_file: BinaryIO | None, streams: _Streams) -> int:
+    file_size = os.fstat(stdout_file.fileno()).st_size if stdout_file is not None else 0
+    return max([file_size, *streams.counts.values()])
+
+
+def _stop_reason(spec: ProcessSpec, should_cancel: Callable[[], bool], size: int) -> str | None:
+    if should_cancel():
+        return "canceled"
+    if spec.deadline is not None and time.monotonic() >= spec.deadline:
+        return "deadline_hit"
+    if spec.max_output_bytes is not None and size > spec.max_output_bytes:
+        return "output_exceeded"
+    return None
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes], spec: ProcessSpec, stdout_file: BinaryIO | None,
+    streams: _Streams, should_cancel: Callable[[], bool], outcome: ProcessOutcome,
+) -> None:
+    """Poll in ``poll_interval`` slices until the leader exits or a limit ends the group."""
+    while not _exited(proc.pid):
+        reason = _stop_reason(spec, should_cancel, _output_size(stdout_file, streams))
+        if reason is not None:
+            setattr(outcome, reason, True)
+            _terminate_group(proc.pid, spec.kill_grace, spec.poll_interval)
+            _wait_exit(proc.pid, max(spec.kill_grace, 5.0), spec.poll_interval)
+            break
+        _wait_exit(proc.pid, spec.poll_interval, spec.poll_interval)
+    if spec.max_output_bytes is not None and _output_size(stdout_file, streams) > spec.max_output_bytes:
+        outcome.output_exceeded = True
+
+
+def _open_stdin(spec: ProcessSpec) -> BinaryIO | int:
+    return spec.stdin_path.open("rb") if spec.stdin_path is not None else subprocess.DEVNULL
+
+
+def run_process(
+    spec: ProcessSpec,
+    *,
+    on_stderr_line: LineSink,
+    on_stdout_line: LineSink | None = None,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> ProcessOutcome:
+    """Run ``spec.argv`` to completion under its limits; stderr (and streamed stdout) go to the sinks."""
+    stdin = _open_stdin(spec)
+    stdout_file = spec.stdout_path.open("wb") if spec.stdout_path is not None else None
+    # With a line sink stdout goes through a pipe (teed into the file if there is one); else straight to the file.
+    direct = stdout_file is not None and on_stdout_line is None
+    streams = _Streams()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(spec.argv), cwd=spec.cwd, env=dict(spec.env), stdin=stdin,
+            stdout=stdout_file if direct else subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+            preexec_fn=_memory_limit(spec.memory_mb),
+        )
+    except BaseException:
+        _close(stdin, stdout_file)
+        raise
+    outcome = ProcessOutcome(exit_code=None, pid=proc.pid)
+    try:
+        _start_reader(proc.stdout, on_stdout_line, streams, "stdout", None if direct else stdout_file)
+        _start_reader(proc.stderr, on_stderr_line, streams, "stderr")
+        _supervise(proc, spec, stdout_file if direct else None, streams, should_cancel, outcome)
+    finally:
+        # Normal exit, limit hit or an exception in here: end every straggler in the group (the leader
+        # is not reaped yet, so its pid still names our group), then reap. Negative codes are signals.
+        _signal_group(proc.pid, signal.SIGKILL)
+        outcome.exit_code = proc.wait()
+        outcome.duration_ms = (time.monotonic() - started) * 1000.0
+        for thread in streams.threads:
+            thread.join(_READER_JOIN_SECONDS)
+        _close(stdin, stdout_file)
+    return outcome
+
+
+def _close(*handles: object) -> None:
+    for handle in handles:
+        if hasattr(handle, "close"):
+            handle.close()  # type: ignore[union-attr]

@@ -1,0 +1,228 @@
+"""The runner: one run from manifest to report. Every executor backend calls :func:`execute`.
+
+Infrastructure failures (environment build, unsafe input archive, missing entrypoint, …) become
+``RunReport.error`` with the same message in the run log: nothing escapes, so a backend never has
+to interpret exception types to decide a run's status.
+
+Layout under ``work_root``: ``<run>-xxxx/ws`` is the workspace (HOME; ``app/`` is the app copy and
+``tmp/`` its TMPDIR), removed at the end; ``<run>-xxxx/out`` keeps stdout and the output archive.
+``RunReport.artifacts_dir`` names ``<run>-xxxx``: the caller deletes it once it stored the output.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from runyard.domain.errors import RunyardError
+from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.options import render_options
+from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
+from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
+from runyard.execution.runtime.process import ProcessSpec, run_process
+from runyard.execution.runtime.types import RunContext, RunReport, RunTask
+from runyard.execution.runtime.workspace import (
+    SAFE_PATH,
+    WorkspaceError,
+    entrypoint_path,
+    prepare_workspace,
+    run_cwd,
+    scrubbed_env,
+    write_file_secrets,
+)
+from runyard.storage.archives import ArchiveLimits
+
+TAIL_BYTES = 4096
+INPUT_LIMITS = ArchiveLimits()
+STDOUT_FILE = "stdout"
+
+
+class _Tail:
+    """The last ``limit`` bytes (roughly) of a line stream, for ``error_log``."""
+
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
+        self._lines: collections.deque[str] = collections.deque()
+        self._size = 0
+        self._limit = limit
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line) + 1
+        while self._size > self._limit and len(self._lines) > 1:
+            self._size -= len(self._lines.popleft()) + 1
+
+    def text(self) -> str:
+        return "\n".join(self._lines)[-self._limit :]
+
+
+def _file_tail(path: Path, limit: int = TAIL_BYTES) -> str:
+    if not path.exists():
+        return ""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - limit))
+        return fh.read().decode("utf-8", errors="replace")
+
+
+def _describe(exc: Exception) -> str:
+    """A message a user can act on; the class name only for unexpected (internal) failures."""
+    if isinstance(exc, RunyardError):
+        return exc.message
+    if isinstance(exc, EnvironmentBuildError | WorkspaceError):
+        return str(exc)
+    return f"internal error while executing the run: {type(exc).__name__}: {exc}"
+
+
+def _launcher(manifest: Manifest, app_dir: Path, python: Path | None) -> list[str]:
+    """The launch command by app type (contract §2.2), before options."""
+    entry = entrypoint_path(app_dir, manifest)
+    if manifest.type == "python":
+        if python is None:
+            raise WorkspaceError("python apps need a Python environment")
+        return [str(python), str(entry)]
+    if manifest.type == "java":
+        java = shutil.which("java", path=SAFE_PATH)
+        if java is None:
+            raise WorkspaceError("java apps need a Java runtime, and none is installed on this worker")
+        return [java, "-XX:MaxRAMPercentage=90", "-jar", str(entry)]
+    # go / binary: our copy may have lost the exec bit in transit; the owner bit is all it needs.
+    entry.chmod(entry.stat().st_mode | stat.S_IXUSR)
+    return [str(entry)]
+
+
+def command_argv(manifest: Manifest, app_dir: Path, python: Path | None, options: Mapping[str, str]) -> list[str]:
+    """Full argv: the launcher, then the options rendered with the manifest's template (default ``-name value``)."""
+    template = manifest.configuration.options.format if manifest.configuration.options else None
+    return _launcher(manifest, app_dir, python) + render_options(options, template)
+
+
+def _parse(manifest: dict) -> Manifest:
+    try:
+        return parse_manifest(manifest)
+    except RunyardError as exc:
+        raise WorkspaceError(f"invalid manifest: {exc.message}") from None
+
+
+class _Run:
+    """State of one execution; methods are the pipeline's steps in order."""
+
+    def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path) -> None:
+        self.task, self.ctx, self.run_dir = task, ctx, run_dir
+        self.workspace = run_dir / "ws"
+        self.out_dir = run_dir / "out"
+        self.stderr_tail = _Tail()
+        self.stdout_tail = _Tail()
+
+    def log(self, line: str) -> None:
+        self.ctx.log(self.task.run_id, line)
+
+    def log_stderr(self, line: str) -> None:
+        self.stderr_tail.add(line)
+        self.log(line)
+
+    def log_stdout(self, line: str) -> None:
+        self.stdout_tail.add(line)
+        self.log(line)
+
+    def environment(self, manifest: Manifest, bundle: Path, envs: EnvironmentBuilder) -> Path | None:
+        """The python to run with (None for non-Python apps), built or reused from the cache."""
+        if manifest.type != "python":
+            return None
+        requirements = envs.requirements_for(bundle, manifest, self.log)
+        self.log(f"runyard: Python requirements: {', '.join(requirements) or 'none'}")
+        return envs.ensure(requirements, self.log)
+
+    def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
+        task = self.task
+        manifest = _parse(task.manifest)
+        bundle = self.ctx.bundle_dir(task.bundle_id)
+        python = self.environment(manifest, bundle, envs)
+        if self.ctx.cancel_requested(task.run_id):
+            return RunReport(canceled=True)
+        self.workspace.mkdir()
+        self.out_dir.mkdir()
+        app_dir = prepare_workspace(bundle, self.workspace, manifest)
+        cwd = run_cwd(app_dir, manifest)
+        write_file_secrets(app_dir, task.files)
+        stdin = self.input(manifest, cwd)
+        argv = command_argv(manifest, app_dir, python, task.options)
+        env = scrubbed_env(task, task.app_id, task.run_id, workspace=self.workspace,
+                           bin_dir=python.parent if python else None)
+        before = snapshot(cwd)
+        return self.launch(manifest, argv, cwd, env, stdin, before, poll_interval, kill_grace)
+
+    def input(self, manifest: Manifest, cwd: Path) -> Path | None:
+        try:
+            return place_input(self.ctx.input_path(self.task.run_id), cwd, manifest, self.task.input_format,
+                               INPUT_LIMITS)
+        except RunyardError as exc:
+            raise WorkspaceError(f"input rejected: {exc.message}") from None
+
+    def launch(self, manifest: Manifest, argv: list[str], cwd: Path, env: dict[str, str],
+               stdin: Path | None, before: dict, poll_interval: float, kill_grace: float) -> RunReport:
+        task = self.task
+        streamed = manifest.content_format in ARCHIVE_FORMATS  # stdout is (also) a log channel there
+        stdout_path = None if manifest.content_format == "multi-file" else self.out_dir / STDOUT_FILE
+        self.ctx.mark_started(task.run_id)
+        deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
+        spec = ProcessSpec(argv=argv, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
+                           deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
+                           poll_interval=poll_interval, kill_grace=kill_grace)
+        outcome = run_process(spec, on_stderr_line=self.log_stderr,
+                              on_stdout_line=self.log_stdout if streamed else None,
+                              should_cancel=lambda: self.ctx.cancel_requested(task.run_id))
+        stdout_tail = self.stdout_tail.text() if streamed else _file_tail(stdout_path) if stdout_path else ""
+        collected = collect(base=cwd, manifest=manifest, stdout_path=stdout_path, out_dir=self.out_dir,
+                            before=before, log=self.log)
+        return RunReport(
+            exit_code=outcome.exit_code, canceled=outcome.canceled, deadline_hit=outcome.deadline_hit,
+            output_exceeded=outcome.output_exceeded, output_path=collected.output_path,
+            statistics=collected.statistics, metrics=collected.metrics, assets=collected.assets,
+            execution_ms=outcome.duration_ms, stdout_tail=stdout_tail, stderr_tail=self.stderr_tail.text(),
+        )
+
+
+def _run_dir(work_root: Path, run_id: str) -> Path:
+    work_root.mkdir(parents=True, exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:64] or "run"
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=work_root))
+
+
+def execute(
+    task: RunTask,
+    ctx: RunContext,
+    *,
+    envs: EnvironmentBuilder,
+    work_root: Path,
+    poll_interval: float = 0.1,
+    kill_grace: float = 0.5,
+    keep_workspace: bool = False,
+) -> RunReport:
+    """Execute ``task`` end to end and report; never raises for run or infrastructure failures."""
+    run_dir = _run_dir(Path(work_root), task.run_id)
+    run = _Run(task, ctx, run_dir)
+    try:
+        report = run.execute(envs, poll_interval, kill_grace)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the report's error
+        message = _describe(exc)
+        _log_quietly(run, f"runyard: {message}")
+        report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
+    finally:
+        if not keep_workspace:
+            shutil.rmtree(run.workspace, ignore_errors=True)
+    report.artifacts_dir = run_dir
+    return report
+
+
+def _log_quietly(run: _Run, message: str) -> None:
+    """Log the failure's first line (uv's output is already in the log); the report has it all."""
+    try:
+        run.log(message.splitlines()[0] if message else "runyard: run failed")
+    except Exception:  # noqa: BLE001 - if even logging fails, the report still carries the message
+        pass
+

@@ -1,0 +1,153 @@
+"""Runs (R1, R3–R13)."""
+
+from __future__ import annotations
+
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from runyard.domain.errors import Invalid
+from runyard.server import streams
+from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url
+from runyard.server.schemas import requests as rq
+from runyard.server.schemas import views
+from runyard.services import runs, uploads
+from runyard.services.platform import Platform
+from runyard.services.signed import signed_url
+from runyard.storage.db import Run
+
+router = APIRouter(prefix="/v1/applications/{app_id}/runs", tags=["runs"])
+FormatQuery = Annotated[str | None, Query(alias="format")]
+LEGACY_RUN_LIST = 1000
+
+
+@router.post("/uploadurl")
+def upload_url(app_id: str, request: Request, platform: PlatformDep, principal: Operator) -> dict[str, str]:
+    slot = uploads.new_upload(platform, principal, app_id, base_url(request))
+    return {"upload_id": slot.upload_id, "upload_url": slot.upload_url}
+
+
+@router.post("")
+def create_run(
+    app_id: str,
+    body: rq.RunCreate,
+    request: Request,
+    platform: PlatformDep,
+    principal: Operator,
+    instance_id: str | None = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> dict[str, str]:
+    if body.result is not None:
+        raise Invalid("tracked runs (result) are not supported by this server yet")
+    if body.input_id is not None:
+        raise Invalid("managed inputs (input_id) are not supported by this server yet")
+    if body.input is not None and body.upload_id is not None:
+        raise Invalid("send either input or upload_id, not both")
+    if body.input is not None and not isinstance(body.input, dict | str):
+        raise Invalid("input must be a JSON object or a string")
+    req = runs.RunRequest(
+        instance_id=instance_id or None,
+        input=body.input,
+        has_input="input" in body.model_fields_set and body.input is not None,
+        upload_id=body.upload_id,
+        name=body.name,
+        description=body.description,
+        options=body.options or {},
+        configuration=body.configuration or {},
+        idempotency_key=idempotency_key,
+    )
+    return {"run_id": runs.submit_run(platform, principal, app_id, req)}
+
+
+@router.get("")
+def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> dict[str, Any]:
+    page = runs.list_runs(platform, principal, app_id, token=paging.token, limit=paging.limit or LEGACY_RUN_LIST)
+    out: dict[str, Any] = {"runs": [views.run_list_item(r) for r in page.items]}
+    if page.next_token:
+        out["next_page_token"] = page.next_token
+    return out
+
+
+@router.get("/{run_id}/metadata")
+def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    return views.run_information(runs.get_run(platform, principal, app_id, run_id))
+
+
+def _download(platform: Platform, request: Request, key: str) -> dict[str, str]:
+    return {"url": signed_url(platform, base_url(request), "GET", key)}
+
+
+def _output_chunks(platform: Platform, run: Run) -> list[bytes] | Any:
+    """The stored output if it is a JSON object, streamed; ``null`` otherwise."""
+    if not run.has_output or run.output_format != "json":
+        return [b"null"]
+    key = runs.output_key(run.id)
+    with platform.blobs.open(key) as f:
+        first = f.read(64).lstrip()
+    return platform.blobs.iter_chunks(key) if first.startswith(b"{") else [b"null"]
+
+
+@router.get("/{run_id}")
+def run_result(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
+    run = runs.get_run(platform, principal, app_id, run_id)
+    head = views.run_information(run)
+    if run.error_log:
+        head["error_log"] = run.error_log
+    if fmt == "url":
+        head["output"] = _download(platform, request, runs.output_key(run.id)) if run.has_output else None
+        return head
+    return streams.json_stream(streams.wrap_object(head, "output", _output_chunks(platform, run)))
+
+
+@router.get("/{run_id}/output")
+def run_output(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
+    run = runs.get_run(platform, principal, app_id, run_id)
+    if not run.has_output:
+        raise Invalid(f"run {run_id!r} has no output ({run.status})")
+    if fmt == "url" or run.output_format != "json":
+        return _download(platform, request, runs.output_key(run.id))
+    return streams.json_stream(platform.blobs.iter_chunks(runs.output_key(run.id)))
+
+
+@router.get("/{run_id}/input")
+def run_input(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
+    run = runs.get_run(platform, principal, app_id, run_id)
+    if run.input_key is None:
+        return Response(content=b"null", media_type="application/json")
+    if fmt == "url" or run.input_format in ("csv-archive", "multi-file"):
+        return _download(platform, request, run.input_key)
+    chunks = platform.blobs.iter_chunks(run.input_key)
+    return streams.json_stream(streams.json_string_chunks(chunks) if run.input_format == "text" else chunks)
+
+
+@router.get("/{run_id}/logs")
+def run_logs(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> Any:
+    run = runs.get_run(platform, principal, app_id, run_id)
+
+    def lines() -> Any:
+        for i, record in enumerate(runs.iter_log_records(platform, run.id)):
+            yield (b"\n" if i else b"") + record.get("l", "").encode()
+
+    return streams.json_stream(streams.wrap_object({}, "log", streams.json_string_chunks(lines())))
+
+
+@router.patch("/{run_id}/cancel")
+def cancel_run(app_id: str, run_id: str, platform: PlatformDep, principal: Operator) -> dict[str, str]:
+    runs.cancel_run(platform, principal, app_id, run_id)
+    return {"status": "canceling"}
+
+
+@router.delete("/{run_id}", status_code=204)
+def delete_run(app_id: str, run_id: str, platform: PlatformDep, principal: Operator) -> Response:
+    runs.delete_run(platform, principal, app_id, run_id)
+    return Response(status_code=204)
+
+
+@router.patch("/{run_id}")
+@router.put("/{run_id}")
+def update_run(app_id: str, run_id: str, body: rq.RunUpdate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
+    return views.run_information(runs.update_run(platform, principal, app_id, run_id, name=body.name, description=body.description))
+
+
+

@@ -1,0 +1,1 @@
+"""Wire schemas: request bodies (tolerant of unknown and read-only keys) and response views."""

@@ -1,0 +1,143 @@
+"""Response views that follow spec/nextmv-api.md exactly, valid for both SDK generations at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from runyard.domain.runs import status_v1
+from runyard.services.bundles import executable_view
+from runyard.storage.db import Application, Bundle, Instance, Run, Version
+
+
+def ts(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a ``Z``."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def application(app: Application) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": app.id,
+        "name": app.name,
+        "description": app.description or "",
+        "type": app.type or "custom",
+        "locked": bool(app.locked),
+        "created_at": ts(app.created_at),
+        "updated_at": ts(app.updated_at),
+    }
+    if app.default_instance:
+        out["default_instance"] = app.default_instance
+    if app.default_experiment_instance:
+        out["default_experiment_instance"] = app.default_experiment_instance
+    return out
+
+
+def version(v: Version, bundle: Bundle, app_id: str) -> dict[str, Any]:
+    executable = executable_view(bundle)
+    executable["uploaded_at"] = ts(executable["uploaded_at"])
+    return {
+        "id": v.id,
+        "application_id": app_id,
+        "name": v.name,
+        "description": v.description or "",
+        "executable": executable,
+        "created_at": ts(v.created_at),
+        "updated_at": ts(v.updated_at),
+    }
+
+
+def instance(i: Instance, app_id: str) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "application_id": app_id,
+        "version_id": i.version_id,
+        "name": i.name,
+        "description": i.description or "",
+        "configuration": i.configuration or {},
+        "locked": bool(i.locked),
+        "created_at": ts(i.created_at),
+        "updated_at": ts(i.updated_at),
+    }
+
+
+def _options(run: Run) -> dict[str, Any]:
+    stored = run.options or {}
+    summary = stored.get("summary")
+    if summary is None:
+        return {"request_options": stored.get("request") or {}}
+    return {
+        "request_options": stored.get("request") or {},
+        "active_options": {s["name"]: s["value"] for s in summary},
+        "options_summary": summary,
+    }
+
+
+def run_metadata(run: Run) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "application_id": run.app_id,
+        "application_instance_id": run.instance_id,
+        "application_version_id": run.version_id,
+        "created_at": ts(run.created_at),
+        "duration": float(run.duration_ms or 0.0),
+        "error": run.error or "",
+        "input_size": float(run.input_size or 0),
+        "output_size": float(run.output_size or 0),
+        "status": status_v1(run.status),
+        "status_v2": run.status,
+        "format": {"input": {"type": run.input_format}, "output": {"type": run.output_format}},
+        "run_type": {"type": run.run_type or "standard"},
+        "execution_class": run.execution_class,
+        "execution_duration": float(run.execution_ms or 0.0),
+        "queuing_priority": run.priority,
+        "queuing_disabled": bool(run.queuing_disabled),
+        "options": _options(run),
+    }
+    if run.started_at is not None:
+        meta["initiated_at"] = ts(run.started_at)
+    if run.secrets_collection_id:
+        meta["secrets_collection_id"] = run.secrets_collection_id
+    if run.statistics is not None:
+        meta["statistics"] = run.statistics
+    if run.metrics is not None:
+        meta["metrics"] = run.metrics
+    return meta
+
+
+def run_information(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name or "",
+        "description": run.description or "",
+        "user_email": run.user_email or "",
+        "metadata": run_metadata(run),
+    }
+
+
+def run_list_item(run: Run) -> dict[str, Any]:
+    """The stricter ``Run`` model of 1.13.0 list responses."""
+    item: dict[str, Any] = {
+        "id": run.id,
+        "user_email": run.user_email or "",
+        "name": run.name or "",
+        "description": run.description or "",
+        "created_at": ts(run.created_at),
+        "application_id": run.app_id,
+        "application_instance_id": run.instance_id,
+        "application_version_id": run.version_id,
+        "run_type": {"type": run.run_type or "standard"},
+        "execution_class": run.execution_class,
+        "runtime": "",
+        "status_v2": run.status,
+        "queuing_priority": run.priority,
+        "queuing_disabled": bool(run.queuing_disabled),
+    }
+    opts = _options(run)
+    if "active_options" in opts:
+        item["options"] = opts["active_options"]
+        item["options_summary"] = opts["options_summary"]
+    item["request_options"] = opts["request_options"]
+    if run.experiment_id:
+        item["experiment_id"] = run.experiment_id
+    return item

@@ -1,0 +1,1 @@
+"""Use-cases, called by the API, the CLI's server commands, the dispatcher and the workers alike."""

@@ -1,0 +1,49 @@
+"""The dependencies every service needs, wired once by the app factory or the CLI."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runyard.settings import Settings
+from runyard.storage.blobs import BlobStore
+from runyard.storage.db import Database, ServerState
+
+
+@dataclass
+class Principal:
+    """Who is calling: an API key of an account, with a role."""
+
+    account_id: str
+    key_id: str
+    role: str
+    email: str = ""
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    signing_secret: str
+    wakeup: Callable[[], None] = field(default=lambda: None)
+    cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
+    has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
+
+    @property
+    def bundle_cache(self) -> Path:
+        return (self.settings.data_dir / "bundles").resolve()
+
+
+def server_secret(db: Database, name: str, configured: str | None) -> str:
+    """A secret shared by all server processes: the configured one, else generated once and stored."""
+    if configured:
+        return configured
+    with db.session() as s:
+        row = s.get(ServerState, name)
+        if row is None:
+            row = ServerState(key=name, value=secrets.token_hex(32))
+            s.add(row)
+        return row.value

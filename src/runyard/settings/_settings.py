@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LimitSettings(BaseModel):
+    """Bounds that keep one request or run from taking the server down."""
+
+    bundle_max_bytes: int = Field(2 * 1024**3, description="Largest total unpacked size of an app bundle.")
+    bundle_max_files: int = Field(20_000, description="Most members an app bundle may hold.")
+    archive_max_bytes: int = Field(3 * 1024**3, description="Largest unpacked size of a multi-file input archive.")
+    archive_max_files: int = Field(20_000, description="Most members a multi-file input archive may hold.")
+    inline_input_max_bytes: int = Field(5 * 1024 * 1024 + 1024, description="Largest inline run input.")
+    upload_max_bytes: int = Field(8 * 1024**3, description="Largest payload accepted on a signed upload URL.")
+    output_max_bytes: int = Field(1024**3, description="Largest stdout a run may write before it is killed.")
+    signed_url_ttl_seconds: int = Field(900, description="Lifetime of signed upload and download URLs.")
+
+
+class ExecutionClass(BaseModel):
+    """A named slice of capacity: cores, memory, wall-clock limit and concurrency."""
+
+    cores: int = Field(1, description="Cores a run of this class may use.")
+    memory_mb: int = Field(4096, description="Address-space cap for a run's process, in MiB.")
+    max_duration_seconds: float = Field(870.0, description="Wall-clock limit; the run is killed when reached.")
+    concurrency: int = Field(2, description="Runs of this class executing at once.")
+
+
+def _default_classes() -> dict[str, ExecutionClass]:
+    return {"6c9500mb870s": ExecutionClass()}
+
+
+class ExecutionSettings(BaseModel):
+    """How runs are turned into processes."""
+
+    default_class: str = Field("6c9500mb870s", description="Execution class used when none is named.")
+    classes: dict[str, ExecutionClass] = Field(default_factory=_default_classes, description="Execution classes by name.")
+    env_dir: Path | None = Field(None, description="Where Python environments are cached (default <data_dir>/envs).")
+    work_dir: Path | None = Field(None, description="Where run workspaces are made (default <data_dir>/work).")
+    keep_workspaces: bool = Field(False, description="Keep run workspaces after the run ends (debugging).")
+    python: str | None = Field(None, description="Interpreter for app environments (default: the server's).")
+    lost_runs: str = Field("fail", description="What a restart does with runs that were running: 'fail' or 'requeue'.")
+    poll_interval_seconds: float = Field(0.1, description="How often the runner checks for cancel and deadlines.")
+    kill_grace_seconds: float = Field(0.5, description="Time between SIGTERM and SIGKILL when a run is stopped.")
+
+
+class Settings(BaseSettings):
+    """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNYARD_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path(".runyard"), description="Folder for the embedded database, blobs and environments.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
+    blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://); default files in the data dir.")
+    executor: str = Field("embedded", description="Run executor backend: embedded or stub.")
+    api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")
+    signing_secret: str | None = Field(None, description="HMAC secret for signed URLs; generated and stored if unset.")
+    secrets_key: str | None = Field(None, description="Key that encrypts secrets at rest; generated in development mode.")
+    public_url: str | None = Field(None, description="Base URL clients reach the server at; default: the request's.")
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, description="Port to listen on.")
+    development: bool = Field(True, description="Development mode allows generated secrets.")
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+
+    @model_validator(mode="after")
+    def _known_default_class(self) -> Settings:
+        if self.execution.default_class not in self.execution.classes:
+            raise ValueError(f"execution.default_class {self.execution.default_class!r} is not among the classes")
+        return self
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'runyard.db').resolve()}"
+
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    def env_path(self) -> Path:
+        return (self.execution.env_dir or self.data_dir / "envs").resolve()
+
+    def work_path(self) -> Path:
+        return (self.execution.work_dir or self.data_dir / "work").resolve()

@@ -1,0 +1,72 @@
+"""The one narrow interface every blob backend implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from runyard.domain.errors import NotFound
+
+CHUNK = 1024 * 1024
+
+
+class BlobNotFound(NotFound):
+    """The blob does not exist."""
+
+
+class BlobStore(abc.ABC):
+    """Objects addressed by ``/``-separated keys. Writes stream; nothing holds a whole payload."""
+
+    @abc.abstractmethod
+    def write_stream(self, key: str, chunks: Iterator[bytes], *, max_bytes: int | None = None) -> int:
+        """Store the chunks under ``key`` atomically; returns the size. ``ValueError`` past ``max_bytes``."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary file for ``key``; ``BlobNotFound`` if absent."""
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int:
+        """Size in bytes; ``BlobNotFound`` if absent."""
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object whose key starts with ``prefix`` (missing is fine)."""
+
+    @abc.abstractmethod
+    def append(self, key: str, data: bytes) -> None:
+        """Append to ``key`` (created if absent); used for logs while a run writes them."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A path on this machine holding the blob, when the backend has one."""
+        return None
+
+    # Conveniences built on the primitives.
+    def put_bytes(self, key: str, data: bytes) -> int:
+        return self.write_stream(key, iter([data]))
+
+    def put_file(self, key: str, src: BinaryIO, *, max_bytes: int | None = None) -> int:
+        return self.write_stream(key, iter(lambda: src.read(CHUNK), b""), max_bytes=max_bytes)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open(key) as f:
+            return f.read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except BlobNotFound:
+            return False
+        return True
+
+    def iter_chunks(self, key: str, start: int = 0, chunk: int = CHUNK) -> Iterator[bytes]:
+        with self.open(key) as f:
+            if start:
+                f.seek(start)
+            while data := f.read(chunk):
+                yield data
+
+    def delete(self, key: str) -> None:
+        self.delete_prefix(key)

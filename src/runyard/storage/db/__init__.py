@@ -1,0 +1,30 @@
+"""The metadata database: SQLAlchemy 2 tables, engine and sessions, Alembic migrations."""
+
+from runyard.storage.db.engine import Database, create_database
+from runyard.storage.db.tables import (
+    Account,
+    ApiKey,
+    Application,
+    Base,
+    Bundle,
+    Instance,
+    Run,
+    ServerState,
+    Upload,
+    Version,
+)
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Application",
+    "Base",
+    "Bundle",
+    "Database",
+    "Instance",
+    "Run",
+    "ServerState",
+    "Upload",
+    "Version",
+    "create_database",
+]

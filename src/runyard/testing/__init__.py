@@ -1,0 +1,1 @@
+"""Helpers for tests: throwaway PostgreSQL clusters, free ports, waiting with deadlines."""

@@ -1,0 +1,55 @@
+"""The composition root: settings in, a running platform (database, blobs, dispatcher, executor) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runyard.execution.backends import Executor, create_executor
+from runyard.execution.dispatcher import Dispatcher
+from runyard.services import accounts
+from runyard.services import runs as run_service
+from runyard.services.platform import Platform, server_secret
+from runyard.settings import Settings
+from runyard.storage.blobs import open_blob_store
+from runyard.storage.db import create_database
+
+
+@dataclass
+class Runtime:
+    platform: Platform
+    dispatcher: Dispatcher
+    executor: Executor
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        self.dispatcher.wakeup()
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        self.executor.shutdown(cancel_running=True)
+        self.platform.db.dispose()
+
+
+def open_platform(settings: Settings) -> Platform:
+    """Database migrated, default account present, blobs open; no background work started."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings.resolved_database_url())
+    db.migrate()
+    accounts.ensure_default_account(db)
+    return Platform(
+        settings=settings,
+        db=db,
+        blobs=open_blob_store(settings.resolved_blob_url()),
+        signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
+    )
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    platform = open_platform(settings)
+    dispatcher = Dispatcher(platform)
+    executor = create_executor(settings.executor, platform=platform, on_done=lambda rid, rep: run_service.finish_run(platform, rid, rep))
+    dispatcher.attach(executor)
+    platform.wakeup = dispatcher.wakeup
+    platform.cancel_hook = executor.cancel
+    platform.has_capacity = dispatcher.has_capacity
+    return Runtime(platform=platform, dispatcher=dispatcher, executor=executor)
