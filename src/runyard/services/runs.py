@@ -303,6 +303,7 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
     if report.error and not cancel:
         status, error = RunStatus.FAILED, report.error
     size, has_output = _store_output(platform, run_id, report.output_path)
+    store_assets(platform, run_id, report.assets)
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "error": error,
@@ -326,3 +327,171 @@ def _store_output(platform: Platform, run_id: str, path: Path | None) -> tuple[i
         return 0, False
     with open(path, "rb") as f:
         return platform.blobs.put_file(output_key(run_id), f), True
+
+
+# --- tracked (external) runs --------------------------------------------------------------
+
+TRACKED_STATUSES = {"succeeded": RunStatus.SUCCEEDED, "failed": RunStatus.FAILED}
+SMALL_JSON = 16 * 1024 * 1024
+
+
+def _upload_json(platform: Platform, session: Session, app: Application, upload_id: str | None, key: str) -> Any:
+    if not upload_id:
+        return None
+    upload = resolve_upload(session, app, upload_id)
+    if (upload.size or 0) > SMALL_JSON:
+        raise Invalid(f"result.{key} is larger than {SMALL_JSON} bytes")
+    try:
+        value = json.loads(platform.blobs.get_bytes(upload.blob_key) or b"null")
+    except ValueError:
+        raise Invalid(f"result.{key} upload is not JSON") from None
+    return value.get(key.split("_")[0], value) if isinstance(value, dict) else value
+
+
+def _log_lines(text: str) -> list[str]:
+    # The SDKs join a list of log lines with a literal backslash-n (spec §3.6).
+    return text.replace("\\n", "\n").splitlines()
+
+
+def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest, result: dict[str, Any]) -> str:
+    """Record a run that happened elsewhere, exactly as a finished run looks."""
+    status = TRACKED_STATUSES.get(str(result.get("status")))
+    if status is None:
+        raise Invalid("result.status must be 'succeeded' or 'failed'")
+    duration = result.get("execution_duration") or 0
+    if not isinstance(duration, int | float) or isinstance(duration, bool) or duration < 0:
+        raise Invalid("result.execution_duration must be a non-negative number of milliseconds")
+    run_id = new_id("run", 12)
+    now = datetime.now(UTC)
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        instance_id = request.instance_id or app.default_instance or "latest"
+        key, size = _store_input(platform, s, app, run_id, request)
+        statistics = _upload_json(platform, s, app, result.get("statistics_upload_id"), "statistics")
+        metrics = _upload_json(platform, s, app, result.get("metrics_upload_id"), "metrics")
+        assets = _upload_json(platform, s, app, result.get("assets_upload_id"), "assets")
+        output = resolve_upload(s, app, result["output_upload_id"]) if result.get("output_upload_id") else None
+        logs = resolve_upload(s, app, result["error_upload_id"]) if result.get("error_upload_id") else None
+        fmt = (request.configuration.get("format") or {}) if isinstance(request.configuration.get("format"), dict) else {}
+        in_fmt = (fmt.get("input") or {}).get("type") or ("text" if isinstance(request.input, str) else "json")
+        out_fmt = (fmt.get("output") or {}).get("type") or "json"
+        out_size = platform.blobs.copy(output.blob_key, output_key(run_id)) if output is not None else 0
+        log_text = platform.blobs.get_bytes(logs.blob_key).decode("utf-8", "replace") if logs is not None else ""
+        if output is not None and out_fmt == "json" and statistics is None and out_size <= SMALL_JSON:
+            statistics, metrics = _from_output(platform, run_id, statistics, metrics)
+        error = str(result.get("error_message") or "") if status is RunStatus.FAILED else ""
+        s.add(
+            Run(
+                id=run_id, app_pk=app.pk, account_id=principal.account_id, app_id=app.id, instance_id=instance_id,
+                name=request.name or "", description=request.description or "", user_email=principal.email,
+                status=status.value, error=error, run_type="external", input_format=in_fmt, output_format=out_fmt,
+                input_key=key, input_size=size, output_size=out_size, has_output=output is not None,
+                configuration=request.configuration, execution_class=request.configuration.get("execution_class") or "external",
+                statistics=statistics if isinstance(statistics, dict) else None,
+                metrics=metrics if isinstance(metrics, dict) else None,
+                error_log={"error": error, "stdout": "", "stderr": log_text} if status is RunStatus.FAILED else None,
+                started_at=now, finished_at=now, duration_ms=float(duration), execution_ms=float(duration),
+                idempotency_key=request.idempotency_key,
+            )
+        )
+    store_assets(platform, run_id, assets)
+    for line in _log_lines(log_text):
+        append_log(platform, run_id, line, at=now)
+    return run_id
+
+
+def _from_output(platform: Platform, run_id: str, statistics: Any, metrics: Any) -> tuple[Any, Any]:
+    try:
+        doc = json.loads(platform.blobs.get_bytes(output_key(run_id)))
+    except ValueError:
+        return statistics, metrics
+    if isinstance(doc, dict):
+        statistics = statistics if statistics is not None else doc.get("statistics")
+        metrics = metrics if metrics is not None else doc.get("metrics")
+    return statistics, metrics
+
+
+# --- live logs and the account queue -------------------------------------------------------
+
+@dataclass
+class LogPage:
+    records: list[dict[str, str]]
+    next_token: str
+    status: str
+
+
+def live_logs(platform: Platform, principal: Principal, app_id: str, run_id: str, since: str | None, max_bytes: int = 1024 * 1024) -> LogPage:
+    """Log lines written after ``since`` (a byte offset token), with the run's status read first."""
+    run = get_run(platform, principal, app_id, run_id)
+    try:
+        offset = int(since) if since else 0
+    except ValueError:
+        raise Invalid("since must be a token returned as next_page_token") from None
+    key = log_key(run_id)
+    records: list[dict[str, str]] = []
+    if platform.blobs.exists(key):
+        with platform.blobs.open(key) as f:
+            f.seek(offset)
+            data = f.read(max_bytes)
+        complete = data[: data.rfind(b"\n") + 1]
+        offset += len(complete)
+        for raw in complete.splitlines():
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            records.append({"timestamp": rec.get("t", ""), "log": rec.get("l", "")})
+    return LogPage(records=records, next_token=str(offset), status=run.status)
+
+
+def account_queue(platform: Platform, principal: Principal) -> list[Run]:
+    """The account's runs that are waiting or executing, in the order they will be served."""
+    with platform.db.session() as s:
+        query = (
+            select(Run)
+            .where(Run.account_id == principal.account_id, Run.status.in_((RunStatus.QUEUED.value, RunStatus.RUNNING.value)))
+            .order_by(Run.status.desc(), Run.priority, Run.created_at)
+        )
+        return list(s.scalars(query))
+
+
+# --- assets ----------------------------------------------------------------------------------
+
+def assets_key(run_id: str) -> str:
+    return f"runs/{run_id}/assets.json"
+
+
+def store_assets(platform: Platform, run_id: str, assets: Any) -> None:
+    """Keep a run's assets: an index plus one blob per asset's content."""
+    if isinstance(assets, dict):
+        assets = assets.get("assets")
+    if not isinstance(assets, list) or not assets:
+        return
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    index = []
+    for i, asset in enumerate(a for a in assets if isinstance(a, dict)):
+        asset_id = f"asset-{i}"
+        content = json.dumps(asset.get("content"), separators=(",", ":")).encode()
+        platform.blobs.put_bytes(f"runs/{run_id}/assets/{asset_id}", content)
+        entry = {"id": asset_id, "name": str(asset.get("name") or asset_id), "created_at": now, "size": len(content),
+                 "content_type": str(asset.get("content_type") or "json")}
+        if isinstance(asset.get("visual"), dict):
+            entry["visual"] = asset["visual"]
+        if asset.get("description"):
+            entry["description"] = str(asset["description"])
+        index.append(entry)
+    platform.blobs.put_bytes(assets_key(run_id), json.dumps(index).encode())
+
+
+def list_assets(platform: Platform, principal: Principal, app_id: str, run_id: str) -> list[dict[str, Any]]:
+    get_run(platform, principal, app_id, run_id)
+    if not platform.blobs.exists(assets_key(run_id)):
+        return []
+    return list(json.loads(platform.blobs.get_bytes(assets_key(run_id))))
+
+
+def asset_key(platform: Platform, principal: Principal, app_id: str, run_id: str, asset_id: str) -> tuple[str, str]:
+    for entry in list_assets(platform, principal, app_id, run_id):
+        if entry["id"] == asset_id:
+            return f"runs/{run_id}/assets/{asset_id}", entry.get("content_type", "json")
+    raise NotFound(f"asset {asset_id!r} of run {run_id!r} does not exist")

@@ -38,8 +38,6 @@ def create_run(
     instance_id: str | None = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
-    if body.result is not None:
-        raise Invalid("tracked runs (result) are not supported by this server yet")
     if body.input_id is not None:
         raise Invalid("managed inputs (input_id) are not supported by this server yet")
     if body.input is not None and body.upload_id is not None:
@@ -57,6 +55,8 @@ def create_run(
         configuration=body.configuration or {},
         idempotency_key=idempotency_key,
     )
+    if body.result is not None:
+        return {"run_id": runs.submit_tracked_run(platform, principal, app_id, req, body.result)}
     return {"run_id": runs.submit_run(platform, principal, app_id, req)}
 
 
@@ -130,6 +130,24 @@ def run_logs(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer)
             yield (b"\n" if i else b"") + record.get("l", "").encode()
 
     return streams.json_stream(streams.wrap_object({}, "log", streams.json_string_chunks(lines())))
+
+
+@router.get("/{run_id}/logs/live")
+def run_logs_live(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, since: str | None = None) -> dict[str, Any]:
+    page = runs.live_logs(platform, principal, app_id, run_id, since)
+    # Always a positive hint: 1.13.0 sleeps exactly this long between polls (0 would spin).
+    return {"items": page.records, "status_v2": page.status, "next_page_token": page.next_token, "next_available_in_seconds": 1}
+
+
+@router.get("/{run_id}/assets")
+def run_assets(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    return {"items": runs.list_assets(platform, principal, app_id, run_id)}
+
+
+@router.get("/{run_id}/assets/{asset_id}")
+def run_asset(app_id: str, run_id: str, asset_id: str, request: Request, platform: PlatformDep, principal: Viewer) -> dict[str, str]:
+    key, content_type = runs.asset_key(platform, principal, app_id, run_id, asset_id)
+    return {"download_url": signed_url(platform, base_url(request), "GET", key), "type": content_type}
 
 
 @router.patch("/{run_id}/cancel")

@@ -140,4 +140,21 @@ def run_list_item(run: Run) -> dict[str, Any]:
     item["request_options"] = opts["request_options"]
     if run.experiment_id:
         item["experiment_id"] = run.experiment_id
+    for key, value in (("statistics", run.statistics), ("metrics", run.metrics)):
+        if value is not None:
+            item[key] = {"status": "success", "indicators": indicators(value)}
     return item
+
+
+def indicators(doc: dict[str, Any], prefix: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    """Scalar leaves of a statistics or metrics document as dotted ``name``/``value`` pairs."""
+    out: list[dict[str, Any]] = []
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(indicators(value, name + ".", limit - len(out)))
+        elif not isinstance(value, list):
+            out.append({"name": name, "value": value})
+        if len(out) >= limit:
+            break
+    return out[:limit]

@@ -70,3 +70,7 @@ class BlobStore(abc.ABC):
 
     def delete(self, key: str) -> None:
         self.delete_prefix(key)
+
+    def copy(self, src: str, dst: str) -> int:
+        with self.open(src) as f:
+            return self.put_file(dst, f)
