@@ -36,11 +36,14 @@ def open_platform(settings: Settings) -> Platform:
     db = create_database(settings.resolved_database_url())
     db.migrate()
     accounts.ensure_default_account(db)
+    if not settings.secrets_key and not settings.development:
+        raise ValueError("RUNYARD_SECRETS_KEY must be set outside development mode (it encrypts secrets at rest)")
     return Platform(
         settings=settings,
         db=db,
         blobs=open_blob_store(settings.resolved_blob_url()),
         signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
+        secrets_key=server_secret(db, "secrets_key", settings.secrets_key),
     )
 
 

@@ -130,16 +130,18 @@ def template_venv(template_dir: Path) -> Venv:
     return Venv(CACHE / f"template-{template_dir.name}", tuple(deps), "import nextmv, plotly").ensure()
 
 
-def make_bundle(members: dict[str, bytes]) -> bytes:
-    """A gzip'ed tarball whose member names are used verbatim (so they may be hostile)."""
+def make_bundle(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    """A gzip'ed tarball whose member names (and link targets) are used verbatim, so they may be hostile."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = int(time.time())
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, int(time.time())
+            tar.addfile(info)
     return buffer.getvalue()
 
 
@@ -160,10 +162,10 @@ class Server:
 
     backend: str
     url: str
-    key: str
-    base_dir: Path  # holds data/, tmp/ (the server's TMPDIR) and the log
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    key: str = field(repr=False)
+    base_dir: Path = field(repr=False)  # holds data/ (with server.log) and tmp/ (the server's TMPDIR)
+    process: subprocess.Popen[bytes] = field(repr=False)
+    log_path: Path = field(repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -235,7 +237,8 @@ def _server_env(**overrides: str) -> dict[str, str]:
 
 def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: str | None = None) -> Server:
     """Start ``runyard serve`` and wait until ``/healthz`` answers 200."""
-    (base_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    for sub in ("data", "tmp"):
+        (base_dir / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
     key = "ry-compat-" + uuid.uuid4().hex
     env = _server_env(
@@ -256,7 +259,7 @@ def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: s
         "--data-dir",
         str(base_dir / "data"),
     ]
-    log_path = base_dir / "server.log"
+    log_path = base_dir / "data" / "server.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env

@@ -82,27 +82,29 @@ def test_application_version_instance_lifecycle(sdk, app_dir):
 
 
 def test_lists_paginated_and_unpaginated_113(sdk113, app_dir):
-    app_id = unique("app")
+    """More instances than any sensible page: the default list follows ``next_page_token`` to the end."""
+    app_id, count = unique("app"), 120
     out = sdk113.run(
         """
         app_id = os.environ["APP_ID"]
         app = Application.new(client=client, name=app_id, id=app_id)
         app.push(app_dir=os.environ["APP_DIR"])
         version = app.new_version(id=app_id + "-v1")
-        for n in range(3):
-            app.new_instance(version_id=version.id, id=f"{app_id}-i{n}")
+        for n in range(int(os.environ["COUNT"])):
+            app.new_instance(version_id=version.id, id=f"{app_id}-i{n:03d}")
         emit({
-            "instances": sorted(i.id for i in app.list_instances()),
-            "instances_unpaginated": sorted(i.id for i in app.list_instances(no_pagination=True)),
+            "instances": [i.id for i in app.list_instances()],
+            "instances_unpaginated": [i.id for i in app.list_instances(no_pagination=True)],
             "versions": [v.id for v in app.list_versions()],
             "versions_unpaginated": [v.id for v in app.list_versions(no_pagination=True)],
         })
         """,
-        env={"APP_ID": app_id, "APP_DIR": str(app_dir("echo-json"))},
+        env={"APP_ID": app_id, "APP_DIR": str(app_dir("echo-json")), "COUNT": str(count)},
     )
-    expected = [f"{app_id}-i{n}" for n in range(3)]
-    assert out["instances"] == expected
-    assert out["instances_unpaginated"] == expected
+    expected = [f"{app_id}-i{n:03d}" for n in range(count)]
+    for key in ("instances", "instances_unpaginated"):
+        assert len(out[key]) == count, f"{key}: {len(out[key])} items, duplicates or gaps"
+        assert sorted(out[key]) == expected
     assert out["versions"] == out["versions_unpaginated"] == [f"{app_id}-v1"]
 
 

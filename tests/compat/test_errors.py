@@ -120,12 +120,31 @@ def test_other_account_through_the_sdk(sdk, server):
     assert out == {"exists": False}
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "absolute"])
+HOSTILE_KINDS = ["dotdot", "nested-dotdot", "absolute", "symlink-absolute", "symlink-dotdot"]
+
+
+def hostile_bundle(kind: str, marker: str, tmp_path: Path) -> tuple[bytes, Path | None]:
+    """The echo-json app plus one member escaping the bundle root; also the absolute path it aims at, if any."""
+    files, links, target = app_files("echo-json"), {}, None
+    if kind == "dotdot":
+        files[f"../{marker}"] = b"pwned\n"
+    elif kind == "nested-dotdot":
+        files[f"sub/../../{marker}"] = b"pwned\n"
+    elif kind == "absolute":
+        target = tmp_path / marker
+        files[str(target)] = b"pwned\n"
+    elif kind == "symlink-absolute":
+        links[marker] = "/etc/passwd"
+    else:
+        links[marker] = "../../../../etc/passwd"
+    return make_bundle(files, links), target
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
 def test_bundle_escaping_its_root_is_rejected(server, app_id, kind, tmp_path):
     marker = f"evil-{uuid.uuid4().hex[:8]}"
-    hostile = f"../{marker}" if kind == "dotdot" else str(tmp_path / marker)
-    members = {**app_files("echo-json"), hostile: b"pwned\n"}
-    upload = server.upload_bundle(app_id, make_bundle(members))
+    bundle, target = hostile_bundle(kind, marker, tmp_path)
+    upload = server.upload_bundle(app_id, bundle)
     if upload.status_code == 400:
         rejection = upload  # refusing it already at upload time is just as good
     else:
@@ -139,6 +158,10 @@ def test_bundle_escaping_its_root_is_rejected(server, app_id, kind, tmp_path):
         *server.base_dir.parent.rglob(marker),  # the data dir's parent, which also holds the server's TMPDIR
         *system_tmp.glob(marker),
         *system_tmp.glob(f"*/{marker}"),
-        *([Path(hostile)] if Path(hostile).is_absolute() and Path(hostile).exists() else []),
+        *([target] if target is not None and target.exists() else []),
     ]
     assert not escaped, f"bundle member written outside its root: {escaped}"
+
+    # Nothing is lost: the app still takes a clean bundle afterwards.
+    assert server.upload_bundle(app_id, make_bundle(app_files("echo-json"))).status_code in (200, 201, 204)
+    assert server.activate_bundle(app_id).status_code in (200, 201, 204)

@@ -13,6 +13,7 @@ from runyard.domain.runs import RunStatus
 from runyard.execution.backends.base import Executor
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
+from runyard.services import secrets as secret_service
 from runyard.services.platform import Platform
 from runyard.storage.db import Bundle, Run
 
@@ -119,6 +120,7 @@ class Dispatcher:
         stored = run.options or {}
         active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
         cls = self._platform.settings.execution.classes.get(run.execution_class)
+        env, files = secret_service.for_run(self._platform, run.app_pk, run.secrets_collection_id) if run.secrets_collection_id else ({}, {})
         return RunTask(
             run_id=run.id,
             app_id=run.app_id,
@@ -130,5 +132,7 @@ class Dispatcher:
             max_duration_seconds=cls.max_duration_seconds if cls else None,
             memory_mb=cls.memory_mb if cls else None,
             max_output_bytes=self._platform.settings.limits.output_max_bytes,
+            env=env,
+            files=files,
         )
 

@@ -10,7 +10,17 @@ from fastapi import FastAPI, Request, Response
 
 from runyard import __version__
 from runyard.server import errors
-from runyard.server.api import account, admin, applications, health, instances, runs, signed, versions
+from runyard.server.api import (
+    account,
+    admin,
+    applications,
+    health,
+    instances,
+    runs,
+    secrets,
+    signed,
+    versions,
+)
 from runyard.settings import Settings
 from runyard.wiring import Runtime, build_runtime
 
@@ -40,6 +50,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return response
 
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, signed, account, admin):
+    for module in (health, applications, versions, instances, runs, secrets, signed, account, admin):
         app.include_router(module.router)
     return app

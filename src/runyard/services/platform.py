@@ -28,6 +28,7 @@ class Platform:
     db: Database
     blobs: BlobStore
     signing_secret: str
+    secrets_key: str = ""
     wakeup: Callable[[], None] = field(default=lambda: None)
     cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)

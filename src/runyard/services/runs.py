@@ -23,6 +23,7 @@ from runyard.services.apps import load_app
 from runyard.services.instances import BUILTIN, check_configuration, load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
+from runyard.services.secrets import check_exists as check_secrets
 from runyard.services.uploads import resolve_upload
 from runyard.services.versions import bundle_of, load_version
 from runyard.storage.db import Application, Bundle, Run
@@ -169,6 +170,8 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         cls, priority, no_queue = _execution(platform, request.configuration, instance_cfg)
         if no_queue and not platform.has_capacity(cls):
             raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
+        secrets_id = request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id")
+        check_secrets(s, app, secrets_id)
         key, size = _store_input(platform, s, app, run_id, request)
         s.add(
             Run(
@@ -195,7 +198,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
                 execution_class=cls,
                 priority=priority,
                 queuing_disabled=no_queue,
-                secrets_collection_id=request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id"),
+                secrets_collection_id=secrets_id,
                 idempotency_key=request.idempotency_key,
             )
         )

@@ -183,3 +183,17 @@ def test_infrastructure_errors_become_reports(
     assert report.exit_code is None and ctx.started == []
     assert any(expected in line for line in ctx.logs) or expected == "uv exit"
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_binary_for_another_architecture_is_a_clear_error(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path) -> None:
+    report = _run(ctx, envs, tmp_path, {"main": "\x7fELF not really"}, {"type": "binary"})
+    assert report.exit_code is None
+    assert report.error.startswith("could not start main: Exec format error")
+
+
+def test_go_style_binary_runs_with_options(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path) -> None:
+    script = '#!/bin/sh\necho "{\\"args\\": \\"$*\\"}"\n'
+    manifest = {"type": "go", "configuration": {"options": {"format": ["-{{name}}={{value}}"]}}}
+    report = _run(ctx, envs, tmp_path, {"main": script}, manifest, options={"solve.duration": "3s"})
+    assert report.exit_code == 0, ctx.logs
+    assert json.loads(report.output_path.read_text()) == {"args": "-solve.duration=3s"}  # type: ignore[union-attr]

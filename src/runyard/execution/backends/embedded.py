@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,8 +103,8 @@ class EmbeddedExecutor(Executor):
         except Exception:
             log.exception("could not record the result of run %s", task.run_id)
         finally:
-            if report.output_path is not None:
-                report.output_path.unlink(missing_ok=True)
+            if report.artifacts_dir is not None:
+                shutil.rmtree(report.artifacts_dir, ignore_errors=True)
             with self._lock:
                 self._running.pop(task.run_id, None)
                 self._cancel.pop(task.run_id, None)

@@ -173,18 +173,33 @@ class _Run:
         spec = ProcessSpec(argv=argv, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
                            deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
                            poll_interval=poll_interval, kill_grace=kill_grace)
-        outcome = run_process(spec, on_stderr_line=self.log_stderr,
-                              on_stdout_line=self.log_stdout if streamed else None,
-                              should_cancel=lambda: self.ctx.cancel_requested(task.run_id))
+        try:
+            outcome = run_process(spec, on_stderr_line=self.log_stderr,
+                                  on_stdout_line=self.log_stdout if streamed else None,
+                                  should_cancel=lambda: self.ctx.cancel_requested(task.run_id))
+        except OSError as exc:  # e.g. a binary built for another architecture (GOARCH=arm64)
+            raise WorkspaceError(f"could not start {Path(argv[0]).name}: {exc.strerror or exc}") from None
         stdout_tail = self.stdout_tail.text() if streamed else _file_tail(stdout_path) if stdout_path else ""
-        collected = collect(base=cwd, manifest=manifest, stdout_path=stdout_path, out_dir=self.out_dir,
-                            before=before, log=self.log)
-        return RunReport(
+        report = RunReport(
             exit_code=outcome.exit_code, canceled=outcome.canceled, deadline_hit=outcome.deadline_hit,
-            output_exceeded=outcome.output_exceeded, output_path=collected.output_path,
-            statistics=collected.statistics, metrics=collected.metrics, assets=collected.assets,
-            execution_ms=outcome.duration_ms, stdout_tail=stdout_tail, stderr_tail=self.stderr_tail.text(),
+            output_exceeded=outcome.output_exceeded, execution_ms=outcome.duration_ms,
+            stdout_tail=stdout_tail, stderr_tail=self.stderr_tail.text(),
         )
+        self.collect(report, manifest, cwd, stdout_path, before)
+        return report
+
+    def collect(self, report: RunReport, manifest: Manifest, cwd: Path, stdout_path: Path | None,
+                before: dict) -> None:
+        """Fill the report's outputs; a collection failure is an error but keeps the exit status."""
+        try:
+            collected = collect(base=cwd, manifest=manifest, stdout_path=stdout_path, out_dir=self.out_dir,
+                                before=before, log=self.log)
+        except Exception as exc:  # noqa: BLE001
+            report.error = f"collecting the run's output failed: {type(exc).__name__}: {exc}"
+            _log_quietly(self, f"runyard: {report.error}")
+            return
+        report.output_path = collected.output_path
+        report.statistics, report.metrics, report.assets = collected.statistics, collected.metrics, collected.assets
 
 
 def _run_dir(work_root: Path, run_id: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response

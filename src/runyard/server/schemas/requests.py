@@ -86,3 +86,22 @@ class AccountCreate(Body):
 class KeyCreate(Body):
     name: StrictStr = ""
     role: StrictStr = "developer"
+
+
+class SecretsCreate(Body):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    secrets: list[Any]
+
+
+class SecretsReplace(Body):
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    secrets: list[Any] | None = None
+
+
+class SecretsPatch(Body):
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    operations: list[Any] | None = None

@@ -203,3 +203,18 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     execution_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SecretsCollection(Base):
+    """Secrets of an application; the values are one encrypted JSON document."""
+
+    __tablename__ = "secrets_collections"
+    __table_args__ = (UniqueConstraint("app_pk", "id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -143,6 +143,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_runs_app_created', ['app_pk', 'created_at'], unique=False)
         batch_op.create_index('ix_runs_queue', ['status', 'execution_class', 'priority', 'created_at'], unique=False)
 
+    op.create_table('secrets_collections',
+    sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('app_pk', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('ciphertext', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_pk'], ['applications.pk'], name=op.f('fk_secrets_collections_app_pk_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_secrets_collections')),
+    sa.UniqueConstraint('app_pk', 'id', name=op.f('uq_secrets_collections_app_pk'))
+    )
+    with op.batch_alter_table('secrets_collections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_secrets_collections_app_pk'), ['app_pk'], unique=False)
+
     op.create_table('uploads',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('app_pk', sa.Integer(), nullable=False),
@@ -186,6 +202,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_uploads_app_pk'))
 
     op.drop_table('uploads')
+    with op.batch_alter_table('secrets_collections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_secrets_collections_app_pk'))
+
+    op.drop_table('secrets_collections')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index('ix_runs_queue')
         batch_op.drop_index('ix_runs_app_created')
