@@ -69,7 +69,7 @@ def _uv(*args: str, timeout: float = 900) -> None:
 
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Serialise venv builds between concurrent pytest processes."""
+    """An exclusive lock shared with concurrent pytest processes (venv builds, the timings file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -117,8 +117,10 @@ class Venv:
 
 def sdk_venv(version: str) -> Venv:
     """The venv holding ``nextmv==version`` (0.28.5 also needs ``pip``: its push runs ``python3 -m pip``)."""
-    requirements = [f"nextmv=={version}"] + (["pip"] if version.startswith("0.") else [])
-    probe = f"import nextmv, sys; sys.exit(nextmv.__version__.lstrip('v') != {version!r})"
+    extra = ["pip"] if version.startswith("0.") else []
+    imports = ", ".join(["sys", "nextmv", *extra])
+    probe = f"import {imports}; sys.exit(nextmv.__version__.lstrip('v') != {version!r})"
+    requirements = [f"nextmv=={version}", *extra]
     return Venv(CACHE / f"nextmv-{version}", tuple(requirements), probe).ensure()
 
 

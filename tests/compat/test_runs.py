@@ -73,10 +73,10 @@ def test_run_lifecycle(sdk, app_dir):
     assert out["with_result"]["id"] != out["run_id"]
 
 
-def test_run_without_instance_uses_default_113(sdk113, app_dir):
-    """1.13.0 omits ``instance_id`` for an ``Application(client, id)``: the server picks the default."""
+def test_run_without_an_instance_id(sdk, app_dir):
+    """``Application(client, id)`` with no instance: 0.28.5 sends ``instance_id=devint``, 1.13.0 sends none."""
     app_id = unique("app")
-    out = sdk113.run(
+    out = sdk.run(
         """
         deploy(os.environ["APP_ID"], os.environ["APP_DIR"])
         app = Application(client=client, id=os.environ["APP_ID"])

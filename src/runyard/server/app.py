@@ -14,6 +14,7 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    experiments,
     health,
     instances,
     runs,
@@ -50,6 +51,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return response
 
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, signed, account, admin):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
         app.include_router(module.router)
     return app

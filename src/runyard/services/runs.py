@@ -82,10 +82,12 @@ def _target(session: Session, app: Application, instance_id: str) -> tuple[str, 
     return version.id, bundle_of(session, version.bundle_id), dict(instance.configuration or {})
 
 
-def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequest) -> tuple[str, str]:
+def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequest, source: RunSource | None = None) -> tuple[str, str]:
     fmt = configuration.get("format") or {}
     in_type = ((fmt.get("input") or {}).get("type")) if isinstance(fmt, dict) else None
     out_type = ((fmt.get("output") or {}).get("type")) if isinstance(fmt, dict) else None
+    if in_type is None and source is not None:
+        in_type = source.format
     if in_type is None:
         in_type = "text" if isinstance(request.input, str) else ("json" if request.has_input else manifest.content_format)
     if in_type == "csv":
@@ -151,58 +153,118 @@ def _execution(platform: Platform, configuration: dict[str, Any], instance_cfg: 
     return cls, int(queuing.get("priority") or 6), bool(queuing.get("disabled") or False)
 
 
+@dataclass
+class RunSource:
+    """Where a run's input comes from when it is not in the request (managed input, another run)."""
+
+    key: str | None
+    size: int
+    format: str | None = None
+
+
+@dataclass
+class ExperimentFields:
+    experiment_id: str | None = None
+    input_id: str | None = None
+    input_set_id: str | None = None
+    option_set: str | None = None
+    scenario_id: str | None = None
+    repetition: int | None = None
+
+
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
     """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
-    check_configuration(platform.settings, request.configuration)
-    run_id = new_id("run", 12)
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         if request.idempotency_key:
             prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
             if prior is not None:
                 return prior
-        instance_id = request.instance_id or app.default_instance or "latest"
-        version_id, bundle, instance_cfg = _target(s, app, instance_id)
-        manifest = parse_manifest(bundle.manifest)
-        in_fmt, out_fmt = _formats(manifest, request.configuration, request)
-        instance_options = instance_cfg.get("options") or {}
-        _, summary = resolve_options(manifest, instance_options, request.options)
-        cls, priority, no_queue = _execution(platform, request.configuration, instance_cfg)
-        if no_queue and not platform.has_capacity(cls):
-            raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
-        secrets_id = request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id")
-        check_secrets(s, app, secrets_id)
-        key, size = _store_input(platform, s, app, run_id, request)
-        s.add(
-            Run(
-                id=run_id,
-                app_pk=app.pk,
-                account_id=principal.account_id,
-                app_id=app.id,
-                instance_id=instance_id,
-                version_id=version_id,
-                bundle_id=bundle.id,
-                name=request.name or "",
-                description=request.description or "",
-                user_email=principal.email,
-                input_format=in_fmt,
-                output_format=out_fmt,
-                input_key=key,
-                input_size=size,
-                options={
-                    "request": {k: option_value_str(v) for k, v in request.options.items()},
-                    "instance": instance_options,
-                    "summary": summary,
-                },
-                configuration=request.configuration,
-                execution_class=cls,
-                priority=priority,
-                queuing_disabled=no_queue,
-                secrets_collection_id=secrets_id,
-                idempotency_key=request.idempotency_key,
-            )
-        )
+        run_id = queue_run(platform, s, principal, app, request)
     platform.wakeup()
+    return run_id
+
+
+def submit_run_from_input(platform: Platform, principal: Principal, app_id: str, request: RunRequest, input_id: str) -> str:
+    """A run whose input is a managed input (or another run's input) of the same application."""
+    from runyard.services.inputs import resolve_input
+
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        source = resolve_input(s, app, input_id)
+        run_id = queue_run(platform, s, principal, app, request, source=source, experiment=ExperimentFields(input_id=input_id))
+    platform.wakeup()
+    return run_id
+
+
+def queue_run(
+    platform: Platform,
+    session: Session,
+    principal: Principal,
+    app: Application,
+    request: RunRequest,
+    *,
+    version_id: str | None = None,
+    source: RunSource | None = None,
+    experiment: ExperimentFields | None = None,
+    priority: int | None = None,
+) -> str:
+    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher)."""
+    check_configuration(platform.settings, request.configuration)
+    run_id = new_id("run", 12)
+    if version_id:
+        instance_id = ""
+        version = load_version(session, app, version_id)
+        bundle, instance_cfg = bundle_of(session, version.bundle_id), {}
+    else:
+        instance_id = request.instance_id or app.default_instance or "latest"
+        version_id, bundle, instance_cfg = _target(session, app, instance_id)
+    manifest = parse_manifest(bundle.manifest)
+    in_fmt, out_fmt = _formats(manifest, request.configuration, request, source)
+    instance_options = instance_cfg.get("options") or {}
+    _, summary = resolve_options(manifest, instance_options, request.options)
+    cls, default_priority, no_queue = _execution(platform, request.configuration, instance_cfg)
+    if no_queue and not platform.has_capacity(cls):
+        raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
+    secrets_id = request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id")
+    check_secrets(session, app, secrets_id)
+    key, size = (source.key, source.size) if source is not None else _store_input(platform, session, app, run_id, request)
+    exp = experiment or ExperimentFields()
+    session.add(
+        Run(
+            id=run_id,
+            app_pk=app.pk,
+            account_id=principal.account_id,
+            app_id=app.id,
+            instance_id=instance_id,
+            version_id=version_id,
+            bundle_id=bundle.id,
+            name=request.name or "",
+            description=request.description or "",
+            user_email=principal.email,
+            input_format=in_fmt,
+            output_format=out_fmt,
+            input_key=key,
+            input_size=size,
+            options={
+                "request": {k: option_value_str(v) for k, v in request.options.items()},
+                "instance": instance_options,
+                "summary": summary,
+            },
+            configuration=request.configuration,
+            execution_class=cls,
+            priority=priority if priority is not None else default_priority,
+            queuing_disabled=no_queue,
+            secrets_collection_id=secrets_id,
+            idempotency_key=request.idempotency_key,
+            experiment_id=exp.experiment_id,
+            input_id=exp.input_id,
+            input_set_id=exp.input_set_id,
+            option_set=exp.option_set,
+            scenario_id=exp.scenario_id,
+            repetition=exp.repetition,
+        )
+    )
     return run_id
 
 

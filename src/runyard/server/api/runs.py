@@ -37,10 +37,8 @@ def create_run(
     instance_id: str | None = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
-    if body.input_id is not None:
-        raise Invalid("managed inputs (input_id) are not supported by this server yet")
-    if body.input is not None and body.upload_id is not None:
-        raise Invalid("send either input or upload_id, not both")
+    if sum(x is not None for x in (body.input, body.upload_id, body.input_id)) > 1:
+        raise Invalid("send only one of input, upload_id and input_id")
     if body.input is not None and not isinstance(body.input, dict | str):
         raise Invalid("input must be a JSON object or a string")
     req = runs.RunRequest(
@@ -56,6 +54,8 @@ def create_run(
     )
     if body.result is not None:
         return {"run_id": runs.submit_tracked_run(platform, principal, app_id, req, body.result)}
+    if body.input_id is not None:
+        return {"run_id": runs.submit_run_from_input(platform, principal, app_id, req, body.input_id)}
     return {"run_id": runs.submit_run(platform, principal, app_id, req)}
 
 

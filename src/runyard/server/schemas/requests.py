@@ -105,3 +105,66 @@ class SecretsPatch(Body):
     name: StrictStr | None = None
     description: StrictStr | None = None
     operations: list[Any] | None = None
+
+
+class NameDescription(Body):
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class ManagedInputCreate(Body):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    upload_id: StrictStr | None = None
+    run_id: StrictStr | None = None
+    format: dict[str, Any] | None = None
+
+
+class InputSetCreate(Body):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    instance_id: StrictStr | None = None
+    start_time: StrictStr | None = None
+    end_time: StrictStr | None = None
+    maximum_runs: int | None = None
+    run_ids: list[StrictStr] | None = None
+    inputs: list[Any] | None = None
+
+
+class InputSetUpdate(Body):
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    inputs: list[Any] | None = None
+
+
+class BatchRunBody(Body):
+    input_id: StrictStr
+    instance_id: StrictStr | None = None
+    version_id: StrictStr | None = None
+    option_set: StrictStr | None = None
+    input_set_id: StrictStr | None = None
+    scenario_id: StrictStr | None = None
+    repetition: int | None = None
+
+
+class BatchCreate(Body):
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    type: StrictStr | None = "batch"
+    input_set_id: StrictStr | None = None
+    instance_ids: list[StrictStr] | None = None
+    option_sets: dict[str, Any] | None = None
+    runs: list[BatchRunBody] | None = None
+
+
+class AcceptanceCreate(Body):
+    id: StrictStr | None = None
+    experiment_id: StrictStr | None = None
+    name: StrictStr | None = None
+    description: StrictStr | None = None
+    control: dict[str, Any]
+    candidate: dict[str, Any]
+    metrics: list[Any]

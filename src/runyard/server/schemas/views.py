@@ -102,6 +102,10 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["statistics"] = run.statistics
     if run.metrics is not None:
         meta["metrics"] = run.metrics
+    if run.experiment_id:
+        meta["experiment_id"] = run.experiment_id
+    if run.input_id:
+        meta["tracking"] = {"input_id": run.input_id}
     return meta
 
 
@@ -138,8 +142,9 @@ def run_list_item(run: Run) -> dict[str, Any]:
         item["options"] = opts["active_options"]
         item["options_summary"] = opts["options_summary"]
     item["request_options"] = opts["request_options"]
-    if run.experiment_id:
-        item["experiment_id"] = run.experiment_id
+    for key in ("experiment_id", "input_id", "input_set_id", "option_set", "scenario_id", "repetition"):
+        if getattr(run, key) is not None:
+            item[key] = getattr(run, key)
     for key, value in (("statistics", run.statistics), ("metrics", run.metrics)):
         if value is not None:
             item[key] = {"status": "success", "indicators": indicators(value)}

@@ -2,12 +2,16 @@
 
 from runyard.storage.db.engine import Database, create_database
 from runyard.storage.db.tables import (
+    AcceptanceTest,
     Account,
     ApiKey,
     Application,
     Base,
     Bundle,
+    Experiment,
+    InputSet,
     Instance,
+    ManagedInput,
     Run,
     SecretsCollection,
     ServerState,
@@ -16,6 +20,10 @@ from runyard.storage.db.tables import (
 )
 
 __all__ = [
+    "AcceptanceTest",
+    "Experiment",
+    "InputSet",
+    "ManagedInput",
     "Account",
     "ApiKey",
     "Application",

@@ -61,6 +61,27 @@ def upgrade() -> None:
     with op.batch_alter_table('applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_applications_account_id'), ['account_id'], unique=False)
 
+    op.create_table('acceptance_tests',
+    sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('app_pk', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('experiment_id', sa.String(length=128), nullable=False),
+    sa.Column('control', sa.JSON(), nullable=False),
+    sa.Column('candidate', sa.JSON(), nullable=False),
+    sa.Column('metrics', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('results', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_pk'], ['applications.pk'], name=op.f('fk_acceptance_tests_app_pk_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_acceptance_tests')),
+    sa.UniqueConstraint('app_pk', 'id', name=op.f('uq_acceptance_tests_app_pk'))
+    )
+    with op.batch_alter_table('acceptance_tests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_acceptance_tests_app_pk'), ['app_pk'], unique=False)
+
     op.create_table('bundles',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('app_pk', sa.Integer(), nullable=False),
@@ -77,6 +98,45 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('bundles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bundles_app_pk'), ['app_pk'], unique=False)
+
+    op.create_table('experiments',
+    sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('app_pk', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('input_set_id', sa.String(length=128), nullable=False),
+    sa.Column('instance_ids', sa.JSON(), nullable=False),
+    sa.Column('option_sets', sa.JSON(), nullable=True),
+    sa.Column('requested_runs', sa.Integer(), nullable=False),
+    sa.Column('summaries', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['app_pk'], ['applications.pk'], name=op.f('fk_experiments_app_pk_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_experiments')),
+    sa.UniqueConstraint('app_pk', 'id', name=op.f('uq_experiments_app_pk'))
+    )
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_experiments_app_pk'), ['app_pk'], unique=False)
+
+    op.create_table('input_sets',
+    sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('app_pk', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('input_ids', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_pk'], ['applications.pk'], name=op.f('fk_input_sets_app_pk_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_input_sets')),
+    sa.UniqueConstraint('app_pk', 'id', name=op.f('uq_input_sets_app_pk'))
+    )
+    with op.batch_alter_table('input_sets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_input_sets_app_pk'), ['app_pk'], unique=False)
 
     op.create_table('instances',
     sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
@@ -95,6 +155,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instances_app_pk'), ['app_pk'], unique=False)
+
+    op.create_table('managed_inputs',
+    sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('app_pk', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('upload_id', sa.String(length=64), nullable=True),
+    sa.Column('run_id', sa.String(length=64), nullable=True),
+    sa.Column('blob_key', sa.String(length=512), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('format', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['app_pk'], ['applications.pk'], name=op.f('fk_managed_inputs_app_pk_applications'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('pk', name=op.f('pk_managed_inputs')),
+    sa.UniqueConstraint('app_pk', 'id', name=op.f('uq_managed_inputs_app_pk'))
+    )
+    with op.batch_alter_table('managed_inputs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_managed_inputs_app_pk'), ['app_pk'], unique=False)
 
     op.create_table('runs',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -124,6 +204,11 @@ def upgrade() -> None:
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('secrets_collection_id', sa.String(length=128), nullable=True),
     sa.Column('experiment_id', sa.String(length=128), nullable=True),
+    sa.Column('input_id', sa.String(length=128), nullable=True),
+    sa.Column('input_set_id', sa.String(length=128), nullable=True),
+    sa.Column('option_set', sa.String(length=128), nullable=True),
+    sa.Column('scenario_id', sa.String(length=128), nullable=True),
+    sa.Column('repetition', sa.Integer(), nullable=True),
     sa.Column('idempotency_key', sa.String(length=128), nullable=True),
     sa.Column('statistics', sa.JSON(), nullable=True),
     sa.Column('metrics', sa.JSON(), nullable=True),
@@ -141,6 +226,7 @@ def upgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_runs_account_id'), ['account_id'], unique=False)
         batch_op.create_index('ix_runs_app_created', ['app_pk', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_runs_experiment_id'), ['experiment_id'], unique=False)
         batch_op.create_index('ix_runs_queue', ['status', 'execution_class', 'priority', 'created_at'], unique=False)
 
     op.create_table('secrets_collections',
@@ -208,18 +294,35 @@ def downgrade() -> None:
     op.drop_table('secrets_collections')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index('ix_runs_queue')
+        batch_op.drop_index(batch_op.f('ix_runs_experiment_id'))
         batch_op.drop_index('ix_runs_app_created')
         batch_op.drop_index(batch_op.f('ix_runs_account_id'))
 
     op.drop_table('runs')
+    with op.batch_alter_table('managed_inputs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_managed_inputs_app_pk'))
+
+    op.drop_table('managed_inputs')
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_instances_app_pk'))
 
     op.drop_table('instances')
+    with op.batch_alter_table('input_sets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_input_sets_app_pk'))
+
+    op.drop_table('input_sets')
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_experiments_app_pk'))
+
+    op.drop_table('experiments')
     with op.batch_alter_table('bundles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bundles_app_pk'))
 
     op.drop_table('bundles')
+    with op.batch_alter_table('acceptance_tests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_acceptance_tests_app_pk'))
+
+    op.drop_table('acceptance_tests')
     with op.batch_alter_table('applications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_applications_account_id'))
 

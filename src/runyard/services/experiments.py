@@ -1,0 +1,405 @@
+"""Batch experiments, scenario tests and acceptance tests.
+
+Experiment runs go through the same queue as every run, one priority step behind interactive
+runs, so a large experiment never starves people waiting on a single run. Status, counts,
+distribution summaries and acceptance verdicts are brought up to date whenever they are read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from runyard.domain import stats
+from runyard.domain.errors import Conflict, Invalid, NotFound
+from runyard.domain.ids import new_id
+from runyard.domain.runs import TERMINAL
+from runyard.services import runs as run_service
+from runyard.services.apps import check_user_id, load_app
+from runyard.services.inputs import load_input_set, resolve_input
+from runyard.services.instances import load_instance
+from runyard.services.pagination import Page, paginate
+from runyard.services.platform import Platform, Principal
+from runyard.storage.db import AcceptanceTest, Application, Experiment, Run
+
+EXPERIMENT_PRIORITY = 7
+MAX_RUNS = 10_000
+
+
+@dataclass
+class RunSpec:
+    input_id: str
+    instance_id: str | None = None
+    version_id: str | None = None
+    option_set: str | None = None
+    input_set_id: str | None = None
+    scenario_id: str | None = None
+    repetition: int | None = None
+
+
+@dataclass
+class BatchRequest:
+    experiment_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    type: str = "batch"
+    input_set_id: str | None = None
+    instance_ids: list[str] = field(default_factory=list)
+    option_sets: dict[str, dict[str, Any]] | None = None
+    runs: list[RunSpec] | None = None
+
+
+def _specs(session: Session, app: Application, req: BatchRequest) -> list[RunSpec]:
+    if req.runs:
+        return req.runs
+    if not req.input_set_id or not req.instance_ids:
+        raise Invalid("a batch experiment needs runs, or an input_set_id and instance_ids")
+    input_set = load_input_set(session, app, req.input_set_id)
+    option_names: list[str | None] = list(req.option_sets or {}) or [None]
+    return [
+        RunSpec(input_id=i, instance_id=inst, option_set=opt, input_set_id=req.input_set_id)
+        for inst, opt, i in itertools.product(req.instance_ids, option_names, input_set.input_ids or [])
+    ]
+
+
+def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> None:
+    if not specs:
+        raise Invalid("the experiment would have no runs")
+    if len(specs) > MAX_RUNS:
+        raise Invalid(f"an experiment may have at most {MAX_RUNS} runs")
+    for i, spec in enumerate(specs):
+        if not spec.instance_id and not spec.version_id:
+            raise Invalid(f"runs[{i}] needs an instance_id or a version_id")
+        if spec.option_set and spec.option_set not in (req.option_sets or {}):
+            raise Invalid(f"runs[{i}].option_set {spec.option_set!r} is not among option_sets")
+        resolve_input(session, app, spec.input_id)
+        if spec.instance_id:
+            load_instance(session, app, spec.instance_id)
+
+
+def create_batch(platform: Platform, principal: Principal, app_id: str, req: BatchRequest) -> Experiment:
+    """Create the experiment and queue all of its runs at once; nothing is created if any run is invalid."""
+    if req.type not in ("batch", "scenario"):
+        raise Invalid("type must be 'batch' or 'scenario'")
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        exp_id = check_user_id(req.experiment_id, "experiment id") if req.experiment_id else new_id("batch")
+        if s.scalar(select(Experiment.pk).where(Experiment.app_pk == app.pk, Experiment.id == exp_id)):
+            raise Conflict(f"experiment {exp_id!r} already exists")
+        specs = _specs(s, app, req)
+        _check_specs(s, app, req, specs)
+        instance_ids = list(dict.fromkeys(x.instance_id for x in specs if x.instance_id))
+        exp = Experiment(app_pk=app.pk, id=exp_id, name=(req.name or "").strip() or exp_id, description=req.description or "",
+                         type=req.type, input_set_id=req.input_set_id or next((x.input_set_id for x in specs if x.input_set_id), "") or "",
+                         instance_ids=instance_ids, option_sets=req.option_sets, requested_runs=len(specs))
+        s.add(exp)
+        for spec in specs:
+            options = (req.option_sets or {}).get(spec.option_set or "", {}) if spec.option_set else {}
+            request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
+            fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
+            run_service.queue_run(platform, s, principal, app, request, version_id=spec.version_id,
+                                  source=resolve_input(s, app, spec.input_id), experiment=fields, priority=EXPERIMENT_PRIORITY)
+        s.flush()
+    platform.wakeup()
+    return exp
+
+
+def load_experiment(session: Session, app: Application, exp_id: str) -> Experiment:
+    row = session.scalar(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id == exp_id))
+    if row is None:
+        raise NotFound(f"experiment {exp_id!r} of application {app.id!r} does not exist")
+    return row
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    finished: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+
+def counts(session: Session, exp: Experiment) -> Counts:
+    rows = session.execute(
+        select(Run.status, func.count()).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id).group_by(Run.status)
+    ).all()
+    c = Counts()
+    for status, n in rows:
+        c.total += n
+        if status in TERMINAL:
+            c.finished += n
+        if hasattr(c, status):
+            setattr(c, status, getattr(c, status) + n)
+    return c
+
+
+def _runs(session: Session, exp: Experiment) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id).order_by(Run.created_at, Run.id)))
+
+
+def indicator_values(run: Run) -> dict[str, float]:
+    """Numeric leaves of a run's statistics and metrics, by dotted path (metrics win on a clash)."""
+    out: dict[str, float] = {}
+    for doc in (run.statistics, run.metrics):
+        if isinstance(doc, dict):
+            for name, value in _leaves(doc):
+                number = stats.numeric(value)
+                if number is not None:
+                    out[name] = number
+    return out
+
+
+def _leaves(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.extend(_leaves(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def summaries(exp: Experiment, runs: list[Run]) -> list[dict[str, Any]]:
+    """Distribution summaries per (instance, version, option set[, scenario]) group."""
+    keys = ["instance_id", "version_id", "option_set"] + (["scenario_id"] if exp.type == "scenario" else [])
+    groups: dict[tuple[str, ...], list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[tuple(str(getattr(run, k) or "") for k in keys)].append(run)
+    out = []
+    for values, members in groups.items():
+        per_indicator: dict[str, list[float]] = defaultdict(list)
+        for run in members:
+            if run.status == "succeeded":
+                for name, number in indicator_values(run).items():
+                    per_indicator[name].append(number)
+        out.append({
+            "group_keys": keys,
+            "group_values": list(values),
+            "number_of_runs_total": len(members),
+            "number_of_runs_succeeded": sum(r.status == "succeeded" for r in members),
+            "number_of_runs_failed": sum(r.status == "failed" for r in members),
+            "indicator_keys": sorted(per_indicator),
+            "indicator_distributions": {name: stats.summarize(vals) for name, vals in sorted(per_indicator.items())},
+        })
+    return out
+
+
+def refresh(session: Session, exp: Experiment) -> Counts:
+    """Bring status and summaries up to date; an experiment completes when all its runs have ended."""
+    c = counts(session, exp)
+    if exp.status == "started" and c.total and c.finished >= c.total:
+        exp.status = "failed" if c.failed + c.canceled == c.total and c.failed else "completed"
+        exp.summaries = summaries(exp, _runs(session, exp))
+        exp.completed_at = exp.updated_at = datetime.now(UTC)
+        test = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == exp.app_pk, AcceptanceTest.id == exp.id))
+        if test is not None:
+            _evaluate(session, test, exp)
+    return c
+
+
+def get_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> tuple[Experiment, Counts]:
+    with platform.db.session() as s:
+        exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
+        return exp, refresh(s, exp)
+
+
+def batch_runs(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> list[Run]:
+    with platform.db.session() as s:
+        exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
+        return _runs(s, exp)
+
+
+def list_batches(
+    platform: Platform, principal: Principal, app_id: str, *, kind: str | None, token: str | None, limit: int | None
+) -> tuple[list[tuple[Experiment, Counts]], str | None]:
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        query = select(Experiment).where(Experiment.app_pk == app.pk)
+        if kind:
+            query = query.where(Experiment.type == kind)
+        page: Page[Experiment] = paginate(s, query, created=Experiment.created_at, key=Experiment.id, token=token, limit=limit)
+        return [(e, refresh(s, e)) for e in page.items], page.next_token
+
+
+def update_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str, *, name: str | None, description: str | None) -> tuple[Experiment, Counts]:
+    with platform.db.session() as s:
+        exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
+        if name is not None:
+            exp.name = name.strip() or exp.id
+        if description is not None:
+            exp.description = description
+        exp.updated_at = datetime.now(UTC)
+        return exp, refresh(s, exp)
+
+
+def delete_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> None:
+    """Delete the experiment with its runs and their payloads (running runs are stopped)."""
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        exp = load_experiment(s, app, exp_id)
+        members = list(s.execute(select(Run.id, Run.status).where(Run.app_pk == app.pk, Run.experiment_id == exp.id)).all())
+        s.execute(delete(Run).where(Run.app_pk == app.pk, Run.experiment_id == exp.id))
+        s.execute(delete(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == exp.id))
+        s.delete(exp)
+    for run_id, status in members:
+        if status not in TERMINAL:
+            platform.cancel_hook(run_id)
+        platform.blobs.delete_prefix(f"runs/{run_id}/")
+
+
+# --- acceptance tests ----------------------------------------------------------------------
+
+def _check_metrics(metrics: Any) -> list[dict[str, Any]]:
+    if not isinstance(metrics, list) or not metrics:
+        raise Invalid("metrics must be a non-empty list")
+    for i, m in enumerate(metrics):
+        if not isinstance(m, dict) or not isinstance(m.get("field"), str) or not m["field"]:
+            raise Invalid(f"metrics[{i}].field must be a non-empty string")
+        if m.get("statistic") not in stats.STATISTICS:
+            raise Invalid(f"metrics[{i}].statistic must be one of {', '.join(stats.STATISTICS)}")
+        params = m.get("params") or {}
+        if params.get("operator") not in ("eq", "gt", "ge", "lt", "le", "ne"):
+            raise Invalid(f"metrics[{i}].params.operator must be one of eq, gt, ge, lt, le, ne")
+        tol = params.get("tolerance") or {}
+        if tol.get("type", "") not in ("", "absolute", "relative") or stats.numeric(tol.get("value", 0)) is None:
+            raise Invalid(f"metrics[{i}].params.tolerance must be {{type: absolute|relative, value: number}}")
+        m.setdefault("metric_type", "direct-comparison")
+    return metrics
+
+
+def create_acceptance(platform: Platform, principal: Principal, app_id: str, *, test_id: str | None, experiment_id: str | None,
+                      name: str | None, description: str | None, control: Any, candidate: Any, metrics: Any) -> AcceptanceTest:
+    metrics = _check_metrics(metrics)
+    sides = {}
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        exp_id = experiment_id or test_id
+        if not exp_id:
+            raise Invalid("experiment_id is required")
+        if test_id and test_id != exp_id:
+            raise Invalid("the acceptance test id must equal its batch experiment's id")
+        exp = load_experiment(s, app, exp_id)
+        for label, side in (("control", control), ("candidate", candidate)):
+            if not isinstance(side, dict) or not side.get("instance_id"):
+                raise Invalid(f"{label}.instance_id is required")
+            inst = load_instance(s, app, side["instance_id"])
+            sides[label] = {"instance_id": inst.id, "version_id": side.get("version_id") or inst.version_id or ""}
+        if s.scalar(select(AcceptanceTest.pk).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == exp_id)):
+            raise Conflict(f"acceptance test {exp_id!r} already exists")
+        test = AcceptanceTest(app_pk=app.pk, id=exp_id, experiment_id=exp_id, name=(name or "").strip() or exp.name,
+                              description=description or "", control=sides["control"], candidate=sides["candidate"], metrics=metrics)
+        s.add(test)
+        s.flush()
+        refresh(s, exp)
+        if exp.status != "started" and test.results is None:
+            _evaluate(s, test, exp)
+        return test
+
+
+def _side(runs: list[Run], instance_id: str) -> list[Run]:
+    return [r for r in runs if r.instance_id == instance_id]
+
+
+def _metric_values(runs: list[Run], field_path: str) -> list[float]:
+    out = []
+    for run in runs:
+        if run.status != "succeeded":
+            continue
+        value = None
+        for doc in (run.metrics, run.statistics):
+            value = stats.lookup(doc, field_path.removeprefix("metrics.").removeprefix("statistics."))
+            if value is not None:
+                break
+        number = stats.numeric(value)
+        if number is not None:
+            out.append(number)
+    return out
+
+
+def _result_side(side: dict[str, Any], runs: list[Run], values: list[float]) -> dict[str, Any]:
+    summary = stats.summarize(values)
+    return {
+        "instance_id": side["instance_id"],
+        "version_id": side.get("version_id", ""),
+        "number_of_runs_total": len(runs),
+        "distribution_summary_statistics": {k: summary[k] for k in ("min", "max", "mean", "std", "shifted_geometric_mean", "shift_parameter", "count")},
+        "distribution_percentiles": summary["percentiles"],
+    }
+
+
+def evaluate_metric(metric: dict[str, Any], control: dict[str, Any], candidate: dict[str, Any], runs: list[Run]) -> tuple[dict[str, Any], str]:
+    control_runs, candidate_runs = _side(runs, control["instance_id"]), _side(runs, candidate["instance_id"])
+    cv, kv = _metric_values(control_runs, metric["field"]), _metric_values(candidate_runs, metric["field"])
+    result = {"metric": metric, "statistics": {"control": _result_side(control, control_runs, cv),
+                                                 "candidate": _result_side(candidate, candidate_runs, kv)}, "passed": False}
+    if not cv or not kv:
+        return result, f"no numeric values for {metric['field']!r} in {'control' if not cv else 'candidate'} runs"
+    name = metric["statistic"]
+    c = stats.statistic(stats.summarize(cv), name)
+    k = stats.statistic(stats.summarize(kv), name)
+    tol = metric["params"].get("tolerance") or {}
+    result["passed"] = stats.verdict(k, c, metric["params"]["operator"], tol.get("type", ""), float(tol.get("value", 0)))
+    return result, ""
+
+
+def _evaluate(session: Session, test: AcceptanceTest, exp: Experiment) -> None:
+    runs = _runs(session, exp)
+    metric_results, errors = [], []
+    for metric in test.metrics:
+        result, error = evaluate_metric(metric, test.control, test.candidate, runs)
+        metric_results.append(result)
+        if error:
+            errors.append(error)
+    results: dict[str, Any] = {"passed": bool(metric_results) and all(r["passed"] for r in metric_results), "metric_results": metric_results}
+    if errors:
+        results["error"] = "; ".join(errors)
+    test.results = results
+    test.status = "completed" if exp.status == "completed" else exp.status
+    test.updated_at = datetime.now(UTC)
+
+
+def load_acceptance(session: Session, app: Application, test_id: str) -> AcceptanceTest:
+    row = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == test_id))
+    if row is None:
+        raise NotFound(f"acceptance test {test_id!r} of application {app.id!r} does not exist")
+    return row
+
+
+def get_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str) -> AcceptanceTest:
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        test = load_acceptance(s, app, test_id)
+        exp = s.scalar(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id == test.experiment_id))
+        if exp is not None:
+            refresh(s, exp)
+        return test
+
+
+def list_acceptance(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[AcceptanceTest]:
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        query = select(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk)
+        return paginate(s, query, created=AcceptanceTest.created_at, key=AcceptanceTest.id, token=token, limit=limit)
+
+
+def update_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str, *, name: str | None, description: str | None) -> AcceptanceTest:
+    with platform.db.session() as s:
+        test = load_acceptance(s, load_app(s, principal, app_id), test_id)
+        if name is not None:
+            test.name = name.strip() or test.id
+        if description is not None:
+            test.description = description
+        test.updated_at = datetime.now(UTC)
+        return test
+
+
+def delete_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str) -> None:
+    with platform.db.session() as s:
+        s.delete(load_acceptance(s, load_app(s, principal, app_id), test_id))
