@@ -1,23 +1,17 @@
-# One-word developer loops: make run, make test, make lint.
-PYTHON ?= python3.11
-VENV := .venv
-STAMP := $(VENV)/.installed
+# One-word developer loops; each delegates to the script the README shows.
+.PHONY: setup run test lint bench
 
-.PHONY: setup run test lint
+setup:
+	scripts/setup.sh test
 
-setup: $(STAMP)
+run:
+	scripts/run.sh
 
-# Re-installs only when pyproject.toml changes (or the venv is gone).
-$(STAMP): pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
-
-run: setup
-	$(VENV)/bin/runyard serve
-
-test: setup
-	$(VENV)/bin/pytest -q tests
+test:
+	scripts/test.sh
 
 lint: setup
-	$(VENV)/bin/ruff check .
+	.venv/bin/ruff check src tests bench
+
+bench: setup
+	.venv/bin/python -m bench --quick

@@ -1,0 +1,47 @@
+"""Limits a run cannot escape: the execution class's wall clock and the output size cap."""
+
+from __future__ import annotations
+
+import time
+
+from .apps import steps
+from .conftest import metadata, new_tool_app, result, run_log, submit, wait_status
+
+
+def test_deadline_kills_the_run_and_keeps_its_log(start_server) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(max_duration=1)
+    app = new_tool_app(api, "deadline")
+    # Warm the environment first, so the one-second limit measures the app and not a uv build.
+    assert wait_status(api, app, submit(api, app, steps()))["status_v2"] == "succeeded"
+
+    started = time.monotonic()
+    run_id = submit(api, app, steps({"log": "about to sleep"}, {"sleep": 60}, {"log": "woke up"}))
+    meta = wait_status(api, app, run_id, timeout=30)
+    elapsed = time.monotonic() - started
+
+    assert meta["status_v2"] == "failed"
+    assert "maximum duration" in meta["error"]
+    assert elapsed < 30  # the app asked for 60 s; wait_status itself bounds this at 30 s
+    log = run_log(api, app, run_id)
+    assert "about to sleep" in log and "woke up" not in log
+    assert result(api, app, run_id)["error_log"]["error"] == meta["error"]
+
+
+def test_output_flood_is_cut_and_the_server_keeps_answering(start_server) -> None:  # type: ignore[no-untyped-def]
+    limit = 1024 * 1024
+    api = start_server(limits={"output_max_bytes": limit})
+    app = new_tool_app(api, "flood")
+    run_id = submit(api, app, steps({"log": "flooding"}, {"flood": 50 * 1024 * 1024}, {"log": "done flooding"}))
+    meta = wait_status(api, app, run_id)
+
+    assert meta["status_v2"] == "failed"
+    assert "output exceeded the size limit" in meta["error"]
+    assert meta["output_size"] <= limit  # the oversized stdout is not kept as the run's output
+    assert "flooding" in run_log(api, app, run_id)
+    body = result(api, app, run_id)
+    assert body["output"] is None
+    assert len(body["error_log"]["stdout"]) <= 4096
+    # The server still serves requests and runs.
+    assert api.get("/healthz").status_code == 200
+    assert wait_status(api, app, submit(api, app, steps()))["status_v2"] == "succeeded"
+    assert metadata(api, app, run_id)["status_v2"] == "failed"
