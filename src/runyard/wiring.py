@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.dispatcher import Dispatcher
+from runyard.execution.runtime.types import RunReport
 from runyard.services import accounts
 from runyard.services import runs as run_service
 from runyard.services.platform import Platform, server_secret
+from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
 from runyard.storage.blobs import open_blob_store
 from runyard.storage.db import create_database
@@ -50,7 +52,13 @@ def open_platform(settings: Settings) -> Platform:
 def build_runtime(settings: Settings) -> Runtime:
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
-    executor = create_executor(settings.executor, platform=platform, on_done=lambda rid, rep: run_service.finish_run(platform, rid, rep))
+    platform.run_events = RunEvents()
+
+    def on_done(run_id: str, report: RunReport) -> None:
+        run_service.finish_run(platform, run_id, report)
+        platform.run_events.notify(run_id)
+
+    executor = create_executor(settings.executor, platform=platform, on_done=on_done)
     dispatcher.attach(executor)
     platform.wakeup = dispatcher.wakeup
     platform.cancel_hook = executor.cancel

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runyard.settings import Settings
 from runyard.storage.blobs import BlobStore
@@ -32,6 +33,7 @@ class Platform:
     wakeup: Callable[[], None] = field(default=lambda: None)
     cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
+    run_events: Any = None  # services.waiting.RunEvents, set by the composition root
 
     @property
     def bundle_cache(self) -> Path:

@@ -301,6 +301,8 @@ def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: st
         ).rowcount
     if not moved:
         platform.cancel_hook(run_id)
+    elif platform.run_events is not None:
+        platform.run_events.notify(run_id)
 
 
 def delete_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:

@@ -185,6 +185,12 @@ class _Run:
             output_exceeded=outcome.output_exceeded, execution_ms=outcome.duration_ms,
             stdout_tail=stdout_tail, stderr_tail=self.stderr_tail.text(),
         )
+        if outcome.output_exceeded:
+            # Killed for flooding: the oversized stdout is neither parsed (that would load it into the
+            # server's memory) nor kept as the run's output; the run fails on the size error.
+            if stdout_path is not None:
+                stdout_path.unlink(missing_ok=True)
+            return report
         self.collect(report, manifest, cwd, stdout_path, before)
         return report
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from runyard.domain.errors import Invalid
 from runyard.server import streams
 from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
-from runyard.services import runs, uploads
+from runyard.services import runs, uploads, waiting
 from runyard.services.platform import Platform
 from runyard.services.signed import signed_url
 from runyard.storage.db import Run
@@ -69,8 +70,13 @@ def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, paging: Pag
 
 
 @router.get("/{run_id}/metadata")
-def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return views.run_information(runs.get_run(platform, principal, app_id, run_id))
+async def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, wait: float | None = None) -> dict[str, Any]:
+    """With ``wait=<seconds>`` (a Runyard extension, ≤ 60) the answer comes once the run ends, or at the timeout."""
+    if wait:
+        run = await waiting.wait_for_run(platform, principal, app_id, run_id, wait)
+    else:
+        run = await run_in_threadpool(runs.get_run, platform, principal, app_id, run_id)
+    return views.run_information(run)
 
 
 def _download(platform: Platform, request: Request, key: str) -> dict[str, str]:

@@ -1,0 +1,112 @@
+"""The queue: priority order within a class, 429 when queuing is disabled, cancel before and during a run."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from .apps import steps
+from .conftest import (
+    initiated_at,
+    list_run_ids,
+    metadata,
+    new_tool_app,
+    process_alive,
+    run_log,
+    submit,
+    wait_for,
+    wait_status,
+)
+
+
+def _blocker(api, app: str, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    """A run that holds the class's only slot until canceled (it waits for a file nobody creates)."""
+    run_id = submit(api, app, steps({"log": "blocking"}, {"wait_file": str(tmp_path / "never")}))
+    wait_status(api, app, run_id, {"running"})
+    wait_for(lambda: "blocking" in run_log(api, app, run_id), timeout=120, what="the blocker's process")
+    return run_id
+
+
+def _cancel(api, app: str, run_id: str) -> None:  # type: ignore[no-untyped-def]
+    response = api.patch(f"/v1/applications/{app}/runs/{run_id}/cancel")
+    assert response.status_code == 200, response.text
+
+
+def test_priority_one_starts_before_every_earlier_priority_nine(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(concurrency=1)
+    app = new_tool_app(api, "prio")
+    blocker = _blocker(api, app, tmp_path)
+    low = [submit(api, app, steps(), configuration={"queuing": {"priority": 9}}) for _ in range(9)]
+    high = submit(api, app, steps(), configuration={"queuing": {"priority": 1}})
+    assert metadata(api, app, high)["status_v2"] == "queued"
+
+    _cancel(api, app, blocker)
+    assert wait_status(api, app, blocker)["status_v2"] == "canceled"
+    metas = {run_id: wait_status(api, app, run_id) for run_id in [high, *low]}
+    assert all(m["status_v2"] == "succeeded" for m in metas.values())
+    assert metas[high]["queuing_priority"] == 1 and metas[low[0]]["queuing_priority"] == 9
+    started = sorted(metas, key=lambda run_id: initiated_at(metas[run_id]))
+    # Priority first, then submission order within a priority.
+    assert started == [high, *low]
+
+
+def test_queuing_disabled_without_capacity_is_429_and_stores_nothing(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(concurrency=1)
+    app = new_tool_app(api, "no-queue")
+    blocker = _blocker(api, app, tmp_path)
+    before = list_run_ids(api, app)
+
+    response = api.post(f"/v1/applications/{app}/runs",
+                        json={"input": steps(), "configuration": {"queuing": {"disabled": True}}})
+    assert response.status_code == 429, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "queuing is disabled" in response.json()["error"]
+    assert list_run_ids(api, app) == before
+
+    _cancel(api, app, blocker)
+    wait_status(api, app, blocker)
+    # With the slot free, the same request is accepted and runs.
+    ok = submit(api, app, steps(), configuration={"queuing": {"disabled": True}})
+    meta = wait_status(api, app, ok)
+    assert meta["status_v2"] == "succeeded" and meta["queuing_disabled"] is True
+
+
+def test_a_canceled_queued_run_never_starts(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(concurrency=1)
+    app = new_tool_app(api, "cancel-queued")
+    blocker = _blocker(api, app, tmp_path)
+    queued = submit(api, app, steps({"log": "should never run"}))
+    after = submit(api, app, steps())
+
+    _cancel(api, app, queued)
+    meta = metadata(api, app, queued)
+    assert meta["status_v2"] == "canceled" and "initiated_at" not in meta
+    _cancel(api, app, blocker)
+    # The run submitted after it executes, so the dispatcher has gone past the canceled one.
+    assert wait_status(api, app, after)["status_v2"] == "succeeded"
+    meta = metadata(api, app, queued)
+    assert meta["status_v2"] == "canceled" and "initiated_at" not in meta
+    assert run_log(api, app, queued) == ""
+    assert api.patch(f"/v1/applications/{app}/runs/{queued}/cancel").status_code == 409
+
+
+def test_cancel_kills_the_whole_process_tree_and_keeps_the_log(start_server, reap_pids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    api = start_server()
+    app = new_tool_app(api, "cancel-running")
+    run_id = submit(api, app, steps({"log": "working"}, {"spawn": ["sleep", "1000"]}, {"sleep": 1000}))
+    wait_status(api, app, run_id, {"running"})
+    log = wait_for(lambda: re.search(r"grandchild pid (\d+)", run_log(api, app, run_id)), timeout=120,
+                   what="the grandchild's pid in the log")
+    grandchild = int(log.group(1))
+    reap_pids.append(grandchild)
+    assert process_alive(grandchild)
+
+    _cancel(api, app, run_id)
+    canceled_at = time.monotonic()
+    wait_for(lambda: not process_alive(grandchild), timeout=5, what=f"grandchild {grandchild} to die", interval=0.01)
+    assert time.monotonic() - canceled_at < 1.0
+    meta = wait_status(api, app, run_id, timeout=30)
+    assert meta["status_v2"] == "canceled"
+    assert meta["error"] == "run was canceled"
+    assert "working" in run_log(api, app, run_id)
