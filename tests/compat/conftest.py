@@ -10,6 +10,7 @@ import pytest
 
 from .harness import (
     LOG_MARKER,
+    SDK029,
     SDK_VERSIONS,
     TEMPLATE,
     SdkRunner,
@@ -58,6 +59,11 @@ def sdk113_venv() -> Venv:
     return sdk_venv("1.13.0")
 
 
+@pytest.fixture(scope="session")
+def sdk029_venv() -> Venv:
+    return sdk_venv(SDK029)
+
+
 @pytest.fixture
 def sdk028(server: Server, sdk028_venv: Venv, tmp_path: Path) -> SdkRunner:
     """Runs scripts with nextmv 0.28.5 against ``server``."""
@@ -68,6 +74,12 @@ def sdk028(server: Server, sdk028_venv: Venv, tmp_path: Path) -> SdkRunner:
 def sdk113(server: Server, sdk113_venv: Venv, tmp_path: Path) -> SdkRunner:
     """Runs scripts with nextmv 1.13.0 against ``server``."""
     return SdkRunner("1.13.0", sdk113_venv, server, tmp_path)
+
+
+@pytest.fixture
+def sdk029(server: Server, sdk029_venv: Venv, tmp_path: Path) -> SdkRunner:
+    """Runs scripts with nextmv 0.29.4 (``new_run(dir_path=…)``) against ``server``."""
+    return SdkRunner(SDK029, sdk029_venv, server, tmp_path)
 
 
 @pytest.fixture(params=SDK_VERSIONS, ids=["sdk028", "sdk113"])

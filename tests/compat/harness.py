@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "compat"
 APPS = Path(__file__).resolve().parent / "apps"
 SDK_VERSIONS = ("0.28.5", "1.13.0")
+SDK029 = "0.29.4"  # the product documentation's run tutorial (``new_run(dir_path=…)``); not in ``sdk``
 TEMPLATE = "python_json_hello-world"
 SERVER_START_SECONDS = 60
 SERVER_STOP_SECONDS = 10

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from runyard.domain.manifest import parse_manifest
 from runyard.domain.runs import RunStatus
 from runyard.execution.backends.base import Executor
+from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
 from runyard.services import secrets as secret_service
@@ -19,6 +20,7 @@ from runyard.storage.db import Bundle, Run
 
 log = logging.getLogger(__name__)
 LOST = "the run was lost: the server stopped while it was running"
+REQUEUED = "the server restarted while the run was running; the run was queued again"
 
 
 class Dispatcher:
@@ -50,19 +52,36 @@ class Dispatcher:
         return self._executor is not None and self._executor.free_capacity(execution_class) > 0
 
     def recover(self) -> None:
-        """Runs left ``running`` by a stopped server end failed (lost) or are queued again, as set."""
-        requeue = self._platform.settings.execution.lost_runs == "requeue"
-        now = datetime.now(UTC)
+        """Resolve runs a stopped server left ``running``: kill what is left of their processes, then
+        fail them (lost) or queue them again, as set; finally remove stale run directories."""
+        settings = self._platform.settings.execution
+        requeue = settings.lost_runs == "requeue"
         with self._platform.db.session() as s:
             lost = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
+        # First, so no process of the old attempt runs beside a new one or after the run is resolved.
+        killed = kill_run_processes(lost)
+        if killed:
+            log.warning("killed %d orphaned processes of lost runs %s", len(killed), ", ".join(sorted(set(killed.values()))))
+        for run_id in lost:  # logged before the status moves: whoever sees the final status sees the line
+            run_service.append_log(self._platform, run_id, REQUEUED if requeue else LOST)
+        now = datetime.now(UTC)
+        with self._platform.db.session() as s:
             for run_id in lost:
                 if requeue:
                     run_service.transition(s, run_id, RunStatus.QUEUED, started_at=None)
                 else:
                     run_service.transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
                                            error_log={"error": LOST, "stdout": "", "stderr": ""})
-        for run_id in lost:
-            run_service.append_log(self._platform, run_id, LOST if not requeue else "the server restarted; the run was queued again")
+        if not settings.keep_workspaces:
+            self._remove_stale_run_dirs()
+
+    def _remove_stale_run_dirs(self) -> None:
+        """Nothing executes here yet: every run directory is stale, unless its run executes elsewhere."""
+        with self._platform.db.session() as s:
+            elsewhere = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
+        removed = remove_run_dirs(self._platform.settings.work_path(), keep=elsewhere)
+        if removed:
+            log.info("removed %d stale run directories", len(removed))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -120,6 +139,7 @@ class Dispatcher:
         stored = run.options or {}
         active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
         cls = self._platform.settings.execution.classes.get(run.execution_class)
+        limits = self._platform.settings.limits
         env, files = secret_service.for_run(self._platform, run.app_pk, run.secrets_collection_id) if run.secrets_collection_id else ({}, {})
         return RunTask(
             run_id=run.id,
@@ -131,7 +151,9 @@ class Dispatcher:
             options=active,
             max_duration_seconds=cls.max_duration_seconds if cls else None,
             memory_mb=cls.memory_mb if cls else None,
-            max_output_bytes=self._platform.settings.limits.output_max_bytes,
+            max_output_bytes=limits.output_max_bytes,
+            archive_max_files=limits.archive_max_files,
+            archive_max_bytes=limits.archive_max_bytes,
             env=env,
             files=files,
         )

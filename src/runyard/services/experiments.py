@@ -8,18 +8,19 @@ distribution summaries and acceptance verdicts are brought up to date whenever t
 from __future__ import annotations
 
 import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import stats
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
-from runyard.domain.runs import TERMINAL
+from runyard.domain.runs import TERMINAL, RunStatus
 from runyard.services import runs as run_service
 from runyard.services.apps import check_user_id, load_app
 from runyard.services.inputs import load_input_set, resolve_input
@@ -195,13 +196,21 @@ def refresh(session: Session, exp: Experiment) -> Counts:
     """Bring status and summaries up to date; an experiment completes when all its runs have ended."""
     c = counts(session, exp)
     if exp.status == "started" and c.total and c.finished >= c.total:
-        exp.status = "failed" if c.failed + c.canceled == c.total and c.failed else "completed"
+        exp.status = final_status(c)
         exp.summaries = summaries(exp, _runs(session, exp))
         exp.completed_at = exp.updated_at = datetime.now(UTC)
         test = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == exp.app_pk, AcceptanceTest.id == exp.id))
         if test is not None:
             _evaluate(session, test, exp)
     return c
+
+
+def final_status(c: Counts) -> str:
+    """``completed`` once every run has ended and one succeeded (failed runs are counted, not fatal);
+    ``failed`` when none succeeded and one failed; ``canceled`` when every run was canceled."""
+    if c.succeeded:
+        return "completed"
+    return "failed" if c.failed else "canceled"
 
 
 def get_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> tuple[Experiment, Counts]:
@@ -239,39 +248,74 @@ def update_batch(platform: Platform, principal: Principal, app_id: str, exp_id: 
         return exp, refresh(s, exp)
 
 
+STOP_WAIT_SECONDS = 10.0
+
+
 def delete_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> None:
-    """Delete the experiment with its runs and their payloads (running runs are stopped)."""
+    """Delete the experiment with its runs and their payloads.
+
+    Runs still queued are canceled so they never start; running ones are stopped and waited for
+    (a bounded time) before anything is deleted, because a run writes its log and output until it
+    has ended: deleting its files first would leave files behind that nothing refers to.
+    """
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         exp = load_experiment(s, app, exp_id)
-        members = list(s.execute(select(Run.id, Run.status).where(Run.app_pk == app.pk, Run.experiment_id == exp.id)).all())
-        s.execute(delete(Run).where(Run.app_pk == app.pk, Run.experiment_id == exp.id))
-        s.execute(delete(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == exp.id))
-        s.delete(exp)
-    for run_id, status in members:
-        if status not in TERMINAL:
-            platform.cancel_hook(run_id)
+        app_pk, exp_pk = app.pk, exp.pk
+    _stop_runs(platform, app_pk, exp_id)
+    with platform.db.session() as s:
+        members = list(s.scalars(select(Run.id).where(Run.app_pk == app_pk, Run.experiment_id == exp_id)))
+        s.execute(delete(Run).where(Run.app_pk == app_pk, Run.experiment_id == exp_id))
+        s.execute(delete(AcceptanceTest).where(AcceptanceTest.app_pk == app_pk, AcceptanceTest.id == exp_id))
+        s.execute(delete(Experiment).where(Experiment.pk == exp_pk))
+    for run_id in members:
+        platform.cancel_hook(run_id)  # one that outlived the wait (it finds no row to report to)
         platform.blobs.delete_prefix(f"runs/{run_id}/")
+
+
+def _stop_runs(platform: Platform, app_pk: int, exp_id: str) -> None:
+    mine = (Run.app_pk == app_pk, Run.experiment_id == exp_id)
+    now = datetime.now(UTC)
+    with platform.db.session() as s:
+        s.execute(update(Run).where(*mine, Run.status == RunStatus.QUEUED)
+                  .values(status=RunStatus.CANCELED, error="the experiment was deleted", finished_at=now, cancel_requested=True))
+        s.execute(update(Run).where(*mine, Run.status == RunStatus.RUNNING).values(cancel_requested=True))
+    deadline = time.monotonic() + STOP_WAIT_SECONDS + platform.settings.execution.kill_grace_seconds
+    while True:
+        with platform.db.session() as s:
+            running = list(s.scalars(select(Run.id).where(*mine, Run.status == RunStatus.RUNNING)))
+        if not running or time.monotonic() > deadline:
+            return
+        for run_id in running:  # again each round: a run claimed just now reaches the executor late
+            platform.cancel_hook(run_id)
+        time.sleep(0.05)
 
 
 # --- acceptance tests ----------------------------------------------------------------------
 
 def _check_metrics(metrics: Any) -> list[dict[str, Any]]:
+    """Metrics in their full wire shape: what is stored is echoed back, and both SDKs require every
+    key of a metric (a missing tolerance becomes ``{"type": "", "value": 0}``, i.e. none)."""
     if not isinstance(metrics, list) or not metrics:
         raise Invalid("metrics must be a non-empty list")
+    out = []
     for i, m in enumerate(metrics):
         if not isinstance(m, dict) or not isinstance(m.get("field"), str) or not m["field"]:
             raise Invalid(f"metrics[{i}].field must be a non-empty string")
+        if m.get("metric_type", "direct-comparison") != "direct-comparison":
+            raise Invalid(f"metrics[{i}].metric_type must be direct-comparison")
         if m.get("statistic") not in stats.STATISTICS:
             raise Invalid(f"metrics[{i}].statistic must be one of {', '.join(stats.STATISTICS)}")
-        params = m.get("params") or {}
+        params = m.get("params") if isinstance(m.get("params"), dict) else {}
         if params.get("operator") not in ("eq", "gt", "ge", "lt", "le", "ne"):
             raise Invalid(f"metrics[{i}].params.operator must be one of eq, gt, ge, lt, le, ne")
         tol = params.get("tolerance") or {}
-        if tol.get("type", "") not in ("", "absolute", "relative") or stats.numeric(tol.get("value", 0)) is None:
-            raise Invalid(f"metrics[{i}].params.tolerance must be {{type: absolute|relative, value: number}}")
-        m.setdefault("metric_type", "direct-comparison")
-    return metrics
+        value = stats.numeric(tol.get("value", 0)) if isinstance(tol, dict) else None
+        if value is None or value < 0 or tol.get("type", "") not in ("", "absolute", "relative"):
+            raise Invalid(f"metrics[{i}].params.tolerance must be {{type: absolute|relative, value: a number ≥ 0}}")
+        out.append({"field": m["field"], "metric_type": "direct-comparison", "statistic": m["statistic"],
+                    "params": {"operator": params["operator"], "tolerance": {"type": tol.get("type", ""), "value": value}}})
+    return out
 
 
 def create_acceptance(platform: Platform, principal: Principal, app_id: str, *, test_id: str | None, experiment_id: str | None,
@@ -386,7 +430,12 @@ def list_acceptance(platform: Platform, principal: Principal, app_id: str, *, to
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         query = select(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk)
-        return paginate(s, query, created=AcceptanceTest.created_at, key=AcceptanceTest.id, token=token, limit=limit)
+        page: Page[AcceptanceTest] = paginate(s, query, created=AcceptanceTest.created_at, key=AcceptanceTest.id, token=token, limit=limit)
+        pending = [t.experiment_id for t in page.items if t.status == "started"]
+        if pending:  # bring their status and results up to date, as reading one test does
+            for exp in s.scalars(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id.in_(pending))):
+                refresh(s, exp)
+        return page
 
 
 def update_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str, *, name: str | None, description: str | None) -> AcceptanceTest:

@@ -66,20 +66,33 @@ def create_managed_input(platform: Platform, principal: Principal, app_id: str, 
             raise Conflict(f"managed input {input_id!r} already exists")
         if upload_id:
             upload = resolve_upload(s, app, upload_id)
-            key, size, fmt = upload.blob_key, int(upload.size or 0), _format(fmt)
+            source, fmt = upload.blob_key, _format(fmt)
         else:
             run = s.scalar(select(Run).where(Run.app_pk == app.pk, Run.id == run_id))
             if run is None:
                 raise NotFound(f"run {run_id!r} of application {app.id!r} does not exist")
             if run.input_key is None:
                 raise Invalid(f"run {run_id!r} has no input")
-            key, size = run.input_key, run.input_size
+            source = run.input_key
             fmt = _format(fmt) if fmt else {"input": {"type": run.input_format}, "output": {"type": run.output_format}}
+        # The input keeps its own copy: the run it came from may be deleted (with its files), and an
+        # upload URL accepts new data until it expires; a managed input must not change or vanish.
+        key = managed_input_key(app)
+        size = platform.blobs.copy(source, key)
         row = ManagedInput(app_pk=app.pk, id=input_id, name=(fields.name or "").strip() or input_id, description=fields.description or "",
                            upload_id=upload_id, run_id=run_id, blob_key=key, size=size, format=fmt)
         s.add(row)
-        s.flush()
+        try:
+            s.flush()
+        except Exception:
+            platform.blobs.delete(key)
+            raise
         return row
+
+
+def managed_input_key(app: Application) -> str:
+    """A fresh blob key under the application's prefix (deleted with the application)."""
+    return f"apps/{app.pk}/inputs/{new_id('data', 16)}"
 
 
 def get_managed_input(platform: Platform, principal: Principal, app_id: str, input_id: str) -> ManagedInput:
@@ -112,7 +125,12 @@ def delete_managed_input(platform: Platform, principal: Principal, app_id: str, 
         users = [i.id for i in s.scalars(select(InputSet).where(InputSet.app_pk == app.pk)) if input_id in (i.input_ids or [])]
         if users:
             raise Conflict(f"managed input {input_id!r} is part of input sets {', '.join(users)}; remove it from them first")
+        key = row.blob_key
+        # Runs made from the input read it from this blob: it goes only when no run refers to it.
+        in_use = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.input_key == key).limit(1)) is not None
         s.delete(row)
+    if key.startswith(f"apps/{app.pk}/inputs/") and not in_use:
+        platform.blobs.delete(key)
 
 
 # --- input sets ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
-from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, NotFound
+from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, NotFound, UnsafeArchive
 from runyard.domain.ids import new_id
 from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.options import option_value_str
@@ -26,10 +26,12 @@ from runyard.services.platform import Platform, Principal
 from runyard.services.secrets import check_exists as check_secrets
 from runyard.services.uploads import resolve_upload
 from runyard.services.versions import bundle_of, load_version
+from runyard.storage.archives import ArchiveLimits, inspect_archive
 from runyard.storage.db import Application, Bundle, Run
 
 INPUT_FORMATS = ("json", "text", "csv", "csv-archive", "multi-file")
 OUTPUT_FORMATS = ("json", "text", "csv-archive", "multi-file")
+ARCHIVE_INPUTS = ("csv-archive", "multi-file")
 
 
 @dataclass
@@ -228,6 +230,8 @@ def queue_run(
         raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
     secrets_id = request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id")
     check_secrets(session, app, secrets_id)
+    if source is None and in_fmt in ARCHIVE_INPUTS:
+        _check_input_archive(platform, session, app, request, in_fmt)
     key, size = (source.key, source.size) if source is not None else _store_input(platform, session, app, run_id, request)
     exp = experiment or ExperimentFields()
     session.add(
@@ -266,6 +270,23 @@ def queue_run(
         )
     )
     return run_id
+
+
+def _check_input_archive(platform: Platform, session: Session, app: Application, request: RunRequest, fmt: str) -> None:
+    """An archive input is checked header by header at submission: a bad one is a 400, never a failed run."""
+    if request.has_input:
+        raise Invalid(f"a {fmt} input must be uploaded as a .tar.gz (upload_id), not sent inline")
+    if not request.upload_id:
+        return
+    upload = resolve_upload(session, app, request.upload_id)
+    if not upload.size:
+        return
+    lim = platform.settings.limits
+    try:
+        with platform.blobs.open(upload.blob_key) as f:
+            inspect_archive(f, ArchiveLimits(max_files=lim.archive_max_files, max_bytes=lim.archive_max_bytes))
+    except UnsafeArchive as exc:
+        raise UnsafeArchive(f"the uploaded {fmt} input is rejected: {exc.message}") from None
 
 
 def _store_input(platform: Platform, session: Session, app: Application, run_id: str, request: RunRequest) -> tuple[str | None, int]:

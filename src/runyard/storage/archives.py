@@ -11,6 +11,7 @@ import io
 import os
 import posixpath
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -81,6 +82,35 @@ def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLim
             if isinstance(exc, UnsafeArchive):
                 raise
             raise UnsafeArchive(f"archive is corrupt: {exc}") from None
+    return names
+
+
+def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
+    """Apply :func:`safe_extract`'s checks to every member header without writing anything; returns names.
+
+    The tar is read as a stream and a member's declared size is checked before its data is read, so a
+    gzip bomb is rejected after at most ``limits.max_bytes`` of decompression.
+    """
+    names: list[str] = []
+    total = 0
+    try:
+        with tarfile.open(name=source, mode="r|*") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r|*") as tar:
+            for member in tar:
+                name = _check_name(member.name)
+                if name == ".":
+                    continue
+                if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+                    raise UnsafeArchive(f"archive member {member.name!r} is a device or FIFO")
+                if member.issym() or member.islnk():
+                    _check_link(member, name)
+                total += max(member.size, 0)
+                if len(names) >= limits.max_files:
+                    raise UnsafeArchive(f"archive has more than {limits.max_files} members")
+                if total > limits.max_bytes:
+                    raise UnsafeArchive(f"archive unpacks to more than {limits.max_bytes} bytes")
+                names.append(name)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
     return names
 
 

@@ -102,8 +102,8 @@ def test_cancel_kills_the_whole_process_tree_and_keeps_the_log(start_server, rea
     reap_pids.append(grandchild)
     assert process_alive(grandchild)
 
-    _cancel(api, app, run_id)
     canceled_at = time.monotonic()
+    _cancel(api, app, run_id)
     wait_for(lambda: not process_alive(grandchild), timeout=5, what=f"grandchild {grandchild} to die", interval=0.01)
     assert time.monotonic() - canceled_at < 1.0
     meta = wait_status(api, app, run_id, timeout=30)

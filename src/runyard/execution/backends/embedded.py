@@ -10,6 +10,7 @@ from pathlib import Path
 
 from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.envs import EnvironmentBuilder
+from runyard.execution.runtime.orphans import INPUTS_DIR
 from runyard.execution.runtime.runner import execute
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
@@ -18,6 +19,11 @@ from runyard.services.platform import Platform
 from runyard.storage.db import Bundle
 
 log = logging.getLogger(__name__)
+
+
+def input_copy_path(platform: Platform, run_id: str) -> Path:
+    """Where a run's input is copied when the blob store has no local file for it."""
+    return platform.settings.work_path() / INPUTS_DIR / run_id
 
 
 class _Context:
@@ -43,7 +49,7 @@ class _Context:
         local = self._platform.blobs.local_path(key)
         if local is not None:
             return local
-        target = self._platform.settings.work_path() / "inputs" / run_id
+        target = input_copy_path(self._platform, run_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._platform.blobs.open(key) as src, open(target, "wb") as out:
             while chunk := src.read(1024 * 1024):
@@ -105,6 +111,7 @@ class EmbeddedExecutor(Executor):
         finally:
             if report.artifacts_dir is not None:
                 shutil.rmtree(report.artifacts_dir, ignore_errors=True)
+            input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
             with self._lock:
                 self._running.pop(task.run_id, None)
                 self._cancel.pop(task.run_id, None)

@@ -2,8 +2,10 @@
 
 Input follows the *run's* format (stdin for json/text, an unpacked archive for multi-file and
 csv-archive); output follows the *manifest's* format (stdout for json/text, files for the others).
-Output archives mirror the paths the app wrote, relative to its working directory
-(``outputs/solutions/…``, ``outputs/metrics.json``, ``output/…``), so nothing collides.
+An output archive holds the solution files, named relative to the solutions directory (multi-file:
+``outputs/solutions/`` or the manifest's path; csv-archive: ``./output/``), as the SDK's local runner
+delivers them (``run_result(output_dir_path=…)`` gets ``result.json``, not ``outputs/solutions/result.json``).
+Statistics, metrics and assets are not in it: they are the run's metadata and assets.
 """
 
 from __future__ import annotations
@@ -202,18 +204,22 @@ def collect(
     values, sidecar_files = extract_sidecars(base, manifest, stdout_doc, log)
     result = Collected(**values)
     if fmt in ARCHIVE_FORMATS:
-        result.output_path = pack_files(_archive_members(base, manifest, before, sidecar_files, log), base, out_dir / OUTPUT_ARCHIVE)
+        root, members = _archive_members(base, manifest, before, sidecar_files, log)
+        result.output_path = pack_files(members, root, out_dir / OUTPUT_ARCHIVE)
     elif stdout_path is not None and stdout_path.exists() and stdout_path.stat().st_size > 0:
         result.output_path = stdout_path
     return result
 
 
-def _archive_members(base: Path, manifest: Manifest, before: Snapshot, sidecars: list[Path], log: Log) -> list[Path]:
-    """multi-file: new solution files plus the sidecar files; csv-archive: new files in ``./output/``."""
-    if manifest.content_format == "csv-archive":
-        return _changed_files(base / CSV_OUTPUT_DIR, base, before)
-    solutions = _contained(base, manifest.multi_file.output.solutions or "outputs/solutions")
-    if solutions is None:
+def _archive_members(base: Path, manifest: Manifest, before: Snapshot, sidecars: list[Path], log: Log) -> tuple[Path, list[Path]]:
+    """(solutions root, new or modified files under it): multi-file's solutions path, csv-archive's ``./output/``.
+
+    Sidecar files (statistics/metrics/assets) are left out even when they sit under the root.
+    """
+    csv_archive = manifest.content_format == "csv-archive"
+    root = _contained(base, CSV_OUTPUT_DIR if csv_archive else manifest.multi_file.output.solutions or "outputs/solutions")
+    if root is None:
         log("runyard: the solutions path leads outside the app directory; no solutions collected")
-        return list(sidecars)
-    return _changed_files(solutions, base, before) + list(sidecars)
+        return base, []
+    skipped = {p.resolve() for p in sidecars}
+    return root, [f for f in _changed_files(root, base, before) if f.resolve() not in skipped]

@@ -6,13 +6,13 @@ to interpret exception types to decide a run's status.
 
 Layout under ``work_root``: ``<run>-xxxx/ws`` is the workspace (HOME; ``app/`` is the app copy and
 ``tmp/`` its TMPDIR), removed at the end; ``<run>-xxxx/out`` keeps stdout and the output archive.
-``RunReport.artifacts_dir`` names ``<run>-xxxx``: the caller deletes it once it stored the output.
+``RunReport.artifacts_dir`` names ``<run>-xxxx`` (only ``out`` when the workspace is kept): the caller
+deletes it once it stored the output.
 """
 
 from __future__ import annotations
 
 import collections
-import re
 import shutil
 import stat
 import tempfile
@@ -25,6 +25,7 @@ from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.options import render_options
 from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
+from runyard.execution.runtime.orphans import run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
 from runyard.execution.runtime.types import RunContext, RunReport, RunTask
 from runyard.execution.runtime.workspace import (
@@ -39,7 +40,6 @@ from runyard.execution.runtime.workspace import (
 from runyard.storage.archives import ArchiveLimits
 
 TAIL_BYTES = 4096
-INPUT_LIMITS = ArchiveLimits()
 STDOUT_FILE = "stdout"
 
 
@@ -158,8 +158,8 @@ class _Run:
 
     def input(self, manifest: Manifest, cwd: Path) -> Path | None:
         try:
-            return place_input(self.ctx.input_path(self.task.run_id), cwd, manifest, self.task.input_format,
-                               INPUT_LIMITS)
+            limits = ArchiveLimits(max_files=self.task.archive_max_files, max_bytes=self.task.archive_max_bytes)
+            return place_input(self.ctx.input_path(self.task.run_id), cwd, manifest, self.task.input_format, limits)
         except RunyardError as exc:
             raise WorkspaceError(f"input rejected: {exc.message}") from None
 
@@ -210,8 +210,7 @@ class _Run:
 
 def _run_dir(work_root: Path, run_id: str) -> Path:
     work_root.mkdir(parents=True, exist_ok=True)
-    prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:64] or "run"
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=work_root))
+    return Path(tempfile.mkdtemp(prefix=f"{run_dir_prefix(run_id)}-", dir=work_root))
 
 
 def execute(
@@ -236,7 +235,8 @@ def execute(
     finally:
         if not keep_workspace:
             shutil.rmtree(run.workspace, ignore_errors=True)
-    report.artifacts_dir = run_dir
+    # With keep_workspace the caller deletes only the artifacts, so the workspace survives for debugging.
+    report.artifacts_dir = run.out_dir if keep_workspace else run_dir
     return report
 
 

@@ -21,6 +21,8 @@ class RunTask:
     max_duration_seconds: float | None = None
     memory_mb: int | None = None
     max_output_bytes: int = 1024**3
+    archive_max_files: int = 20_000                              # bounds for unpacking an archive input
+    archive_max_bytes: int = 2 * 1024**3
     env: dict[str, str] = field(default_factory=dict)          # extra env vars (secrets)
     files: dict[str, str] = field(default_factory=dict)        # relative path -> text content (file secrets)
 

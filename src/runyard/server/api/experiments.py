@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -58,9 +58,7 @@ def list_input_sets(app_id: str, platform: PlatformDep, principal: Viewer, pagin
 
 @router.post("/experiments/inputsets")
 def create_input_set(app_id: str, body: rq.InputSetCreate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
-    ids = [i["id"] if isinstance(i, dict) else i for i in body.inputs] if body.inputs else None
-    if ids is not None and not all(isinstance(i, str) for i in ids):
-        raise Invalid("inputs must be managed inputs (objects with an id) or ids")
+    ids = _input_ids(body.inputs)
     req = inputs.InputSetRequest(body.id, body.name, body.description, body.instance_id, _dt(body.start_time, "start_time"),
                                  _dt(body.end_time, "end_time"), body.maximum_runs, body.run_ids, ids)
     row = inputs.create_input_set(platform, principal, app_id, req)
@@ -68,13 +66,25 @@ def create_input_set(app_id: str, body: rq.InputSetCreate, platform: PlatformDep
     return ev.input_set(row, members, app_id)
 
 
+def _input_ids(raw: list[Any] | None) -> list[str] | None:
+    """Ids from ``inputs``: managed inputs (objects with an ``id``, as the SDKs send them) or plain ids."""
+    if not raw:
+        return None
+    ids = [i.get("id") if isinstance(i, dict) else i for i in raw]
+    if not all(isinstance(i, str) and i for i in ids):
+        raise Invalid("inputs must be managed inputs (objects with a string id) or input ids")
+    return ids
+
+
 def _dt(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date-time; one without an offset (a naive ``datetime.isoformat()``) is taken as UTC."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise Invalid(f"{name} must be an ISO 8601 date-time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @router.get("/experiments/inputsets/{set_id}")
@@ -85,7 +95,7 @@ def get_input_set(app_id: str, set_id: str, platform: PlatformDep, principal: Vi
 
 @router.put("/experiments/inputsets/{set_id}")
 def update_input_set(app_id: str, set_id: str, body: rq.InputSetUpdate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
-    ids = [i["id"] for i in body.inputs if isinstance(i, dict) and "id" in i] if body.inputs else None
+    ids = _input_ids(body.inputs)
     row, members = inputs.update_input_set(platform, principal, app_id, set_id, name=body.name, description=body.description, input_ids=ids)
     return ev.input_set(row, members, app_id)
 

@@ -1,0 +1,330 @@
+"""Benchmark: a large payload through Runyard's signed URLs, against a plain file copy on the same disk.
+
+Starts a real ``runyard serve`` on a loopback port with a temporary data dir, then
+
+1. gets an upload URL (``POST …/runs/uploadurl``) and PUTs a generated file, streamed from disk
+   (http.client in 1 MiB blocks);
+2. records a tracked run whose input is that upload (nothing executes) and asks for the input's
+   signed download URL (``GET …/runs/{id}/input?format=url``);
+3. GETs it with requests, streaming to disk in 1 MiB chunks.
+
+sha256 is checked both ways (the stored blob and the downloaded copy against the source). While each
+transfer runs, a thread samples the server's VmRSS every 50 ms; growth = peak − RSS just before.
+The baseline is ``shutil.copyfile`` of the same file in the same directory, in the same run.
+
+    python bench/bench_signed_urls.py            # 1 GiB
+    python bench/bench_signed_urls.py --quick    # 64 MiB
+
+Prints a table and writes ``bench/out/signed_urls.json``. Exits non-zero if setup fails, and with
+``--strict`` also when a target is missed (RSS growth < 100 MiB, throughput >= 0.5x the copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+MIB = 1024 * 1024
+BLOCK = MIB
+RSS_SAMPLE_SECONDS = 0.05
+RSS_TARGET_MIB = 100.0
+THROUGHPUT_TARGET_RATIO = 0.5
+API_KEY = "bench-" + os.urandom(8).hex()
+HERE = Path(__file__).resolve().parent
+
+
+class SetupError(RuntimeError):
+    """The benchmark could not be set up; nothing was measured."""
+
+
+@dataclass
+class Transfer:
+    seconds: float
+    mib_per_s: float
+    ratio_to_copy: float | None = None
+    rss_before_mib: float | None = None
+    rss_peak_mib: float | None = None
+    rss_growth_mib: float | None = None
+    sha256_ok: bool | None = None
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_payload(path: Path, size: int) -> str:
+    """``size`` incompressible bytes written block by block; returns their sha256."""
+    digest = hashlib.sha256()
+    block = bytearray(os.urandom(BLOCK))
+    with open(path, "wb") as out:
+        for i in range(0, size, BLOCK):
+            block[:8] = i.to_bytes(8, "little")  # every block differs
+            chunk = bytes(block[: min(BLOCK, size - i)])
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def put_file(url: str, path: Path, size: int) -> tuple[int, bytes]:
+    """PUT ``path`` streamed from disk in 1 MiB blocks, as the SDK does: no key, no Content-Type.
+
+    http.client rather than requests: requests sends a file in 8 KiB blocks and tops out near
+    500 MiB/s here, which would measure the client instead of the server.
+    """
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600, blocksize=BLOCK)
+    try:
+        with open(path, "rb") as f:
+            conn.request("PUT", f"{parts.path}?{parts.query}", body=f, headers={"Content-Length": str(size)})
+            response = conn.getresponse()
+            return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(BLOCK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SetupError(f"no VmRSS for pid {pid}")
+
+
+@contextmanager
+def rss_peak(pid: int) -> Iterator[dict[str, float]]:
+    """Samples ``pid``'s RSS every 50 ms while the block runs; fills ``before`` and ``peak`` (MiB)."""
+    stats = {"before": rss_mib(pid)}
+    stats["peak"] = stats["before"]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                stats["peak"] = max(stats["peak"], rss_mib(pid))
+            except (OSError, SetupError):
+                return
+            stop.wait(RSS_SAMPLE_SECONDS)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield stats
+    finally:
+        stop.set()
+        thread.join()
+        stats["peak"] = max(stats["peak"], rss_mib(pid))
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = action()
+    return time.perf_counter() - started, value
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = base / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {API_KEY}"
+
+    def start(self, timeout: float = 60) -> None:
+        runyard = shutil.which("runyard", path=str(Path(sys.executable).parent)) or shutil.which("runyard")
+        if runyard is None:
+            raise SetupError("the runyard command is not installed in this environment")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "NEXTMV_"))}
+        env.update(RUNYARD_API_KEY=API_KEY, RUNYARD_EXECUTOR="stub")
+        argv = [runyard, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--data-dir", str(self.base / "data"), "--log-level", "warning"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SetupError(f"runyard serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise SetupError(f"runyard serve did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        response = self.session.request(method, self.url + path, timeout=60, **kw)
+        if response.status_code != 200:
+            raise SetupError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- the measurement -----------------------------------------------------------------------------
+
+def measure(size: int, work: Path) -> dict[str, Any]:
+    source, copy, downloaded = work / "payload.bin", work / "payload.copy", work / "payload.download"
+    print(f"writing {size // MIB} MiB payload to {work} ...", flush=True)
+    expected = write_payload(source, size)
+
+    copy_seconds, _ = timed(lambda: shutil.copyfile(source, copy))
+    copy.unlink()
+    copy_rate = size / MIB / copy_seconds
+    server = Server(work)
+    try:
+        server.start()
+        server.call("POST", "/v1/applications", json={"id": "bench", "name": "bench"})
+        slot = server.call("POST", "/v1/applications/bench/runs/uploadurl")
+
+        with rss_peak(server.pid) as up_rss:
+            up_seconds, (status, body) = timed(lambda: put_file(slot["upload_url"], source, size))
+        if status != 200 or json.loads(body).get("size") != size:
+            raise SetupError(f"PUT {status}: {body[:500]!r}")
+        stored = work / "data" / "blobs" / "uploads" / slot["upload_id"]
+        upload_ok = stored.is_file() and sha256_of(stored) == expected
+
+        run = server.call("POST", "/v1/applications/bench/runs",
+                          json={"upload_id": slot["upload_id"], "result": {"status": "succeeded"}})
+        url = server.call("GET", f"/v1/applications/bench/runs/{run['run_id']}/input", params={"format": "url"})["url"]
+
+        def get() -> str:
+            digest = hashlib.sha256()
+            with requests.get(url, stream=True, timeout=600) as r, open(downloaded, "wb") as out:
+                if r.status_code != 200:
+                    raise SetupError(f"GET {r.status_code}: {r.text[:500]}")
+                for chunk in r.iter_content(BLOCK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            return digest.hexdigest()
+
+        with rss_peak(server.pid) as down_rss:
+            down_seconds, got = timed(get)
+        download_ok = got == expected and downloaded.stat().st_size == size
+    except requests.RequestException as exc:
+        raise SetupError(f"HTTP failed: {exc}\n{server.log_tail()}") from None
+    finally:
+        server.stop()
+
+    def transfer(seconds: float, rss: dict[str, float], ok: bool) -> Transfer:
+        rate = size / MIB / seconds
+        return Transfer(seconds=round(seconds, 3), mib_per_s=round(rate, 1), ratio_to_copy=round(rate / copy_rate, 3),
+                        rss_before_mib=round(rss["before"], 1), rss_peak_mib=round(rss["peak"], 1),
+                        rss_growth_mib=round(rss["peak"] - rss["before"], 1), sha256_ok=ok)
+
+    upload, download = transfer(up_seconds, up_rss, upload_ok), transfer(down_seconds, down_rss, download_ok)
+    targets = {
+        "rss_growth_below_mib": RSS_TARGET_MIB,
+        "throughput_ratio_at_least": THROUGHPUT_TARGET_RATIO,
+        "met": all(t.sha256_ok and t.rss_growth_mib < RSS_TARGET_MIB and t.ratio_to_copy >= THROUGHPUT_TARGET_RATIO  # type: ignore[operator]
+                   for t in (upload, download)),
+    }
+    return {
+        "size_mib": size // MIB,
+        "sha256": expected,
+        "copy": asdict(Transfer(seconds=round(copy_seconds, 3), mib_per_s=round(copy_rate, 1))),
+        "upload": asdict(upload),
+        "download": asdict(download),
+        "targets": targets,
+        "python": sys.version.split()[0],
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"\nsigned URLs, {results['size_mib']} MiB payload")
+    print(f"{'':10} {'seconds':>9} {'MiB/s':>9} {'x copy':>7} {'RSS before':>11} {'RSS peak':>9} {'growth':>8} {'sha256':>7}")
+    for name in ("copy", "upload", "download"):
+        t = results[name]
+
+        def cell(key: str, fmt: str, t: dict[str, Any] = t) -> str:
+            return "-" if t[key] is None else format(t[key], fmt)
+
+        sha = "-" if t["sha256_ok"] is None else ("ok" if t["sha256_ok"] else "BAD")
+        print(f"{name:10} {t['seconds']:>9.2f} {t['mib_per_s']:>9.1f} {cell('ratio_to_copy', '.2f'):>7} "
+              f"{cell('rss_before_mib', '.1f'):>11} {cell('rss_peak_mib', '.1f'):>9} {cell('rss_growth_mib', '.1f'):>8} {sha:>7}")
+    met = results["targets"]["met"]
+    print(f"targets (RSS growth < {RSS_TARGET_MIB:.0f} MiB, >= {THROUGHPUT_TARGET_RATIO}x copy, sha256 ok): "
+          f"{'met' if met else 'MISSED'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024, help="Payload size in MiB (default 1024).")
+    parser.add_argument("--quick", action="store_true", help="A 64 MiB payload (overrides --size-mib).")
+    parser.add_argument("--dir", type=Path, default=None, help="Where to put the payload and the server's data (default: a temp dir).")
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "signed_urls.json", help="Where to write the JSON results.")
+    parser.add_argument("--strict", action="store_true", help="Exit 1 when a target is missed.")
+    args = parser.parse_args(argv)
+    size = (64 if args.quick else args.size_mib) * MIB
+    if size <= 0:
+        parser.error("--size-mib must be positive")
+    work = Path(tempfile.mkdtemp(prefix="runyard-bench-", dir=args.dir))
+    try:
+        results = measure(size, work)
+    except SetupError as exc:
+        print(f"benchmark setup failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 1 if args.strict and not results["targets"]["met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""A server killed with SIGKILL mid-run and started again on the same data: nothing is lost or left running."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .apps import steps
+from .conftest import (
+    CLASS,
+    TERMINAL,
+    list_run_ids,
+    metadata,
+    new_tool_app,
+    process_alive,
+    result,
+    run_log,
+    submit,
+    wait_for,
+    wait_status,
+)
+
+ONE_SLOT = json.dumps({CLASS: {"concurrency": 1, "max_duration_seconds": 300}})
+
+
+@pytest.mark.parametrize("lost_runs", ["fail", "requeue"])
+def test_sigkill_and_restart(server_process, tmp_path: Path, reap_pids: list[int], lost_runs: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_process(RUNYARD_EXECUTION__CLASSES=ONE_SLOT, RUNYARD_EXECUTION__DEFAULT_CLASS=CLASS,
+                            RUNYARD_EXECUTION__LOST_RUNS=lost_runs)
+    api = server.api()
+    app = new_tool_app(api, "restart")
+    done_input = steps({"log": "quick"})
+    done = submit(api, app, done_input)
+    assert wait_status(api, app, done)["status_v2"] == "succeeded"
+    done_output = result(api, app, done)["output"]
+
+    gate, pid_file = tmp_path / "gate", tmp_path / "app.pid"
+    block_input = steps({"pid_file": str(pid_file)}, {"spawn": ["sleep", "1000"]}, {"wait_file": str(gate)},
+                        {"log": "passed the gate"})
+    blocked = submit(api, app, block_input)
+    queued_inputs = [steps({"log": f"queued {i}"}) for i in range(2)]
+    queued = [submit(api, app, run_input) for run_input in queued_inputs]
+    wait_status(api, app, blocked, {"running"})
+    grandchild = int(wait_for(lambda: re.search(r"grandchild pid (\d+)", run_log(api, app, blocked)), timeout=120,
+                              what="the blocked run's grandchild").group(1))
+    app_pid = int(pid_file.read_text())
+    reap_pids.extend([app_pid, grandchild])
+    assert [metadata(api, app, r)["status_v2"] for r in queued] == ["queued", "queued"]
+    work = server.data_dir / "work"
+    old_dirs = list(work.glob(f"{blocked}-*"))
+    assert old_dirs, "the running run has a directory under the work root"
+
+    server.kill()
+    assert process_alive(app_pid) and process_alive(grandchild), "SIGKILL leaves the run's processes orphaned"
+
+    server.start()  # returns once /healthz answers: recovery has run by then
+    assert not process_alive(app_pid) and not process_alive(grandchild), "the orphans of the lost run are killed"
+    assert not any(d.exists() for d in old_dirs), "the lost attempt's directory is removed"
+    gate.touch()
+
+    metas = {run_id: wait_status(api, app, run_id) for run_id in list_run_ids(api, app)}
+    assert all(m["status_v2"] in TERMINAL for m in metas.values())
+    assert [metas[r]["status_v2"] for r in queued] == ["succeeded", "succeeded"]
+    if lost_runs == "fail":
+        assert metas[blocked]["status_v2"] == "failed"
+        assert "lost" in metas[blocked]["error"]
+        assert "lost" in result(api, app, blocked)["error_log"]["error"]
+    else:
+        assert metas[blocked]["status_v2"] == "succeeded", run_log(api, app, blocked)
+        assert "queued again" in run_log(api, app, blocked)
+        assert "passed the gate" in run_log(api, app, blocked)
+    # Inputs and finished outputs survived the kill.
+    for run_id, run_input in [(done, done_input), (blocked, block_input), *zip(queued, queued_inputs, strict=True)]:
+        assert api.get(f"/v1/applications/{app}/runs/{run_id}/input").json() == run_input
+    assert result(api, app, done)["output"] == done_output
+    assert metas[done]["status_v2"] == "succeeded"
+    wait_for(lambda: not any(work.iterdir()), timeout=10, what="the work root to be empty once all runs ended")
