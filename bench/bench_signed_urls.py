@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -65,6 +66,7 @@ class Transfer:
     rss_peak_mib: float | None = None
     rss_growth_mib: float | None = None
     sha256_ok: bool | None = None
+    server_cpu_seconds: float | None = None  # user + system CPU the server spent: steadier than wall time on a busy machine
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -120,9 +122,16 @@ def rss_mib(pid: int) -> float:
     raise SetupError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def rss_peak(pid: int) -> Iterator[dict[str, float]]:
-    """Samples ``pid``'s RSS every 50 ms while the block runs; fills ``before`` and ``peak`` (MiB)."""
+    """Samples ``pid``'s RSS every 50 ms while the block runs; fills ``before`` and ``peak`` (MiB), and
+    the CPU time the process used meanwhile (``cpu``, seconds)."""
+    cpu_before = cpu_seconds(pid)
     stats = {"before": rss_mib(pid)}
     stats["peak"] = stats["before"]
     stop = threading.Event()
@@ -143,6 +152,7 @@ def rss_peak(pid: int) -> Iterator[dict[str, float]]:
         stop.set()
         thread.join()
         stats["peak"] = max(stats["peak"], rss_mib(pid))
+        stats["cpu"] = cpu_seconds(pid) - cpu_before
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
@@ -215,77 +225,85 @@ class Server:
 
 # --- the measurement -----------------------------------------------------------------------------
 
+def upload(server: Server, source: Path, size: int, expected: str) -> tuple[str, Transfer]:
+    """PUT ``source`` to a fresh upload URL; returns the upload id and the measurement."""
+    slot = server.call("POST", "/v1/applications/bench/runs/uploadurl")
+    with rss_peak(server.pid) as rss:
+        seconds, (status, body) = timed(lambda: put_file(slot["upload_url"], source, size))
+    if status != 200 or json.loads(body).get("size") != size:
+        raise SetupError(f"PUT {status}: {body[:500]!r}")
+    stored = server.base / "data" / "blobs" / "uploads" / slot["upload_id"]
+    return slot["upload_id"], transfer(size, seconds, rss, stored.is_file() and sha256_of(stored) == expected)
+
+
+def download(server: Server, upload_id: str, dest: Path, size: int, expected: str) -> Transfer:
+    """GET the upload back through a signed URL: the input of a tracked run made from it (nothing executes)."""
+    run = server.call("POST", "/v1/applications/bench/runs", json={"upload_id": upload_id, "result": {"status": "succeeded"}})
+    url = server.call("GET", f"/v1/applications/bench/runs/{run['run_id']}/input", params={"format": "url"})["url"]
+
+    def get() -> str:
+        digest = hashlib.sha256()
+        with requests.get(url, stream=True, timeout=600) as r, open(dest, "wb") as out:
+            if r.status_code != 200:
+                raise SetupError(f"GET {r.status_code}: {r.text[:500]}")
+            for chunk in r.iter_content(BLOCK):
+                digest.update(chunk)
+                out.write(chunk)
+        return digest.hexdigest()
+
+    with rss_peak(server.pid) as rss:
+        seconds, got = timed(get)
+    return transfer(size, seconds, rss, got == expected and dest.stat().st_size == size)
+
+
+def transfer(size: int, seconds: float, rss: dict[str, float], ok: bool) -> Transfer:
+    return Transfer(seconds=round(seconds, 3), mib_per_s=round(size / MIB / seconds, 1),
+                    rss_before_mib=round(rss["before"], 1), rss_peak_mib=round(rss["peak"], 1),
+                    rss_growth_mib=round(rss["peak"] - rss["before"], 1), sha256_ok=ok,
+                    server_cpu_seconds=round(rss["cpu"], 2))
+
+
 def measure(size: int, work: Path) -> dict[str, Any]:
-    source, copy, downloaded = work / "payload.bin", work / "payload.copy", work / "payload.download"
+    source = work / "payload.bin"
     print(f"writing {size // MIB} MiB payload to {work} ...", flush=True)
     expected = write_payload(source, size)
-
-    copy_seconds, _ = timed(lambda: shutil.copyfile(source, copy))
-    copy.unlink()
-    copy_rate = size / MIB / copy_seconds
+    copy_seconds, _ = timed(lambda: shutil.copyfile(source, work / "payload.copy"))
+    (work / "payload.copy").unlink()
+    copy = Transfer(seconds=round(copy_seconds, 3), mib_per_s=round(size / MIB / copy_seconds, 1))
     server = Server(work)
     try:
         server.start()
         server.call("POST", "/v1/applications", json={"id": "bench", "name": "bench"})
-        slot = server.call("POST", "/v1/applications/bench/runs/uploadurl")
-
-        with rss_peak(server.pid) as up_rss:
-            up_seconds, (status, body) = timed(lambda: put_file(slot["upload_url"], source, size))
-        if status != 200 or json.loads(body).get("size") != size:
-            raise SetupError(f"PUT {status}: {body[:500]!r}")
-        stored = work / "data" / "blobs" / "uploads" / slot["upload_id"]
-        upload_ok = stored.is_file() and sha256_of(stored) == expected
-
-        run = server.call("POST", "/v1/applications/bench/runs",
-                          json={"upload_id": slot["upload_id"], "result": {"status": "succeeded"}})
-        url = server.call("GET", f"/v1/applications/bench/runs/{run['run_id']}/input", params={"format": "url"})["url"]
-
-        def get() -> str:
-            digest = hashlib.sha256()
-            with requests.get(url, stream=True, timeout=600) as r, open(downloaded, "wb") as out:
-                if r.status_code != 200:
-                    raise SetupError(f"GET {r.status_code}: {r.text[:500]}")
-                for chunk in r.iter_content(BLOCK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            return digest.hexdigest()
-
-        with rss_peak(server.pid) as down_rss:
-            down_seconds, got = timed(get)
-        download_ok = got == expected and downloaded.stat().st_size == size
+        upload_id, up = upload(server, source, size, expected)
+        down = download(server, upload_id, work / "payload.download", size, expected)
     except requests.RequestException as exc:
         raise SetupError(f"HTTP failed: {exc}\n{server.log_tail()}") from None
     finally:
         server.stop()
-
-    def transfer(seconds: float, rss: dict[str, float], ok: bool) -> Transfer:
-        rate = size / MIB / seconds
-        return Transfer(seconds=round(seconds, 3), mib_per_s=round(rate, 1), ratio_to_copy=round(rate / copy_rate, 3),
-                        rss_before_mib=round(rss["before"], 1), rss_peak_mib=round(rss["peak"], 1),
-                        rss_growth_mib=round(rss["peak"] - rss["before"], 1), sha256_ok=ok)
-
-    upload, download = transfer(up_seconds, up_rss, upload_ok), transfer(down_seconds, down_rss, download_ok)
-    targets = {
-        "rss_growth_below_mib": RSS_TARGET_MIB,
-        "throughput_ratio_at_least": THROUGHPUT_TARGET_RATIO,
-        "met": all(t.sha256_ok and t.rss_growth_mib < RSS_TARGET_MIB and t.ratio_to_copy >= THROUGHPUT_TARGET_RATIO  # type: ignore[operator]
-                   for t in (upload, download)),
-    }
+    for t in (up, down):
+        t.ratio_to_copy = round(t.mib_per_s / copy.mib_per_s, 3)
+    met = all(t.sha256_ok and (t.rss_growth_mib or 0) < RSS_TARGET_MIB and (t.ratio_to_copy or 0) >= THROUGHPUT_TARGET_RATIO
+              for t in (up, down))
     return {
         "size_mib": size // MIB,
         "sha256": expected,
-        "copy": asdict(Transfer(seconds=round(copy_seconds, 3), mib_per_s=round(copy_rate, 1))),
-        "upload": asdict(upload),
-        "download": asdict(download),
-        "targets": targets,
+        "copy": asdict(copy),
+        "upload": asdict(up),
+        "download": asdict(down),
+        "targets": {"rss_growth_below_mib": RSS_TARGET_MIB, "throughput_ratio_at_least": THROUGHPUT_TARGET_RATIO, "met": met},
+        "server_http": "httptools" if importlib.util.find_spec("httptools") else "h11",
         "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
 def print_table(results: dict[str, Any]) -> None:
-    print(f"\nsigned URLs, {results['size_mib']} MiB payload")
-    print(f"{'':10} {'seconds':>9} {'MiB/s':>9} {'x copy':>7} {'RSS before':>11} {'RSS peak':>9} {'growth':>8} {'sha256':>7}")
+    print(f"\nsigned URLs, {results['size_mib']} MiB payload (server HTTP: {results['server_http']}; "
+          f"{results['cpus']} CPUs, load average {results['load_average'][0]:.1f} at the end)")
+    print(f"{'':10} {'seconds':>9} {'MiB/s':>9} {'x copy':>7} {'RSS before':>11} {'RSS peak':>9} {'growth':>8} "
+          f"{'srv CPU s':>9} {'sha256':>7}")
     for name in ("copy", "upload", "download"):
         t = results[name]
 
@@ -294,7 +312,8 @@ def print_table(results: dict[str, Any]) -> None:
 
         sha = "-" if t["sha256_ok"] is None else ("ok" if t["sha256_ok"] else "BAD")
         print(f"{name:10} {t['seconds']:>9.2f} {t['mib_per_s']:>9.1f} {cell('ratio_to_copy', '.2f'):>7} "
-              f"{cell('rss_before_mib', '.1f'):>11} {cell('rss_peak_mib', '.1f'):>9} {cell('rss_growth_mib', '.1f'):>8} {sha:>7}")
+              f"{cell('rss_before_mib', '.1f'):>11} {cell('rss_peak_mib', '.1f'):>9} {cell('rss_growth_mib', '.1f'):>8} "
+              f"{cell('server_cpu_seconds', '.2f'):>9} {sha:>7}")
     met = results["targets"]["met"]
     print(f"targets (RSS growth < {RSS_TARGET_MIB:.0f} MiB, >= {THROUGHPUT_TARGET_RATIO}x copy, sha256 ok): "
           f"{'met' if met else 'MISSED'}")

@@ -438,7 +438,14 @@ def test_acceptance_tests(sdk, stats_app):
                                           id=exp_id, name="acc2", metrics=metrics[:2])
         on_existing = app.acceptance_test_with_polling(exp_id, polling_options=FAST) if V1 else wait_acceptance(app, exp_id)
 
-        out = {"control": control, "candidate": candidate, "version_id": version_id,
+        # 3: a metric given as a dict without a tolerance still comes back in a shape the SDK accepts
+        loose = app.new_acceptance_test(
+            candidate_instance_id=candidate, baseline_instance_id=control, id=f"{APP_ID}-acc3", name="acc3",
+            metrics=[{"field": "result.value", "metric_type": "direct-comparison", "statistic": "mean",
+                      "params": {"operator": "gt"}}], input_set_id=input_set.id)
+        loose = app.acceptance_test_with_polling(loose.id, polling_options=FAST) if V1 else wait_acceptance(app, loose.id)
+
+        out = {"control": control, "candidate": candidate, "version_id": version_id, "loose": loose.to_dict(),
                "with_set": with_set.to_dict(), "created": created.to_dict(), "on_existing": on_existing.to_dict(),
                "experiment": app.batch_experiment(f"{APP_ID}-acc1").to_dict(),
                "listed": sorted(t.id for t in app.list_acceptance_tests())}
@@ -480,7 +487,9 @@ def test_acceptance_tests(sdk, stats_app):
     assert existing["results"]["passed"] is True
     assert [m["passed"] for m in existing["results"]["metric_results"]] == [True, True]
     assert out["created"]["status"] in ("started", "completed")
-    assert out["listed"] == sorted([f"{app_id}-acc1", f"{app_id}-acc2"])
+    assert out["listed"] == sorted([f"{app_id}-acc1", f"{app_id}-acc2", f"{app_id}-acc3"])
+    assert out["loose"]["metrics"][0]["params"]["tolerance"] == {"type": "", "value": 0}
+    assert out["loose"]["status"] == "completed" and out["loose"]["results"]["passed"] is True
     if sdk.version == "1.13.0":
         assert (out["updated"]["name"], out["updated"]["description"]) == ("renamed", "d2")
         # the SDK's ValueError, raised from the 404 of the experiment it looked for

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +314,7 @@ def test_live_logs_while_running(sdk113, apps):
     assert out["status_after"] == "succeeded"
     lines = [log for _, log in out["logs"] if log.startswith("ctl-json:")]
     assert lines == [f"ctl-json: line {i}" for i in range(5)] + ["ctl-json: done"]
-    stamps = [stamp for stamp, _ in out["logs"]]
+    stamps = [datetime.fromisoformat(stamp) for stamp, _ in out["logs"]]
     assert stamps == sorted(stamps)
 
 
@@ -427,21 +428,21 @@ def test_six_mib_input_and_output_round_trip(sdk, apps):
 
 
 def test_list_runs_paginated_and_delete_run(sdk113, apps):
-    """55 runs: ``…/runs?pagereturn=true`` pages are newest first, with no duplicate and none missing;
-    ``list_runs()`` and ``list_runs(no_pagination=True)`` agree; ``delete_run`` removes a run."""
+    """55 runs (tracked, so nothing executes): ``…/runs?pagereturn=true`` pages are newest first, with no
+    duplicate and none missing; ``list_runs()`` and ``list_runs(no_pagination=True)`` agree with them;
+    ``delete_run`` removes a run."""
     out = run(
         sdk113,
         apps,
         """
+        from nextmv import TrackedRun, TrackedRunStatus
+
         app, instance_id = app_of("ctl")
-        created = [app.new_run(input={"n": i}, instance_id=instance_id) for i in range(55)]
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            pending = [r.id for r in app.list_runs(no_pagination=True)
-                       if r.id in created and r.status_v2.value not in TERMINAL]
-            if not pending:
-                break
-            time.sleep(0.25)
+        created = [
+            app.track_run(TrackedRun(input={"n": i}, output={"n": i}, status=TrackedRunStatus.SUCCEEDED),
+                          instance_id=instance_id)
+            for i in range(55)
+        ]
         pages, token = [], None
         while True:
             query = {"pagereturn": "true", **({"pagetoken": token} if token else {})}
@@ -468,11 +469,11 @@ def test_list_runs_paginated_and_delete_run(sdk113, apps):
     assert len(pages) >= 2 and all(len(p) <= 50 for p in pages), [len(p) for p in pages]
     flat = [run_id for page in pages for run_id, _ in page]
     assert len(flat) == len(set(flat)), "a run appears on two pages"
-    stamps = [stamp for page in pages for _, stamp in page]
+    stamps = [datetime.fromisoformat(stamp) for page in pages for _, stamp in page]
     assert stamps == sorted(stamps, reverse=True), "pages are not newest first"
     assert flat == out["listed"] == out["unpaginated"]
     assert [r for r in flat if r in created] == created[::-1], "missing or misordered runs"
-    assert set(out["statuses"].values()) == {"succeeded"}, out["statuses"]
+    assert set(out["statuses"].values()) == {"succeeded"} and len(out["statuses"]) == 55
     assert out["after_delete"] == 404
     assert created[0] not in out["listed_after_delete"]
     assert len(out["listed_after_delete"]) == len(flat) - 1

@@ -200,6 +200,7 @@ def recording_server() -> Iterator[Recorder]:
     """A running recorder; ``recorder.url`` is its base URL."""
     recorder = Recorder()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    httpd.daemon_threads, httpd.block_on_close = True, False  # pooled client connections may stay open
     recorder.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, name="recorder", daemon=True)
     thread.start()

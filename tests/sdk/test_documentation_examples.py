@@ -208,3 +208,32 @@ def test_push_ships_the_manifest_requirements(client: cloud.Client, app_dir) -> 
                                      polling_options=cloud.PollingOptions(max_duration=300))
     assert result.metadata.status_v2 == cloud.StatusV2.succeeded, app.run_logs(result.id).log
     assert result.output["solution"] == {"six": "1.16.0", "input": {"x": 1}}
+
+
+def test_scenario_test(deployed: Deployed) -> None:
+    app = deployed.app
+    scenario = cloud.Scenario(
+        scenario_input=cloud.ScenarioInput(scenario_input_type=cloud.ScenarioInputType.NEW,
+                                           scenario_input_data=[{"n": 1}, {"n": 2}]),
+        instance_id=deployed.instance.id,
+        configuration=[cloud.ScenarioConfiguration(name="sleep", values=["0", "0.01"])],
+    )
+    test_id = unique("scn")
+    assert app.new_scenario_test(id=test_id, name="scenarios", scenarios=[scenario], repetitions=0) == test_id
+    deadline = time.monotonic() + 120
+    while (test := app.scenario_test(test_id)).status not in ("completed", "failed"):
+        assert time.monotonic() < deadline, test.status
+        time.sleep(0.1)
+    assert test.status == "completed" and test.number_of_runs == 4  # 2 inputs × 2 option sets
+    assert set(test.option_sets or {}) == {"scenario-1_0", "scenario-1_1"}
+    assert test_id in [t.id for t in app.list_scenario_tests()]
+
+
+def test_large_input_and_output_go_through_urls(deployed: Deployed) -> None:
+    """Over 5 MiB the input is uploaded to an upload URL and the output fetched from a download URL."""
+    data = {"blob": "x" * (5 * 1024 * 1024 + 100)}
+    result = deployed.app.new_run_with_result(input=data, instance_id=deployed.instance.id)
+    assert result.metadata.status_v2 == cloud.StatusV2.succeeded
+    assert result.metadata.input_size > 5 * 1024 * 1024 and result.metadata.output_size > 5 * 1024 * 1024
+    assert result.output["solution"] == data
+    assert deployed.app.run_input(result.id) == data

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from runyard.domain.manifest import parse_manifest
 from runyard.domain.runs import RunStatus
 from runyard.execution.backends.base import Executor
-from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs
+from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
 from runyard.services import secrets as secret_service
@@ -73,13 +73,15 @@ class Dispatcher:
                     run_service.transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
                                            error_log={"error": LOST, "stdout": "", "stderr": ""})
         if not settings.keep_workspaces:
-            self._remove_stale_run_dirs()
+            self._remove_stale_run_dirs(lost)
 
-    def _remove_stale_run_dirs(self) -> None:
-        """Nothing executes here yet: every run directory is stale, unless its run executes elsewhere."""
+    def _remove_stale_run_dirs(self, lost: list[str]) -> None:
+        """Nothing executes here yet: directories of lost runs and of runs not running elsewhere are stale."""
+        work = self._platform.settings.work_path()
+        owners = run_dir_owners(work)
         with self._platform.db.session() as s:
-            elsewhere = list(s.scalars(select(Run.id).where(Run.status == RunStatus.RUNNING)))
-        removed = remove_run_dirs(self._platform.settings.work_path(), keep=elsewhere)
+            idle = set(s.scalars(select(Run.id).where(Run.id.in_(owners), Run.status != RunStatus.RUNNING))) if owners else set()
+        removed = remove_run_dirs(work, idle | set(lost))
         if removed:
             log.info("removed %d stale run directories", len(removed))
 
@@ -145,7 +147,7 @@ class Dispatcher:
             run_id=run.id,
             app_id=run.app_id,
             bundle_id=bundle.id,
-            manifest=bundle.manifest,
+            manifest=effective_manifest(bundle.manifest, manifest.content_format, run.output_format),
             input_format=run.input_format,
             output_format=run.output_format,
             options=active,
@@ -158,3 +160,12 @@ class Dispatcher:
             files=files,
         )
 
+
+
+def effective_manifest(manifest: dict, declared: str, output_format: str) -> dict:
+    """The manifest a run executes with: a directory run of an app without a declared format is collected as one."""
+    if output_format not in ("multi-file", "csv-archive") or declared == output_format:
+        return manifest
+    configuration = dict(manifest.get("configuration") or {})
+    configuration["content"] = {**(configuration.get("content") or {}), "format": output_format}
+    return {**manifest, "configuration": configuration}

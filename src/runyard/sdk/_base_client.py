@@ -163,8 +163,8 @@ def _size(content: Any) -> int | None:
 
 def _connection_error(request: PreparedRequest, error: httpx.TransportError) -> APIConnectionError:
     cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
-    return cls(f"request to {request.endpoint} failed: {type(error).__name__}: {error}", request=error.request
-               if _has_request(error) else None)
+    message = f"request to {request.endpoint} failed: {type(error).__name__}: {error}"
+    return cls(message, request=error.request if _has_request(error) else None)
 
 
 def _has_request(error: httpx.TransportError) -> bool:

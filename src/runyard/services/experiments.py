@@ -69,19 +69,25 @@ def _specs(session: Session, app: Application, req: BatchRequest) -> list[RunSpe
     ]
 
 
-def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> None:
+def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> dict[str, run_service.RunSource]:
+    """Validate every run; returns the input of each distinct input id (each is looked up once)."""
     if not specs:
         raise Invalid("the experiment would have no runs")
     if len(specs) > MAX_RUNS:
         raise Invalid(f"an experiment may have at most {MAX_RUNS} runs")
+    sources: dict[str, run_service.RunSource] = {}
+    instances: set[str] = set()
     for i, spec in enumerate(specs):
         if not spec.instance_id and not spec.version_id:
             raise Invalid(f"runs[{i}] needs an instance_id or a version_id")
         if spec.option_set and spec.option_set not in (req.option_sets or {}):
             raise Invalid(f"runs[{i}].option_set {spec.option_set!r} is not among option_sets")
-        resolve_input(session, app, spec.input_id)
-        if spec.instance_id:
+        if spec.input_id not in sources:
+            sources[spec.input_id] = resolve_input(session, app, spec.input_id)
+        if spec.instance_id and spec.instance_id not in instances:
             load_instance(session, app, spec.instance_id)
+            instances.add(spec.instance_id)
+    return sources
 
 
 def create_batch(platform: Platform, principal: Principal, app_id: str, req: BatchRequest) -> Experiment:
@@ -94,7 +100,7 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
         if s.scalar(select(Experiment.pk).where(Experiment.app_pk == app.pk, Experiment.id == exp_id)):
             raise Conflict(f"experiment {exp_id!r} already exists")
         specs = _specs(s, app, req)
-        _check_specs(s, app, req, specs)
+        sources = _check_specs(s, app, req, specs)
         instance_ids = list(dict.fromkeys(x.instance_id for x in specs if x.instance_id))
         exp = Experiment(app_pk=app.pk, id=exp_id, name=(req.name or "").strip() or exp_id, description=req.description or "",
                          type=req.type, input_set_id=req.input_set_id or next((x.input_set_id for x in specs if x.input_set_id), "") or "",
@@ -105,7 +111,7 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
             request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
             fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
             run_service.queue_run(platform, s, principal, app, request, version_id=spec.version_id,
-                                  source=resolve_input(s, app, spec.input_id), experiment=fields, priority=EXPERIMENT_PRIORITY)
+                                  source=sources[spec.input_id], experiment=fields, priority=EXPERIMENT_PRIORITY)
         s.flush()
     platform.wakeup()
     return exp

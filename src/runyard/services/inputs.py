@@ -149,8 +149,9 @@ class InputSetRequest:
 
 
 def _ids_from_window(session: Session, app: Application, req: InputSetRequest) -> list[str]:
+    # Runs an experiment made replay inputs that are already in a set: only the instance's own traffic counts.
     query = select(Run.id).where(Run.app_pk == app.pk, Run.instance_id == req.instance_id, Run.input_key.is_not(None),
-                                 Run.status == "succeeded", Run.run_type == "standard")
+                                 Run.status == "succeeded", Run.run_type == "standard", Run.experiment_id.is_(None))
     if req.start_time is not None:
         query = query.where(Run.created_at >= req.start_time)
     if req.end_time is not None:
@@ -239,7 +240,11 @@ def delete_input_set(platform: Platform, principal: Principal, app_id: str, set_
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         row = load_input_set(s, app, set_id)
-        users = list(s.scalars(select(Experiment.id).where(Experiment.app_pk == app.pk, Experiment.input_set_id == set_id)))
+        direct = s.scalars(select(Experiment.id).where(Experiment.app_pk == app.pk, Experiment.input_set_id == set_id))
+        # an experiment with explicit runs (a scenario test, say) may draw on several input sets
+        by_run = s.scalars(select(Run.experiment_id).where(Run.app_pk == app.pk, Run.input_set_id == set_id,
+                                                           Run.experiment_id.is_not(None)).distinct())
+        users = sorted({*direct, *(e for e in by_run if e)})
         if users:
             raise Conflict(f"input set {set_id!r} is used by experiments {', '.join(users)}; delete them first")
         s.delete(row)

@@ -98,6 +98,9 @@ def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequ
         raise Invalid(f"configuration.format.input.type {in_type!r} is not one of {', '.join(INPUT_FORMATS)}")
     manifest_out = manifest.content_format
     out_type = manifest_out if manifest_out != "text" else (out_type or "json")
+    if manifest_out == "json" and in_type in ("multi-file", "csv-archive"):
+        # 0.28.5/0.29.4 pushes drop configuration.content: a directory input means a directory app.
+        out_type = in_type
     if out_type not in OUTPUT_FORMATS:
         raise Invalid(f"configuration.format.output.type {out_type!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     return in_type, out_type
@@ -464,7 +467,8 @@ def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, re
         in_fmt = (fmt.get("input") or {}).get("type") or ("text" if isinstance(request.input, str) else "json")
         out_fmt = (fmt.get("output") or {}).get("type") or "json"
         out_size = platform.blobs.copy(output.blob_key, output_key(run_id)) if output is not None else 0
-        log_text = platform.blobs.get_bytes(logs.blob_key).decode("utf-8", "replace") if logs is not None else ""
+        raw_log = platform.blobs.get_bytes(logs.blob_key).decode("utf-8", "replace") if logs is not None else ""
+        log_text = "\n".join(_log_lines(raw_log))  # what run_logs shows, also error_log.stderr
         if output is not None and out_fmt == "json" and statistics is None and out_size <= SMALL_JSON:
             statistics, metrics = _from_output(platform, run_id, statistics, metrics)
         error = str(result.get("error_message") or "") if status is RunStatus.FAILED else ""
@@ -483,7 +487,7 @@ def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, re
             )
         )
     store_assets(platform, run_id, assets)
-    for line in _log_lines(log_text):
+    for line in log_text.splitlines():
         append_log(platform, run_id, line, at=now)
     return run_id
 

@@ -183,3 +183,62 @@ def test_bad_bodies_answer_400(lab: Lab) -> None:
         response = lab.api.post(f"{lab.base}/{path}", json=body)
         assert response.status_code in (400, 404, 422), (path, body, response.status_code, response.text)
         assert response.text
+
+
+def test_an_experiment_whose_runs_are_all_canceled_ends_canceled(start_server) -> None:
+    lab = Lab(start_server(concurrency=1))
+    base = lab.instance("base")
+    blocker = lab.submit({"x": 0, "sleep": 30}, base)  # holds the only slot: the experiment stays queued
+    wait_for(lambda: lab.metadata(blocker)["status_v2"] == "running", what="the blocker to start")
+    lab.batch("idle", runs=[{"input_id": i, "instance_id": base} for i in lab.inputs("x", [1.0, 2.0])])
+    for run in lab.experiment_runs("idle"):
+        ok(lab.api.patch(f"{lab.base}/runs/{run['id']}/cancel"))
+    exp = lab.wait_experiment("idle", timeout=10)
+    assert exp["status"] == "canceled" and exp["number_of_canceled_runs"] == 2
+    ok(lab.api.patch(f"{lab.base}/runs/{blocker}/cancel"))
+    assert lab.wait_run(blocker, timeout=10)["status_v2"] == "canceled"
+
+
+def test_listing_acceptance_tests_shows_finished_results(lab: Lab) -> None:
+    """A test whose experiment ended is listed as completed, even when nothing read it since."""
+    control, candidate = lab.instance("control"), lab.instance("candidate", scale="2")
+    lab.batch("listed", input_set_id=lab.input_set("s", lab.inputs("x", [1.0])), instance_ids=[candidate, control])
+    metric = {"field": "result.value", "statistic": "mean", "params": {"operator": "gt"}}  # no tolerance, no type
+    created = ok(lab.api.post(f"{lab.base}/experiments/acceptance", json={
+        "id": "listed", "name": "listed", "control": {"instance_id": control}, "candidate": {"instance_id": candidate},
+        "metrics": [metric]}))
+    assert created["metrics"] == [{"field": "result.value", "metric_type": "direct-comparison", "statistic": "mean",
+                                   "params": {"operator": "gt", "tolerance": {"type": "", "value": 0}}}]
+    run_ids = [r["id"] for r in lab.experiment_runs("listed")]
+    for run_id in run_ids:  # wait on the runs, not on the experiment (reading it would bring it up to date)
+        lab.wait_run(run_id)
+    (test,) = ok(lab.api.get(f"{lab.base}/experiments/acceptance"))
+    assert test["status"] == "completed" and test["results"]["passed"] is True
+
+
+def test_an_input_set_that_explicit_runs_draw_on_cannot_be_deleted(lab: Lab) -> None:
+    """A scenario test can draw on several input sets; each of them is in use, not just the first."""
+    base = lab.instance("base")
+    first, second = lab.input_set("a", lab.inputs("a", [1.0])), lab.input_set("b", lab.inputs("b", [2.0]))
+    lab.batch("two-sets", type="scenario", option_sets={"s_0": {}}, runs=[
+        {"input_id": "a-0", "input_set_id": first, "instance_id": base, "option_set": "s_0", "scenario_id": "s"},
+        {"input_id": "b-0", "input_set_id": second, "instance_id": base, "option_set": "s_0", "scenario_id": "s"},
+    ])
+    for set_id in (first, second):
+        response = lab.api.delete(f"{lab.base}/experiments/inputsets/{set_id}")
+        assert response.status_code == 409 and "two-sets" in response.text, response.text
+    lab.wait_experiment("two-sets")
+
+
+def test_a_time_window_input_set_takes_the_instances_own_runs(lab: Lab) -> None:
+    base, other = lab.instance("base"), lab.instance("other")
+    own = [lab.submit({"x": x}, base) for x in (1, 2)]
+    lab.wait_run(lab.submit({"x": 3}, other))
+    for run_id in own:
+        lab.wait_run(run_id)
+    lab.batch("replays", runs=[{"input_id": own[0], "instance_id": base}] * 3)
+    lab.wait_experiment("replays")
+    created = ok(lab.api.post(f"{lab.base}/experiments/inputsets", json={
+        "id": "window", "instance_id": base, "start_time": "2000-01-01T00:00:00", "maximum_runs": 10}))
+    assert sorted(created["input_ids"]) == sorted(own)
+    assert all(i["run_id"] in own for i in created["inputs"])

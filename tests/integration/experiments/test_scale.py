@@ -30,16 +30,21 @@ def test_a_300_run_experiment_does_not_starve_interactive_runs(start_server) -> 
     meta = lab.wait_run(interactive)
     assert meta["status_v2"] == "succeeded"
 
-    exp = lab.wait_experiment("big", timeout=600)
-    assert exp["status"] == "completed" and exp["number_of_succeeded_runs"] == 300
-    starts = sorted(started(r) for r in (lab.metadata(x["id"]) for x in lab.experiment_runs("big")))
     mine = started(meta)
-    before = sum(1 for s in starts if s < mine)
-    print(f"\n300-run experiment created in {created:.2f}s; {before} experiment runs started before the interactive one")
+    metas = [lab.metadata(x["id"]) for x in lab.experiment_runs("big")]
+    before = sum(1 for m in metas if "initiated_at" in m and started(m) < mine)
+    print(f"\n300-run experiment created in {created:.2f}s; {before} experiment runs started before the interactive "
+          f"one, {sum(1 for m in metas if m['status_v2'] == 'queued')} were still queued when it had finished")
     # When the interactive run was queued at most `concurrency` experiment runs held the slots, and
     # the next slot to free up is its: allow one more dispatch round of slack for timing.
-    assert before <= 2 * concurrency + concurrency, before
-    assert len(starts) - before >= 300 - 3 * concurrency  # it preceded (nearly) all experiment runs
+    assert before <= 3 * concurrency, before
+    assert len(metas) - before >= 300 - 3 * concurrency  # the rest start after it (or have not yet)
+
+    t0 = time.monotonic()
+    ok(lab.api.delete(f"{lab.base}/experiments/batch/big"), 204)  # stops the rest
+    print(f"deleting it (runs still queued and running) took {time.monotonic() - t0:.2f}s")
+    assert interactive in {r["id"] for r in ok(lab.api.get(f"{lab.base}/runs"))["runs"]}
+    assert lab.api.get(f"{lab.base}/experiments/batch/big").status_code == 404
 
 
 def test_timing_batch_vs_one_by_one(start_server) -> None:

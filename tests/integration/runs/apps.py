@@ -8,6 +8,7 @@ One ``main.py`` serves every JSON test, so every run shares one uv-built environ
 * ``{"wait_file": path}``: block until ``path`` exists (gives up after two minutes, exit 3);
 * ``{"pid_file": path}``: write the app's pid there;
 * ``{"spawn": argv}``: start a grandchild that inherits stdout/stderr, log ``grandchild pid N``;
+* ``{"spawn_detached": argv}``: start a daemon-like grandchild in its own session, log ``detached pid N``;
 * ``{"flood": n}``: write ``n`` bytes to stdout;
 * ``{"env_has": text}``: report whether any environment variable's value contains ``text``;
 * ``{"secrets": {"env": NAME, "file": path}}``: report sha256 digests of what the app sees there.
@@ -45,6 +46,10 @@ for step in doc.get("steps", []):
     elif kind == "spawn":
         child = subprocess.Popen(arg)
         print(f"grandchild pid {child.pid}", file=sys.stderr, flush=True)
+    elif kind == "spawn_detached":
+        child = subprocess.Popen(arg, start_new_session=True, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"detached pid {child.pid}", file=sys.stderr, flush=True)
     elif kind == "flood":
         block = b"x" * 65536
         left = arg

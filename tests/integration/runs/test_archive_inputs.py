@@ -94,7 +94,7 @@ def test_a_good_archive_reaches_the_app(multi_file_api) -> None:  # type: ignore
     assert meta["format"]["input"]["type"] == "multi-file"
     url = api.get(f"/v1/applications/mf/runs/{run_id}/output", params={"format": "url"}).json()["url"]
     with tarfile.open(fileobj=io.BytesIO(api.client.get(url).content), mode="r:gz") as tar:
-        listing = json.load(tar.extractfile("outputs/solutions/listing.json"))  # type: ignore[arg-type]
+        listing = json.load(tar.extractfile("listing.json"))  # type: ignore[arg-type]
     assert listing == {"a.json": '{"k": 1}', "sub/b.csv": "x,y\n1,2\n"}
 
 

@@ -56,6 +56,8 @@ def test_queuing_disabled_without_capacity_is_429_and_stores_nothing(start_serve
     app = new_tool_app(api, "no-queue")
     blocker = _blocker(api, app, tmp_path)
     before = list_run_ids(api, app)
+    run_blobs = tmp_path / "data" / "blobs" / "runs"
+    blobs_before = sorted(run_blobs.iterdir())
 
     response = api.post(f"/v1/applications/{app}/runs",
                         json={"input": steps(), "configuration": {"queuing": {"disabled": True}}})
@@ -63,6 +65,7 @@ def test_queuing_disabled_without_capacity_is_429_and_stores_nothing(start_serve
     assert int(response.headers["Retry-After"]) >= 1
     assert "queuing is disabled" in response.json()["error"]
     assert list_run_ids(api, app) == before
+    assert sorted(run_blobs.iterdir()) == blobs_before  # not even the input was kept
 
     _cancel(api, app, blocker)
     wait_status(api, app, blocker)
@@ -91,22 +94,41 @@ def test_a_canceled_queued_run_never_starts(start_server, tmp_path: Path) -> Non
     assert api.patch(f"/v1/applications/{app}/runs/{queued}/cancel").status_code == 409
 
 
+def _pids(api, app: str, run_id: str, *labels: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """The pids the app logged as ``<label> pid N``, once all of them are in the log."""
+    def found() -> list[int] | None:
+        log = run_log(api, app, run_id)
+        matches = [re.search(rf"{label} pid (\d+)", log) for label in labels]
+        return [int(m.group(1)) for m in matches] if all(matches) else None  # type: ignore[union-attr]
+
+    return wait_for(found, timeout=120, what=f"{', '.join(labels)} pids in the log of {run_id}")
+
+
 def test_cancel_kills_the_whole_process_tree_and_keeps_the_log(start_server, reap_pids: list[int]) -> None:  # type: ignore[no-untyped-def]
     api = start_server()
     app = new_tool_app(api, "cancel-running")
-    run_id = submit(api, app, steps({"log": "working"}, {"spawn": ["sleep", "1000"]}, {"sleep": 1000}))
+    run_id = submit(api, app, steps({"log": "working"}, {"spawn": ["sleep", "1000"]},
+                                    {"spawn_detached": ["sleep", "1000"]}, {"sleep": 1000}))
     wait_status(api, app, run_id, {"running"})
-    log = wait_for(lambda: re.search(r"grandchild pid (\d+)", run_log(api, app, run_id)), timeout=120,
-                   what="the grandchild's pid in the log")
-    grandchild = int(log.group(1))
-    reap_pids.append(grandchild)
-    assert process_alive(grandchild)
+    pids = _pids(api, app, run_id, "grandchild", "detached")
+    reap_pids.extend(pids)
+    assert all(process_alive(pid) for pid in pids)
 
     canceled_at = time.monotonic()
     _cancel(api, app, run_id)
-    wait_for(lambda: not process_alive(grandchild), timeout=5, what=f"grandchild {grandchild} to die", interval=0.01)
+    wait_for(lambda: not any(process_alive(pid) for pid in pids), timeout=5, what=f"{pids} to die", interval=0.01)
     assert time.monotonic() - canceled_at < 1.0
     meta = wait_status(api, app, run_id, timeout=30)
     assert meta["status_v2"] == "canceled"
     assert meta["error"] == "run was canceled"
     assert "working" in run_log(api, app, run_id)
+
+
+def test_a_detached_descendant_does_not_outlive_its_run(start_server, reap_pids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    api = start_server()
+    app = new_tool_app(api, "daemon")
+    run_id = submit(api, app, steps({"spawn_detached": ["sleep", "1000"]}))
+    assert wait_status(api, app, run_id)["status_v2"] == "succeeded"
+    (daemon,) = _pids(api, app, run_id, "detached")
+    reap_pids.append(daemon)
+    assert not process_alive(daemon)

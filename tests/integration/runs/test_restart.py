@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from runyard.execution.runtime.orphans import remove_run_dirs, run_dir_owners
+
 from .apps import steps
 from .conftest import (
     CLASS,
@@ -78,3 +80,23 @@ def test_sigkill_and_restart(server_process, tmp_path: Path, reap_pids: list[int
     assert result(api, app, done)["output"] == done_output
     assert metas[done]["status_v2"] == "succeeded"
     wait_for(lambda: not any(work.iterdir()), timeout=10, what="the work root to be empty once all runs ended")
+
+
+def test_stale_run_dirs_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "inputs").mkdir(parents=True)
+    stale = [work / "run-aaaaaaaaaaaa-k3_x9zq1", work / "inputs" / "run-aaaaaaaaaaaa"]
+    kept = [work / "run-bbbbbbbbbbbb-0123abcd", work / "inputs" / "run-bbbbbbbbbbbb", work / "notes.txt",
+            work / "run-aaaaaaaaaaaa", work / "cache"]
+    stale[0].mkdir()
+    (stale[0] / "ws").mkdir()
+    stale[1].write_text("input")
+    kept[0].mkdir()
+    kept[1].write_text("input")
+    kept[2].write_text("someone else's file")
+    kept[3].write_text("not a run dir: no random suffix")
+    kept[4].mkdir()
+
+    assert run_dir_owners(work) == {"run-aaaaaaaaaaaa", "run-bbbbbbbbbbbb"}
+    assert sorted(remove_run_dirs(work, ["run-aaaaaaaaaaaa"])) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)

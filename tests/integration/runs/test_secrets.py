@@ -15,6 +15,8 @@ from .apps import steps
 from .conftest import new_tool_app, result, run_log, submit, wait_status
 
 LICENSE_PATH = "licenses/x.lic"
+RUNTIME_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
+               "NEXTMV_APP_ID", "NEXTMV_RUN_ID", "RUNYARD_EXECUTION_ID"}
 
 
 def _sha(text: str) -> str:
@@ -69,15 +71,15 @@ def test_secrets_reach_the_app_and_nowhere_else(server_process, database_url: st
     seen = result(api, app, run_id)["output"]["solution"]
     assert seen["secret_env"] == _sha(env_secret)
     assert seen["secret_file"] == _sha(file_secret)
-    # The server's own environment does not leak into the app.
-    assert "RUNYARD_TEST_SENTINEL" not in seen["env_names"]
-    assert not any(name.startswith("RUNYARD_") for name in seen["env_names"])
+    # The server's own environment does not leak into the app: it sees exactly what the runtime sets.
+    assert set(seen["env_names"]) == RUNTIME_ENV | {"ACME_LICENSE_KEY"}
     assert seen["env_has"] == {sentinel: False}
     # A run without the collection sees neither secret.
     plain = submit(api, app, run_input)
     assert wait_status(api, app, plain)["status_v2"] == "succeeded"
     seen = result(api, app, plain)["output"]["solution"]
     assert seen["secret_env"] is None and seen["secret_file"] is None
+    assert set(seen["env_names"]) == RUNTIME_ENV
 
     # A viewer reads masked values; a developer (here the admin) reads them in clear.
     viewer_key = api.post("/v1/admin/accounts/default/keys", json={"role": "viewer", "name": "v"}).json()["key"]

@@ -104,8 +104,8 @@ def test_multi_file_app(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Pa
                   input_bytes=input_tar, input_format="multi-file", output_format="multi-file")
     assert report.exit_code == 0 and report.error == "", ctx.logs
     members = tar_members(report.output_path)  # type: ignore[arg-type]
-    assert set(members) == {"outputs/solutions/solution.json", "outputs/metrics.json", "outputs/statistics.json"}
-    assert json.loads(members["outputs/solutions/solution.json"]) == {"total": 7}
+    assert set(members) == {"solution.json"}  # metrics and statistics live in the run metadata
+    assert json.loads(members["solution.json"]) == {"total": 7}
     assert report.metrics == {"total": 7}
     assert report.statistics == {"schema": "v1", "result": {"value": 7}}
     assert "stdout is a log here" in ctx.logs and "and so is stderr" in ctx.logs
@@ -127,7 +127,7 @@ def test_csv_archive_app(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: P
     report = _run(ctx, envs, tmp_path, {"main.py": CSV_APP}, manifest,
                   input_bytes=tar_gz({"items.csv": b"a,b\n1,2\n3,4\n"}), input_format="csv-archive")
     assert report.exit_code == 0, ctx.logs
-    assert tar_members(report.output_path) == {"output/solution.csv": b"n\n2\n"}  # type: ignore[arg-type]
+    assert tar_members(report.output_path) == {"solution.csv": b"n\n2\n"}  # type: ignore[arg-type]
     assert report.statistics == {"result": {"value": 2}}
 
 

@@ -91,7 +91,7 @@ def test_multi_file_collects_new_or_modified_only(tmp_path: Path) -> None:
     result, _ = _collect(tmp_path, MULTI, None, before)
     with tarfile.open(result.output_path) as tar:  # type: ignore[arg-type]
         names = sorted(tar.getnames())
-    assert names == ["outputs/solutions/new/deep.csv", "outputs/solutions/overwritten.json"]
+    assert names == ["new/deep.csv", "overwritten.json"]  # relative to the solutions folder, as users wrote them
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

@@ -25,7 +25,7 @@ from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.options import render_options
 from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
-from runyard.execution.runtime.orphans import run_dir_prefix
+from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
 from runyard.execution.runtime.types import RunContext, RunReport, RunTask
 from runyard.execution.runtime.workspace import (
@@ -152,7 +152,7 @@ class _Run:
         stdin = self.input(manifest, cwd)
         argv = command_argv(manifest, app_dir, python, task.options)
         env = scrubbed_env(task, task.app_id, task.run_id, workspace=self.workspace,
-                           bin_dir=python.parent if python else None)
+                           bin_dir=python.parent if python else None, execution_id=self.run_dir.name)
         before = snapshot(cwd)
         return self.launch(manifest, argv, cwd, env, stdin, before, poll_interval, kill_grace)
 
@@ -233,6 +233,8 @@ def execute(
         _log_quietly(run, f"runyard: {message}")
         report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
     finally:
+        # The group is dead already; this ends descendants that left it (setsid, double fork).
+        kill_execution_processes(run_dir.name)
         if not keep_workspace:
             shutil.rmtree(run.workspace, ignore_errors=True)
     # With keep_workspace the caller deletes only the artifacts, so the workspace survives for debugging.

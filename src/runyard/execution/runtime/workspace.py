@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from runyard.domain.manifest import Manifest
+from runyard.execution.runtime.orphans import EXECUTION_ID_VAR
 from runyard.execution.runtime.types import RunTask
 
 APP_DIR_NAME = "app"
@@ -24,7 +25,7 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Never copied into the run: SDK-bundled ARM64 wheels (replaced by our env) and local SDK run caches.
 EXCLUDED = frozenset({".nextmv/python/deps", ".nextmv/runs", ".nextmv/cache"})
 # Secrets may not replace these: the runner depends on them, and the run ids identify the run.
-RESERVED_ENV = frozenset({"PATH", "HOME", "TMPDIR", "NEXTMV_APP_ID", "NEXTMV_RUN_ID"})
+RESERVED_ENV = frozenset({"PATH", "HOME", "TMPDIR", "NEXTMV_APP_ID", "NEXTMV_RUN_ID", EXECUTION_ID_VAR})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -85,9 +86,13 @@ def entrypoint_path(app_dir: Path, manifest: Manifest) -> Path:
 
 
 def scrubbed_env(
-    task: RunTask, app_id: str, run_id: str, *, workspace: Path, bin_dir: Path | None = None
+    task: RunTask, app_id: str, run_id: str, *, workspace: Path, bin_dir: Path | None = None,
+    execution_id: str | None = None,
 ) -> dict[str, str]:
-    """The complete environment of the app process; nothing is inherited from the server."""
+    """The complete environment of the app process; nothing is inherited from the server.
+
+    ``execution_id`` tags every process of this attempt, so leftovers can be found and killed.
+    """
     path = SAFE_PATH if bin_dir is None else f"{bin_dir}:{SAFE_PATH}"
     env = {
         "PATH": path,
@@ -101,6 +106,8 @@ def scrubbed_env(
     env.update(_secret_env(task.env))
     env["NEXTMV_APP_ID"] = app_id
     env["NEXTMV_RUN_ID"] = run_id
+    if execution_id is not None:
+        env[EXECUTION_ID_VAR] = execution_id
     return env
 
 
