@@ -106,12 +106,13 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
                          type=req.type, input_set_id=req.input_set_id or next((x.input_set_id for x in specs if x.input_set_id), "") or "",
                          instance_ids=instance_ids, option_sets=req.option_sets, requested_runs=len(specs))
         s.add(exp)
+        targets: dict[tuple[str, str], Any] = {}
         for spec in specs:
             options = (req.option_sets or {}).get(spec.option_set or "", {}) if spec.option_set else {}
             request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
             fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
             run_service.queue_run(platform, s, principal, app, request, version_id=spec.version_id,
-                                  source=sources[spec.input_id], experiment=fields, priority=EXPERIMENT_PRIORITY)
+                                  source=sources[spec.input_id], experiment=fields, priority=EXPERIMENT_PRIORITY, targets=targets)
         s.flush()
     platform.wakeup()
     return exp
@@ -201,7 +202,7 @@ def summaries(exp: Experiment, runs: list[Run]) -> list[dict[str, Any]]:
 def refresh(session: Session, exp: Experiment) -> Counts:
     """Bring status and summaries up to date; an experiment completes when all its runs have ended."""
     c = counts(session, exp)
-    if exp.status == "started" and c.total and c.finished >= c.total:
+    if exp.status == "started" and c.finished >= c.total:  # (no runs left: they were all deleted)
         exp.status = final_status(c)
         exp.summaries = summaries(exp, _runs(session, exp))
         exp.completed_at = exp.updated_at = datetime.now(UTC)
@@ -213,7 +214,7 @@ def refresh(session: Session, exp: Experiment) -> Counts:
 
 def final_status(c: Counts) -> str:
     """``completed`` once every run has ended and one succeeded (failed runs are counted, not fatal);
-    ``failed`` when none succeeded and one failed; ``canceled`` when every run was canceled."""
+    ``failed`` when none succeeded and one failed; ``canceled`` when every run was canceled (or deleted)."""
     if c.succeeded:
         return "completed"
     return "failed" if c.failed else "canceled"

@@ -213,18 +213,27 @@ def queue_run(
     source: RunSource | None = None,
     experiment: ExperimentFields | None = None,
     priority: int | None = None,
+    targets: dict[tuple[str, str], Any] | None = None,
 ) -> str:
-    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher)."""
+    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher).
+
+    ``targets`` memoizes instance/version lookups across the runs of one experiment.
+    """
     check_configuration(platform.settings, request.configuration)
     run_id = new_id("run", 12)
-    if version_id:
-        instance_id = ""
-        version = load_version(session, app, version_id)
-        bundle, instance_cfg = bundle_of(session, version.bundle_id), {}
-    else:
-        instance_id = request.instance_id or app.default_instance or "latest"
-        version_id, bundle, instance_cfg = _target(session, app, instance_id)
-    manifest = parse_manifest(bundle.manifest)
+    instance_id = "" if version_id else (request.instance_id or app.default_instance or "latest")
+    cache_key = ("version", version_id) if version_id else ("instance", instance_id)
+    cached = targets.get(cache_key) if targets is not None else None
+    if cached is None:
+        if version_id:
+            version = load_version(session, app, version_id)
+            bundle, instance_cfg = bundle_of(session, version.bundle_id), {}
+        else:
+            version_id, bundle, instance_cfg = _target(session, app, instance_id)
+        cached = (version_id, bundle, instance_cfg, parse_manifest(bundle.manifest))
+        if targets is not None:
+            targets[cache_key] = cached
+    version_id, bundle, instance_cfg, manifest = cached
     in_fmt, out_fmt = _formats(manifest, request.configuration, request, source)
     instance_options = instance_cfg.get("options") or {}
     _, summary = resolve_options(manifest, instance_options, request.options)
