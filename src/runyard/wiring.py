@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.dispatcher import Dispatcher
@@ -45,8 +48,18 @@ def open_platform(settings: Settings) -> Platform:
         db=db,
         blobs=open_blob_store(settings.resolved_blob_url()),
         signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
-        secrets_key=server_secret(db, "secrets_key", settings.secrets_key),
+        secrets_key=settings.secrets_key or development_secrets_key(settings.data_dir),
     )
+
+
+def development_secrets_key(data_dir: Path) -> str:
+    """A generated key kept in a file beside, never inside, the database that holds the ciphertext."""
+    path = data_dir / "secrets.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def build_runtime(settings: Settings) -> Runtime:

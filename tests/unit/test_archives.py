@@ -112,3 +112,18 @@ def test_pack_then_extract_round_trips(tmp_path: Path) -> None:
     pack_directory(src, buf)
     assert safe_extract(buf.getvalue(), tmp_path / "out") == ["d/x.csv"]
     assert (tmp_path / "out" / "d" / "x.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_oversized_metadata_headers_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    # A pax header declaring gigabytes would otherwise be read whole into memory by tarfile.
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type = tarfile.XHDTYPE
+    header.size = 3 * 1024**3
+    raw = header.tobuf(format=tarfile.USTAR_FORMAT) + b"\0" * 1024
+    data = gzip.compress(raw)
+    with pytest.raises(UnsafeArchive, match="metadata header"):
+        safe_extract(data, tmp_path / "out")
+    from runyard.storage.archives import inspect_archive
+
+    with pytest.raises(UnsafeArchive, match="metadata header"):
+        inspect_archive(io.BytesIO(data))

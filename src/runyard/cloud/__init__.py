@@ -8,10 +8,12 @@
 """
 
 from runyard.sdk._account import Account
-from runyard.sdk._application import Application
+from runyard.sdk._admin import AccountInformation, Admin, ApiKey, IssuedApiKey
+from runyard.sdk._application import Application, list_applications
 from runyard.sdk._base_model import BaseModel, from_dict
 from runyard.sdk._client import Client, get_size
 from runyard.sdk._models_app import (
+    ApplicationInformation,
     Instance,
     InstanceConfiguration,
     Queue,
@@ -59,6 +61,7 @@ from runyard.sdk._models_runs import (
     Format,
     FormatInput,
     Metadata,
+    Run,
     RunConfiguration,
     RunInformation,
     RunLog,
@@ -99,7 +102,11 @@ __all__ = [
     "AcceptanceTest",
     "AcceptanceTestResults",
     "Account",
+    "AccountInformation",
+    "Admin",
+    "ApiKey",
     "Application",
+    "ApplicationInformation",
     "AuthenticationError",
     "BadRequestError",
     "BaseModel",
@@ -123,6 +130,7 @@ __all__ = [
     "Instance",
     "InstanceConfiguration",
     "InternalServerError",
+    "IssuedApiKey",
     "ManagedInput",
     "Metadata",
     "Metric",
@@ -138,6 +146,7 @@ __all__ = [
     "QueuedRun",
     "RateLimitError",
     "ResultStatistics",
+    "Run",
     "RunConfiguration",
     "RunInformation",
     "RunLog",
@@ -166,6 +175,7 @@ __all__ = [
     "VersionExecutableRequirements",
     "from_dict",
     "get_size",
+    "list_applications",
     "poll",
     "run_duration",
 ]

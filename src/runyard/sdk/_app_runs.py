@@ -12,13 +12,16 @@ from runyard.sdk._models_runs import (
     TERMINAL_STATUSES,
     DownloadURL,
     ExternalRunResult,
+    Run,
     RunConfiguration,
     RunInformation,
     RunLog,
     RunResult,
+    StatusV2,
     TrackedRun,
     UploadURL,
 )
+from runyard.sdk._pagination import iter_pages
 from runyard.sdk._polling import DEFAULT_POLLING_OPTIONS, PollingOptions, poll
 from runyard.sdk._run_requests import (
     WaitPlan,
@@ -128,6 +131,12 @@ class RunsMixin:
         if info is None:
             return None  # type: ignore[return-value]
         return self._run_result(run_id, info)
+
+    def list_runs(self, status: StatusV2 | None = None) -> list[Run]:
+        """The application's runs, newest first, all pages read; only those with ``status`` if
+        given (as ``Application.list_runs`` of nextmv 1.x)."""
+        runs = (Run.from_dict(r) for r in iter_pages(self.client, f"{self.endpoint}/runs", "runs"))
+        return [r for r in runs if status is None or r.status_v2 == status]
 
     def run_input(self, run_id: str) -> dict[str, Any]:
         """The input a run was started with."""

@@ -11,7 +11,8 @@ from runyard.sdk import _package
 from runyard.sdk._app_experiments import ExperimentsMixin, _put_optional
 from runyard.sdk._app_runs import RunsMixin
 from runyard.sdk._client import Client
-from runyard.sdk._models_app import Instance, InstanceConfiguration, Version
+from runyard.sdk._models_app import ApplicationInformation, Instance, InstanceConfiguration, Version
+from runyard.sdk._pagination import iter_pages
 from runyard.sdk.errors import NotFoundError
 
 
@@ -49,6 +50,10 @@ class Application(RunsMixin, ExperimentsMixin):
         except NotFoundError:
             return False
         return True
+
+    def information(self) -> ApplicationInformation:
+        """The application's name, description and defaults (a Runyard addition)."""
+        return ApplicationInformation.from_dict(self.client.request("GET", self.endpoint).json())
 
     def delete(self) -> None:
         """Delete the application with its versions, instances and runs."""
@@ -155,6 +160,12 @@ class Application(RunsMixin, ExperimentsMixin):
     def delete_instance(self, instance_id: str) -> None:
         """Delete an instance."""
         self.client.request("DELETE", f"{self.endpoint}/instances/{instance_id}")
+
+
+def list_applications(client: Client) -> list[ApplicationInformation]:
+    """Every application of the account, all pages read (as ``nextmv.cloud.list_applications`` of
+    1.x, but returning :class:`ApplicationInformation` rather than ``Application`` objects)."""
+    return [ApplicationInformation.from_dict(a) for a in iter_pages(client, "v1/applications", "items")]
 
 
 class _PushProgress:

@@ -11,6 +11,20 @@ from runyard.sdk._base_model import BaseModel
 from runyard.sdk._models_runs import Status, StatusV2
 
 
+class ApplicationInformation(BaseModel):
+    """An application's identity and defaults (``Application.information``, ``list_applications``)."""
+
+    id: str
+    name: str
+    description: str = ""
+    type: str | None = None
+    locked: bool | None = None
+    default_instance: str | None = None
+    default_experiment_instance: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class VersionExecutableRequirements(BaseModel):
     """What a pushed executable needs to run."""
 

@@ -75,6 +75,23 @@ class RunInformation(BaseModel):
     console_url: str = Field(default="")
 
 
+class Run(BaseModel):
+    """A run as listed (``Application.list_runs``)."""
+
+    id: str
+    user_email: str = ""
+    name: str = ""
+    description: str = ""
+    created_at: datetime
+    application_id: str
+    application_instance_id: str | None = None
+    application_version_id: str | None = None
+    execution_class: str | None = None
+    status_v2: StatusV2
+    queuing_priority: int | None = None
+    experiment_id: str | None = None
+
+
 class ErrorLog(BaseModel):
     """Why a run failed."""
 

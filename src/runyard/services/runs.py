@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
@@ -190,6 +190,14 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
     return run_id
 
 
+def _capacity_now(platform: Platform, session: Session, cls: str) -> bool:
+    """A free slot that no already-queued run of the class will take first."""
+    if not platform.has_capacity(cls):
+        return False
+    waiting = session.scalar(select(func.count()).select_from(Run).where(Run.status == RunStatus.QUEUED.value, Run.execution_class == cls))
+    return not waiting
+
+
 def submit_run_from_input(platform: Platform, principal: Principal, app_id: str, request: RunRequest, input_id: str) -> str:
     """A run whose input is a managed input (or another run's input) of the same application."""
     from runyard.services.inputs import resolve_input
@@ -238,7 +246,7 @@ def queue_run(
     instance_options = instance_cfg.get("options") or {}
     _, summary = resolve_options(manifest, instance_options, request.options)
     cls, default_priority, no_queue = _execution(platform, request.configuration, instance_cfg)
-    if no_queue and not platform.has_capacity(cls):
+    if no_queue and not _capacity_now(platform, session, cls):
         raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
     secrets_id = request.configuration.get("secrets_collection_id") or instance_cfg.get("secrets_collection_id")
     check_secrets(session, app, secrets_id)

@@ -12,6 +12,7 @@ import os
 import posixpath
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +47,45 @@ def _check_link(member: tarfile.TarInfo, name: str) -> None:
         raise UnsafeArchive(f"link {member.name!r} leads out of the archive")
 
 
+MAX_HEADER_BYTES = 1024 * 1024
+_META_TYPES = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
+
+
+class _GuardedTarInfo(tarfile.TarInfo):
+    """Refuses oversized pax/GNU metadata headers, which ``tarfile`` would read whole into memory."""
+
+    def _proc_member(self, tarfile_obj):  # type: ignore[no-untyped-def]
+        if self.type in _META_TYPES and self.size > MAX_HEADER_BYTES:
+            raise UnsafeArchive(f"archive has a metadata header of {self.size} bytes (more than {MAX_HEADER_BYTES})")
+        return super()._proc_member(tarfile_obj)
+
+
+def _open(source: Path | BinaryIO, mode: str) -> tarfile.TarFile:
+    if isinstance(source, Path):
+        return tarfile.open(name=source, mode=mode, tarinfo=_GuardedTarInfo)
+    return tarfile.open(fileobj=source, mode=mode, tarinfo=_GuardedTarInfo)
+
+
+def _checked(tar: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[tarfile.TarInfo, str]]:
+    """Every member with its normalized name, once it passed the path, type, count and size checks."""
+    count = total = 0
+    for member in tar:
+        name = _check_name(member.name)
+        if name == ".":
+            continue
+        if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+            raise UnsafeArchive(f"archive member {member.name!r} is a device or FIFO")
+        if member.issym() or member.islnk():
+            _check_link(member, name)
+        total += max(member.size, 0)
+        if count >= limits.max_files:
+            raise UnsafeArchive(f"archive has more than {limits.max_files} members")
+        if total > limits.max_bytes:
+            raise UnsafeArchive(f"archive unpacks to more than {limits.max_bytes} bytes")
+        count += 1
+        yield member, name
+
+
 def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
     """Unpack the tar (optionally gzip, multi-member too) at ``source`` into ``dest``; returns member names."""
     dest = Path(dest)
@@ -53,34 +93,19 @@ def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLim
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        tar = tarfile.open(name=source, mode="r:*") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r:*")
+        tar = _open(source, "r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
     names: list[str] = []
-    total = 0
     with tar:
         try:
-            for member in tar:
-                name = _check_name(member.name)
-                if name == ".":
-                    continue
-                if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-                    raise UnsafeArchive(f"archive member {member.name!r} is a device or FIFO")
-                if member.issym() or member.islnk():
-                    _check_link(member, name)
-                total += max(member.size, 0)
-                if len(names) >= limits.max_files:
-                    raise UnsafeArchive(f"archive has more than {limits.max_files} members")
-                if total > limits.max_bytes:
-                    raise UnsafeArchive(f"archive unpacks to more than {limits.max_bytes} bytes")
+            for member, name in _checked(tar, limits):
                 try:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as exc:
                     raise UnsafeArchive(f"archive member {member.name!r} rejected: {exc}") from None
                 names.append(name)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            if isinstance(exc, UnsafeArchive):
-                raise
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise UnsafeArchive(f"archive is corrupt: {exc}") from None
     return names
 
@@ -91,27 +116,11 @@ def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimi
     The tar is read as a stream and a member's declared size is checked before its data is read, so a
     gzip bomb is rejected after at most ``limits.max_bytes`` of decompression.
     """
-    names: list[str] = []
-    total = 0
     try:
-        with tarfile.open(name=source, mode="r|*") if isinstance(source, Path) else tarfile.open(fileobj=source, mode="r|*") as tar:
-            for member in tar:
-                name = _check_name(member.name)
-                if name == ".":
-                    continue
-                if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-                    raise UnsafeArchive(f"archive member {member.name!r} is a device or FIFO")
-                if member.issym() or member.islnk():
-                    _check_link(member, name)
-                total += max(member.size, 0)
-                if len(names) >= limits.max_files:
-                    raise UnsafeArchive(f"archive has more than {limits.max_files} members")
-                if total > limits.max_bytes:
-                    raise UnsafeArchive(f"archive unpacks to more than {limits.max_bytes} bytes")
-                names.append(name)
+        with _open(source, "r|*") as tar:
+            return [name for _, name in _checked(tar, limits)]
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
-    return names
 
 
 def pack_directory(src: Path, out: BinaryIO) -> None:

@@ -29,7 +29,7 @@ ARCHIVE_FORMATS = frozenset({"multi-file", "csv-archive"})
 CSV_INPUT_DIR = "input"
 CSV_OUTPUT_DIR = "output"
 OUTPUT_ARCHIVE = "output.tar.gz"
-MAX_PARSE_BYTES = 256 * 1024**2   # stdout bigger than this is stored as-is, not parsed
+MAX_PARSE_BYTES = 32 * 1024**2   # stdout bigger than this is stored as-is, not parsed
 MAX_SIDECAR_BYTES = 64 * 1024**2  # statistics/metrics/assets files bigger than this are ignored
 _SKIPPED_NAMES = frozenset({"app.yaml"})
 

@@ -1,0 +1,318 @@
+"""What every benchmark shares: a real ``runyard serve``, statistics, a trivial app, machine facts."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OUT = HERE / "out"
+CACHE = REPO / ".cache" / "bench"
+ENV_DIR = CACHE / "envs"  # app environments survive between bench runs: "once environments are cached"
+SERVER_START_SECONDS = 90
+
+
+class SetupError(RuntimeError):
+    """A benchmark could not be set up or its runs did not do what they should; nothing was measured."""
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear-interpolated percentile (``p`` in 0..100) of ``values``."""
+    if not values:
+        raise SetupError("no samples")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/mean/min/max of durations given in seconds, in milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "mean_ms": round(sum(ms) / len(ms), 2),
+        "min_ms": round(min(ms), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = action()
+    return time.perf_counter() - started, value
+
+
+# ------------------------------------------------------------------------------------------ the server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without Runyard, Nextmv or virtualenv variables, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RUNYARD_", "NEXTMV_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Server:
+    """``runyard serve`` on a loopback port with its own data dir and the given settings."""
+
+    base: Path
+    executor: str = "embedded"
+    database_url: str | None = None
+    concurrency: int | None = None  # of the default execution class
+    env_dir: Path = ENV_DIR
+    extra_env: dict[str, str] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: "bench-" + uuid.uuid4().hex)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base / "server.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Server:
+        runyard = Path(sys.executable).parent / "runyard"
+        if not runyard.exists():
+            raise SetupError(f"{runyard} is missing: run the README's setup command first")
+        self.base.mkdir(parents=True, exist_ok=True)
+        (self.base / "tmp").mkdir(exist_ok=True)
+        env = clean_env(RUNYARD_API_KEY=self.key, RUNYARD_EXECUTOR=self.executor,
+                        RUNYARD_EXECUTION__ENV_DIR=str(self.env_dir), TMPDIR=str(self.base / "tmp"), **self.extra_env)
+        if self.database_url:
+            env["RUNYARD_DATABASE_URL"] = self.database_url
+        if self.concurrency is not None:
+            env["RUNYARD_EXECUTION__CLASSES"] = json.dumps({"6c9500mb870s": {"concurrency": self.concurrency}})
+        argv = [str(runyard), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--data-dir", str(self.base / "data"), "--log-level", "warning"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SetupError(f"runyard serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise SetupError(f"runyard serve did not answer /healthz within {SERVER_START_SECONDS}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {self.key}"
+        return s
+
+    def call(self, method: str, path: str, session: requests.Session | None = None, **kw: Any) -> Any:
+        """One API call that must succeed; its JSON body."""
+        sender = session or self.session()
+        kw.setdefault("timeout", 60)
+        response = sender.request(method, self.url + path, **kw)
+        if response.status_code not in (200, 201, 204):
+            raise SetupError(f"{method} {path}: {response.status_code} {response.text[:500]}\n{self.log_tail()}")
+        return response.json() if response.content else None
+
+    def client(self) -> Any:
+        """Runyard's own SDK client pointed at this server."""
+        from runyard import cloud
+
+        return cloud.Client(api_key=self.key, url=self.url)
+
+
+# ------------------------------------------------------------------------------------------ apps
+
+TRIVIAL_MAIN = '''\
+"""Trivial JSON app for the benchmarks: read JSON on stdin, write it back as the solution."""
+import json
+import sys
+
+data = json.load(sys.stdin)
+json.dump({"solution": data, "statistics": {"result": {"value": 1}}}, sys.stdout)
+'''
+
+TRIVIAL_MANIFEST = """\
+type: python
+runtime: ghcr.io/nextmv-io/runtime/python:3.11
+files:
+  - main.py
+configuration:
+  content:
+    format: json
+"""
+
+TRIVIAL_INPUT = {"hello": "world", "items": list(range(10))}
+
+
+def write_trivial_app(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "main.py").write_text(TRIVIAL_MAIN)
+    (dest / "app.yaml").write_text(TRIVIAL_MANIFEST)
+    return dest
+
+
+def deploy(server: Server, app_dir: Path, app_id: str) -> tuple[Any, str]:
+    """Create, push, version and instance an app with Runyard's SDK; returns (Application, instance id)."""
+    from runyard import cloud
+
+    client = server.client()
+    app = cloud.Application.new(client=client, name=app_id, id=app_id)
+    app.push(app_dir=str(app_dir))
+    version = app.new_version(id=f"{app_id}-v1", name="v1")
+    instance = app.new_instance(version_id=version.id, id=f"{app_id}-i1", name="i1")
+    return app, instance.id
+
+
+def check_result(result: Any, expected_solution: Any | None = None) -> None:
+    status = getattr(result.metadata.status_v2, "value", result.metadata.status_v2)
+    if status != "succeeded":
+        raise SetupError(f"run {result.id} ended {status}: {getattr(result, 'error_log', None)}")
+    if expected_solution is not None and (result.output or {}).get("solution") != expected_solution:
+        raise SetupError(f"run {result.id} returned {str(result.output)[:200]} instead of the expected solution")
+
+
+def app_env_python(requirements: list[str]) -> Path:
+    """The interpreter of the (already built) Runyard environment for ``requirements``."""
+    from runyard.execution.runtime.envs import EnvironmentBuilder
+
+    builder = EnvironmentBuilder(root=ENV_DIR)
+    python = builder.path_for(requirements) / "bin" / "python"
+    if not python.exists():
+        raise SetupError(f"the app environment {python.parent.parent} was not built by the warm-up runs")
+    return python
+
+
+def run_subprocess(python: Path, main: Path, stdin: bytes, cwd: Path) -> bytes:
+    """The baseline: the app's entrypoint run directly, input on stdin; its stdout."""
+    proc = subprocess.run([str(python), str(main)], input=stdin, capture_output=True, cwd=cwd,
+                          env={"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "HOME": str(cwd)})
+    if proc.returncode != 0:
+        raise SetupError(f"baseline subprocess failed ({proc.returncode}): {proc.stderr[-500:]!r}")
+    return proc.stdout
+
+
+# ------------------------------------------------------------------------------------------ machine
+
+def _first(pattern: str, text: str) -> str | None:
+    match = re.search(pattern, text, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+def _version_of(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else None
+
+
+def postgres_version() -> str | None:
+    try:
+        from runyard.testing.postgres import _bindir
+    except ImportError:
+        return None
+    bindir = _bindir()
+    return _version_of([str(bindir / "postgres"), "--version"]) if bindir else None
+
+
+def machine_facts() -> dict[str, Any]:
+    import sqlite3
+
+    cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    mem_kb = _first(r"^MemTotal:\s+(\d+)", meminfo)
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
+                                    text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, False
+    import importlib.metadata as md
+
+    def dist(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "cpu_model": _first(r"^model name\s*:\s*(.+)$", cpuinfo) or platform.processor() or "unknown",
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem_kb) / 1024 / 1024, 1) if mem_kb else None,
+        "kernel": platform.release(),
+        "os": _first(r'^PRETTY_NAME="?([^"\n]+)', Path("/etc/os-release").read_text()) if Path("/etc/os-release").exists() else None,
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "postgres": postgres_version(),
+        "uvicorn": dist("uvicorn"),
+        "http_parser": "httptools" if dist("httptools") else "h11",
+        "event_loop": "uvloop" if dist("uvloop") else "asyncio",
+        "fastapi": dist("fastapi"),
+        "sqlalchemy": dist("sqlalchemy"),
+        "wrk": _version_of(["wrk", "--version"]) if shutil.which("wrk") else None,
+        "git_commit": f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else None,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }

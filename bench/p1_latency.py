@@ -1,0 +1,65 @@
+"""P1: time from submit to result for a trivial JSON app, through Runyard's fastest client path.
+
+Runyard: ``Application.new_run_with_result`` of Runyard's SDK (POST the run, then one long-poll
+``GET …/metadata?wait=`` that the server answers the moment the run ends, then ``GET …/runs/{id}``).
+Baseline: the same ``main.py`` run by the same interpreter (the environment Runyard built for the app)
+as a subprocess with the input on stdin.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    TRIVIAL_INPUT,
+    Server,
+    app_env_python,
+    check_result,
+    deploy,
+    run_subprocess,
+    summary_ms,
+    write_trivial_app,
+)
+
+GOAL_OVERHEAD_MS = 20.0
+
+
+def run(work: Path, quick: bool) -> dict[str, Any]:
+    n = 30 if quick else 100
+    app_dir = write_trivial_app(work / "app")
+    stdin = json.dumps(TRIVIAL_INPUT).encode()
+    with Server(work / "server") as server:
+        app, instance = deploy(server, app_dir, "p1-trivial")
+        for _ in range(3):  # the first builds (or finds) the environment
+            check_result(app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance), TRIVIAL_INPUT)
+        runyard: list[float] = []
+        for _ in range(n):
+            started = time.perf_counter()
+            result = app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance)
+            runyard.append(time.perf_counter() - started)
+            check_result(result, TRIVIAL_INPUT)
+    python = app_env_python([])
+    for _ in range(3):
+        run_subprocess(python, app_dir / "main.py", stdin, app_dir)
+    baseline: list[float] = []
+    for _ in range(n):
+        started = time.perf_counter()
+        out = run_subprocess(python, app_dir / "main.py", stdin, app_dir)
+        baseline.append(time.perf_counter() - started)
+        if json.loads(out)["solution"] != TRIVIAL_INPUT:
+            raise RuntimeError("the baseline subprocess returned the wrong output")
+    r, b = summary_ms(runyard), summary_ms(baseline)
+    overhead = {"p50_ms": round(r["p50_ms"] - b["p50_ms"], 2), "p95_ms": round(r["p95_ms"] - b["p95_ms"], 2)}
+    return {
+        "id": "P1",
+        "runs": n,
+        "client_path": "runyard.cloud Application.new_run_with_result (POST, long-poll GET …/metadata?wait=, GET result)",
+        "runyard": r,
+        "baseline": b,
+        "baseline_is": f"subprocess.run([{python}, main.py]) with the input on stdin",
+        "overhead": overhead,
+        "goal": {"overhead_p50_below_ms": GOAL_OVERHEAD_MS, "met": overhead["p50_ms"] < GOAL_OVERHEAD_MS},
+    }

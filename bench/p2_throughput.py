@@ -1,0 +1,81 @@
+"""P2: throughput of a fan-out of trivial runs with W workers.
+
+Runyard: a server whose execution class has concurrency W. All runs are submitted at once (as a batch
+experiment fans out) by 8 client threads with Runyard's SDK, then each is awaited with long-polls;
+the clock runs from the first submission to the last result in hand.
+Baseline: ``ThreadPoolExecutor(W)`` running the same subprocesses (the app's interpreter, input on stdin).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    TRIVIAL_INPUT,
+    Server,
+    SetupError,
+    app_env_python,
+    check_result,
+    deploy,
+    run_subprocess,
+    write_trivial_app,
+)
+
+GOAL_RATIO = 0.8
+SUBMITTERS = 8
+WAITERS = 32
+
+
+def _runyard(work: Path, app_dir: Path, workers: int, n: int) -> dict[str, Any]:
+    with Server(work / f"server-w{workers}", concurrency=workers) as server:
+        app, instance = deploy(server, app_dir, f"p2-w{workers}")
+        for _ in range(2):
+            check_result(app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance), TRIVIAL_INPUT)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(SUBMITTERS) as pool:
+            run_ids = list(pool.map(lambda _: app.new_run(input=TRIVIAL_INPUT, instance_id=instance), range(n)))
+        submitted = time.perf_counter() - started
+        with ThreadPoolExecutor(WAITERS) as pool:
+            results = list(pool.map(app.run_result_with_polling, run_ids))
+        seconds = time.perf_counter() - started
+    for result in results:
+        check_result(result, TRIVIAL_INPUT)
+    if len({r.id for r in results}) != n:
+        raise SetupError("runs were lost or duplicated")
+    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2), "submit_seconds": round(submitted, 3)}
+
+
+def _baseline(app_dir: Path, workers: int, n: int) -> dict[str, Any]:
+    python = app_env_python([])
+    stdin = json.dumps(TRIVIAL_INPUT).encode()
+    main = app_dir / "main.py"
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        outputs = list(pool.map(lambda _: run_subprocess(python, main, stdin, app_dir), range(n)))
+    seconds = time.perf_counter() - started
+    if any(json.loads(o)["solution"] != TRIVIAL_INPUT for o in outputs):
+        raise SetupError("a baseline subprocess returned the wrong output")
+    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2)}
+
+
+def run(work: Path, quick: bool) -> dict[str, Any]:
+    n = 100 if quick else 300
+    app_dir = write_trivial_app(work / "app")
+    rows = []
+    for workers in (2, 4):
+        runyard = _runyard(work, app_dir, workers, n)
+        baseline = _baseline(app_dir, workers, n)
+        ratio = round(runyard["runs_per_s"] / baseline["runs_per_s"], 3)
+        rows.append({"workers": workers, "runyard": runyard, "baseline": baseline, "ratio": ratio,
+                     "met": ratio >= GOAL_RATIO})
+    return {
+        "id": "P2",
+        "runs": n,
+        "by_workers": rows,
+        "baseline_is": "ThreadPoolExecutor(W) running the app's interpreter on main.py, input on stdin",
+        "goal": {"ratio_at_least": GOAL_RATIO, "met": all(r["met"] for r in rows)},
+    }

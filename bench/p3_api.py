@@ -1,0 +1,98 @@
+"""P3: ``GET …/runs/{id}/metadata`` per second and p99 latency under 64 concurrent clients.
+
+Load generator: ``wrk`` (Debian's package), 64 connections, a Lua script that sets the Authorization
+header and prints wrk's own latency percentiles as JSON. Baseline: ``GET /healthz`` on the same server
+process (same uvicorn, same worker count, same middleware), measured the same way right before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.common import Server, SetupError
+
+CONNECTIONS = 64
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 25.0
+INSTALL_HINT = "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu), then run the benchmark again"
+
+LUA = """\
+wrk.headers["Authorization"] = "Bearer %(key)s"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_JSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"connect_errors\\": %%d, \\"read_errors\\": %%d, " ..
+    "\\"write_errors\\": %%d, \\"timeouts\\": %%d, \\"non_2xx\\": %%d, \\"p50_us\\": %%d, \\"p90_us\\": %%d, " ..
+    "\\"p99_us\\": %%d, \\"max_us\\": %%d, \\"mean_us\\": %%.1f}\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+class WrkMissing(SetupError):
+    """wrk is not on PATH."""
+
+
+def wrk_path() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise WrkMissing(INSTALL_HINT)
+    return found
+
+
+def wrk(url: str, script: Path, seconds: int, threads: int = 2) -> dict[str, Any]:
+    argv = [wrk_path(), f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"^WRK_JSON (.+)$", proc.stdout, re.MULTILINE)
+    if proc.returncode != 0 or match is None:
+        raise SetupError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    stats = json.loads(match.group(1))
+    errors = stats["connect_errors"] + stats["read_errors"] + stats["write_errors"] + stats["timeouts"] + stats["non_2xx"]
+    if stats["requests"] == 0 or errors:
+        raise SetupError(f"wrk saw errors against {url}: {stats}\n{proc.stdout}")
+    return {
+        "requests": stats["requests"],
+        "rps": round(stats["requests"] / (stats["duration_us"] / 1e6), 1),
+        "p50_ms": round(stats["p50_us"] / 1000, 2),
+        "p90_ms": round(stats["p90_us"] / 1000, 2),
+        "p99_ms": round(stats["p99_us"] / 1000, 2),
+        "max_ms": round(stats["max_us"] / 1000, 2),
+    }
+
+
+def run(work: Path, quick: bool) -> dict[str, Any]:
+    seconds = 5 if quick else 30
+    wrk_path()
+    with Server(work / "server", executor="stub") as server:
+        server.call("POST", "/v1/applications", json={"id": "p3", "name": "p3"})
+        run_id = server.call("POST", "/v1/applications/p3/runs",
+                             json={"input": {"x": 1}, "result": {"status": "succeeded"}})["run_id"]
+        metadata_path = f"/v1/applications/p3/runs/{run_id}/metadata"
+        info = server.call("GET", metadata_path)
+        if info.get("id") != run_id:
+            raise SetupError(f"metadata of {run_id} answered {info}")
+        script = work / "auth.lua"
+        script.write_text(LUA % {"key": server.key})
+        wrk(server.url + "/healthz", script, 2)  # warm-up: thread pool, connections
+        baseline = wrk(server.url + "/healthz", script, seconds)
+        wrk(server.url + metadata_path, script, 2)
+        metadata = wrk(server.url + metadata_path, script, seconds)
+    ratio = round(metadata["rps"] / baseline["rps"], 3)
+    return {
+        "id": "P3",
+        "connections": CONNECTIONS,
+        "seconds_each": seconds,
+        "metadata": metadata,
+        "baseline": baseline,
+        "baseline_is": "GET /healthz on the same server process (uvicorn, 1 worker)",
+        "ratio": ratio,
+        "goal": {"ratio_at_least": GOAL_RATIO, "p99_below_ms": GOAL_P99_MS,
+                 "met": ratio >= GOAL_RATIO and metadata["p99_ms"] < GOAL_P99_MS},
+    }
