@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.bench_signed_urls import cpu_seconds
 from bench.common import (
     TRIVIAL_INPUT,
     Server,
@@ -35,6 +36,7 @@ def _runyard(work: Path, app_dir: Path, workers: int, n: int) -> dict[str, Any]:
         app, instance = deploy(server, app_dir, f"p2-w{workers}")
         for _ in range(2):
             check_result(app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance), TRIVIAL_INPUT)
+        cpu_before = cpu_seconds(server.pid)
         started = time.perf_counter()
         with ThreadPoolExecutor(SUBMITTERS) as pool:
             run_ids = list(pool.map(lambda _: app.new_run(input=TRIVIAL_INPUT, instance_id=instance), range(n)))
@@ -42,11 +44,13 @@ def _runyard(work: Path, app_dir: Path, workers: int, n: int) -> dict[str, Any]:
         with ThreadPoolExecutor(WAITERS) as pool:
             results = list(pool.map(app.run_result_with_polling, run_ids))
         seconds = time.perf_counter() - started
+        server_cpu = cpu_seconds(server.pid) - cpu_before
     for result in results:
         check_result(result, TRIVIAL_INPUT)
     if len({r.id for r in results}) != n:
         raise SetupError("runs were lost or duplicated")
-    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2), "submit_seconds": round(submitted, 3)}
+    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2), "submit_seconds": round(submitted, 3),
+            "server_cpu_ms_per_run": round(server_cpu / n * 1000, 1)}
 
 
 def _baseline(app_dir: Path, workers: int, n: int) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def _baseline(app_dir: Path, workers: int, n: int) -> dict[str, Any]:
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
-    n = 100 if quick else 300
+    n = 60 if quick else 300
     app_dir = write_trivial_app(work / "app")
     rows = []
     for workers in (2, 4):

@@ -68,7 +68,7 @@ def wrk(url: str, script: Path, seconds: int, threads: int = 2) -> dict[str, Any
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
-    seconds = 5 if quick else 30
+    seconds = 4 if quick else 30
     wrk_path()
     with Server(work / "server", executor="stub") as server:
         server.call("POST", "/v1/applications", json={"id": "p3", "name": "p3"})
@@ -80,9 +80,9 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
             raise SetupError(f"metadata of {run_id} answered {info}")
         script = work / "auth.lua"
         script.write_text(LUA % {"key": server.key})
-        wrk(server.url + "/healthz", script, 2)  # warm-up: thread pool, connections
+        wrk(server.url + "/healthz", script, 1 if quick else 3)  # warm-up: thread pool, connections
         baseline = wrk(server.url + "/healthz", script, seconds)
-        wrk(server.url + metadata_path, script, 2)
+        wrk(server.url + metadata_path, script, 1 if quick else 3)
         metadata = wrk(server.url + metadata_path, script, seconds)
     ratio = round(metadata["rps"] / baseline["rps"], 3)
     return {

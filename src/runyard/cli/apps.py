@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from runyard.cli import render
-from runyard.cli.base import Cli, command
+from runyard.cli.base import Cli, CliError, command
 
 app = typer.Typer(help="Applications: create, list, get, delete, push.", no_args_is_help=True)
 
@@ -53,8 +55,10 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an application with its versions, instances and runs."""
-    if not yes and not cli.json and not typer.confirm(f"Delete application {app_id} and all its runs?"):
-        raise typer.Exit(1)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError("pass --yes to delete without a prompt")
+        typer.confirm(f"Delete application {app_id} with all its versions, instances and runs?", abort=True)
     cli.app(app_id).delete()
     cli.emit({"id": app_id, "deleted": True}, lambda: f"deleted application {app_id}")
 
@@ -69,4 +73,4 @@ def push(
     """Package the app directory (per its app.yaml) and make it the application's executable."""
     cli.app(app_id).push(app_dir=str(app_dir), verbose=not cli.json)
     cli.emit({"id": app_id, "pushed": True, "app_dir": str(app_dir.resolve())},
-             lambda: f"[green]pushed[/green] {app_dir} to application {app_id}")
+             lambda: f"[green]pushed[/green] {escape(str(app_dir))} to application {app_id}")

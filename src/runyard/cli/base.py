@@ -40,7 +40,7 @@ EndpointOption = Annotated[str | None, typer.Option(
 ApiKeyOption = Annotated[str | None, typer.Option(
     "--api-key", help="API key (else RUNYARD_API_KEY / NEXTMV_API_KEY, else the profile).", show_default=False)]
 ProfileOption = Annotated[str | None, typer.Option(
-    "--profile", help="Profile of ~/.runyard/config.toml to use (else RUNYARD_PROFILE, else [default]).", show_default=False)]
+    "--profile", help="Profile of ~/.runyard/config.toml to use (else RUNYARD_PROFILE, else the default profile).", show_default=False)]
 OutputOption = Annotated[OutputFormat, typer.Option(
     "--output", "-o", help="table: for people; json: machine-readable with stable keys.")]
 

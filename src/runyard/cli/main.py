@@ -1,4 +1,8 @@
-"""``runyard``: serve, and manage keys of a local data dir. Thin commands; errors are one line."""
+"""``runyard``: serve, and drive a server through the SDK. Thin commands; errors are one line.
+
+Each command group lives in its own module (``apps``, ``runs``, ``batch``, …); shared options and
+error handling are in :mod:`runyard.cli.base`, printing in :mod:`runyard.cli.render`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,25 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-app = typer.Typer(help="Runyard: a self-hosted platform for decision models.", no_args_is_help=True, pretty_exceptions_enable=False)
-keys_app = typer.Typer(help="API keys of a server's database (run where the data lives).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+from runyard.cli import (
+    acceptance,
+    apps,
+    batch,
+    config,
+    input_sets,
+    instances,
+    keys,
+    render,
+    runs,
+    scenario,
+    versions,
+)
+from runyard.cli.base import Cli, command
+
+app = typer.Typer(help="Runyard: a self-hosted platform for decision models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True)
 
@@ -40,8 +58,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
+    ssl_certfile: Annotated[Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="Private key (PEM) for --ssl-certfile.")] = None,
 ) -> None:
-    """Start the server with its embedded defaults (SQLite, local files, an in-process worker pool)."""
+    """Start the server with its embedded defaults (SQLite, local files, an in-process worker pool).
+
+    The official nextmv 1.13.0 CLI only talks HTTPS: give a certificate to use it directly.
+    """
     import uvicorn
 
     from runyard.server.app import create_app
@@ -49,13 +72,17 @@ def serve(
     from runyard.wiring import build_runtime
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        _fail("--ssl-certfile and --ssl-keyfile go together")
+        return
     settings = _settings(data_dir, host=host, port=port)
     try:
         runtime = build_runtime(settings)
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one clear line
         _fail(f"could not start: {exc}")
         return
-    url = f"http://{settings.host}:{settings.port}"
+    url = f"{'https' if ssl_certfile else 'http'}://{settings.host}:{settings.port}"
     console.print(f"[bold green]Runyard[/bold green] listening on [bold]{url}[/bold]")
     console.print(f"data: {settings.data_dir.resolve()}  database: {_redact(settings.resolved_database_url())}")
     if settings.api_key:
@@ -67,7 +94,10 @@ def serve(
     else:
         key_line = "export NEXTMV_API_KEY=<your key>   # new ones: runyard keys create"
     console.print(f"export NEXTMV_ENDPOINT={url}\n{key_line}", soft_wrap=True, highlight=False)
-    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )
 
 
 def _redact(url: str) -> str:
@@ -78,54 +108,37 @@ def _redact(url: str) -> str:
     return url
 
 
-def _platform(data_dir: Path | None) -> Any:
-    from runyard.wiring import open_platform
-
-    return open_platform(_settings(data_dir))
-
-
-@keys_app.command("create")
-def keys_create(
-    account: Annotated[str, typer.Option(help="Account id.")] = "default",
-    role: Annotated[str, typer.Option(help="viewer, operator, developer or admin.")] = "developer",
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
-    data_dir: DataDir = None,
+@command(app, "configure", connect=False)
+def configure(
+    cli: Cli,
+    endpoint: Annotated[str | None, typer.Option(help="Server URL, e.g. http://127.0.0.1:8000 (asked if not given).",
+                                                 show_default=False)] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (asked, hidden, if not given).", show_default=False)] = None,
+    profile: Annotated[str, typer.Option(help="Profile to write; use it with --profile or RUNYARD_PROFILE.")] = "default",
 ) -> None:
-    """Create a key; the secret is printed once."""
-    from runyard.domain.errors import RunyardError
-    from runyard.services import accounts
-
-    try:
-        issued = accounts.create_key(_platform(data_dir).db, account, role=role, name=name)
-    except RunyardError as exc:
-        _fail(str(exc))
-        return
-    console.print(issued.key, highlight=False, soft_wrap=True)
+    """Save a server and key to ~/.runyard/config.toml so other commands need no flags."""
+    endpoint = endpoint or typer.prompt("Endpoint", default="http://127.0.0.1:8000")
+    api_key = api_key or typer.prompt("API key", hide_input=True)
+    path = config.save_profile(profile, {"endpoint": endpoint.rstrip("/"), "api_key": api_key})
+    cli.emit({"profile": profile, "path": str(path), "endpoint": endpoint.rstrip("/")},
+             lambda: f"saved profile [bold]{escape(profile)}[/bold] to {escape(str(path))}")
 
 
-@keys_app.command("list")
-def keys_list(account: Annotated[str | None, typer.Option(help="Only this account.")] = None, data_dir: DataDir = None) -> None:
-    """List keys (never their secrets)."""
-    from runyard.services import accounts
+@command(app, "queue")
+def queue(cli: Cli) -> None:
+    """Show the account's run queue, in the order runs will be served."""
+    from runyard import cloud
 
-    table = Table("id", "account", "role", "name", "created", "revoked")
-    for k in accounts.list_keys(_platform(data_dir).db, account):
-        table.add_row(k.id, k.account_id, k.role, k.name, k.created_at.isoformat(timespec="seconds"), k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "")
-    console.print(table)
+    waiting = cloud.Account(client=cli.client()).queue()
+    cli.emit(waiting, lambda: render.queue(waiting))
 
 
-@keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (see keys list).")], data_dir: DataDir = None) -> None:
-    """Revoke a key: it stops working at once."""
-    from runyard.domain.errors import RunyardError
-    from runyard.services import accounts
+command(app, "track")(runs.track)
 
-    try:
-        accounts.revoke_key(_platform(data_dir).db, key_id)
-    except RunyardError as exc:
-        _fail(str(exc))
-        return
-    console.print(f"revoked {key_id}")
+for group, name in ((apps.app, "app"), (versions.app, "version"), (instances.app, "instance"), (runs.app, "run"),
+                    (input_sets.app, "input-set"), (batch.app, "batch"), (scenario.app, "scenario"),
+                    (acceptance.app, "acceptance"), (keys.app, "keys")):
+    app.add_typer(group, name=name)
 
 
 def main() -> None:

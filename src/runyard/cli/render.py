@@ -15,7 +15,14 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -72,8 +79,7 @@ def status(value: Any) -> Text:
 
 
 def table(*columns: str, title: str | None = None) -> Table:
-    t = Table(*columns, title=title, title_justify="left", header_style="bold")
-    return t
+    return Table(*columns, title=title, title_justify="left", header_style="bold")
 
 
 def fields(pairs: Sequence[tuple[str, Any]], title: str | None = None) -> Table:
@@ -229,15 +235,16 @@ def experiment(e: Any, indicators: Sequence[str] = (), limit: int = 5) -> Any:
     ])
     if not groups:
         return Group(head, Text("no results yet", style="dim"))
-    return Group(head, Text(""), summaries(groups, indicators, limit))
+    return Group(head, Text(""), summaries(groups, indicators, limit, e.option_sets or {}))
 
 
-def summaries(groups: list[dict[str, Any]], indicators: Sequence[str], limit: int) -> Table:
+def summaries(groups: list[dict[str, Any]], indicators: Sequence[str], limit: int,
+              option_sets: dict[str, dict[str, str]]) -> Table:
     keys = groups[0].get("group_keys") or []
     t = table(*[k.removesuffix("_id").replace("_", " ") for k in keys], "runs", "indicator", "mean", "min", "p50", "max",
               title="Results per group")
     for g in groups:
-        values = [str(v) for v in g.get("group_values") or []]
+        values = [_group_value(k, str(v), option_sets) for k, v in zip(keys, g.get("group_values") or [], strict=False)]
         runs_cell = f"{g.get('number_of_runs_succeeded', 0)}/{g.get('number_of_runs_total', 0)}"
         names = [n for n in indicators if n in g.get("indicator_distributions", {})] if indicators else \
             list(g.get("indicator_keys") or [])[:limit]
@@ -249,6 +256,13 @@ def summaries(groups: list[dict[str, Any]], indicators: Sequence[str], limit: in
             t.add_row(*lead, name, number(d.get("mean")), number(d.get("min")),
                       number((d.get("percentiles") or {}).get("p50")), number(d.get("max")))
     return t
+
+
+def _group_value(key: str, value: str, option_sets: dict[str, dict[str, str]]) -> str:
+    """An option set shown with its values: ``scenario-1_0 (sleep=0)``."""
+    if key == "option_set" and option_sets.get(value):
+        return f"{value} ({', '.join(f'{k}={v}' for k, v in option_sets[value].items())})"
+    return value
 
 
 def acceptance_tests(items: Iterable[Any]) -> Table:

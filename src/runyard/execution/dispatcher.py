@@ -147,7 +147,7 @@ class Dispatcher:
             run_id=run.id,
             app_id=run.app_id,
             bundle_id=bundle.id,
-            manifest=effective_manifest(bundle.manifest, manifest.content_format, run.output_format),
+            manifest=bundle.manifest,
             input_format=run.input_format,
             output_format=run.output_format,
             options=active,
@@ -161,11 +161,3 @@ class Dispatcher:
         )
 
 
-
-def effective_manifest(manifest: dict, declared: str, output_format: str) -> dict:
-    """The manifest a run executes with: a directory run of an app without a declared format is collected as one."""
-    if output_format not in ("multi-file", "csv-archive") or declared == output_format:
-        return manifest
-    configuration = dict(manifest.get("configuration") or {})
-    configuration["content"] = {**(configuration.get("content") or {}), "format": output_format}
-    return {**manifest, "configuration": configuration}

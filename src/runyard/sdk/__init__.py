@@ -17,4 +17,8 @@ in ``tests/sdk/test_wire_equivalence.py``). Deliberate differences:
 * csv-archive ``Input`` and ``new_run(input_dir_path=...)`` are sent as .tar.gz uploads;
 * tracked-run logs are joined with real newlines; ``new_acceptance_test`` on a missing batch raises
   ``ValueError`` as documented.
+
+Additions the ``runyard`` CLI uses: ``list_applications(client)`` and ``Application.list_runs()``
+(as in nextmv 1.x, all pages read, returning ``ApplicationInformation`` / ``Run`` models),
+``Application.information()``, and ``Admin`` (accounts and API keys through the admin API).
 """

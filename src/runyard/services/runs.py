@@ -98,9 +98,6 @@ def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequ
         raise Invalid(f"configuration.format.input.type {in_type!r} is not one of {', '.join(INPUT_FORMATS)}")
     manifest_out = manifest.content_format
     out_type = manifest_out if manifest_out != "text" else (out_type or "json")
-    if manifest_out == "json" and in_type in ("multi-file", "csv-archive"):
-        # 0.28.5/0.29.4 pushes drop configuration.content: a directory input means a directory app.
-        out_type = in_type
     if out_type not in OUTPUT_FORMATS:
         raise Invalid(f"configuration.format.output.type {out_type!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     return in_type, out_type

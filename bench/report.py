@@ -1,0 +1,130 @@
+"""Turns the benchmarks' JSON into the table of ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+WHAT = {
+    "P1": "submit → result, trivial JSON app (Runyard SDK, long-poll)",
+    "P2": "throughput of a fan-out of trivial runs",
+    "P3": "GET …/runs/{id}/metadata, 64 connections (wrk)",
+    "P4": "payload through signed URLs",
+    "P5": "list-runs page and submission, many runs in the database",
+    "P6": "nextmv 1.13.0 local runner vs Runyard, python_json_hello-world",
+}
+
+
+@dataclass
+class Row:
+    id: str
+    what: str
+    figure: str
+    baseline: str
+    ratio: str
+    goal: str
+    met: bool | None  # None: not measured
+
+
+def _yes(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "—"}[met]
+
+
+def rows_for(result: dict[str, Any]) -> list[Row]:
+    kind = result["id"]
+    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6}[kind](result)
+
+
+def _p1(r: dict[str, Any]) -> list[Row]:
+    ry, b, o = r["runyard"], r["baseline"], r["overhead"]
+    return [Row("P1", f"{WHAT['P1']}, {r['runs']} runs",
+                f"p50 {ry['p50_ms']:.1f} ms, p95 {ry['p95_ms']:.1f} ms",
+                f"subprocess: p50 {b['p50_ms']:.1f} ms, p95 {b['p95_ms']:.1f} ms",
+                f"overhead p50 {o['p50_ms']:+.1f} ms, p95 {o['p95_ms']:+.1f} ms",
+                "overhead < 20 ms at p50", r["goal"]["met"])]
+
+
+def _p2(r: dict[str, Any]) -> list[Row]:
+    out = []
+    for w in r["by_workers"]:
+        out.append(Row("P2", f"{WHAT['P2']}: {r['runs']} runs, W={w['workers']}",
+                       f"{w['runyard']['runs_per_s']:.1f} runs/s ({w['runyard']['seconds']:.1f} s)",
+                       f"ThreadPoolExecutor({w['workers']}): {w['baseline']['runs_per_s']:.1f} runs/s",
+                       f"{w['ratio']:.2f}×", "≥ 0.8×", w["met"]))
+    return out
+
+
+def _p3(r: dict[str, Any]) -> list[Row]:
+    m, b = r["metadata"], r["baseline"]
+    return [Row("P3", WHAT["P3"],
+                f"{m['rps']:.0f} req/s, p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms",
+                f"/healthz: {b['rps']:.0f} req/s, p99 {b['p99_ms']:.1f} ms",
+                f"{r['ratio']:.2f}×", "≥ 0.5×, p99 < 25 ms", r["goal"]["met"])]
+
+
+def _p4(r: dict[str, Any]) -> list[Row]:
+    c = r["copy"]
+    out = []
+    for name in ("upload", "download"):
+        t = r[name]
+        met = t["ratio_to_copy"] >= r["goal"]["ratio_at_least"] and t["rss_growth_mib"] < r["goal"]["rss_growth_below_mib"]
+        out.append(Row("P4", f"{WHAT['P4']}: {r['size_mib']} MiB {name}",
+                       f"{t['mib_per_s']:.0f} MiB/s, server RSS +{t['rss_growth_mib']:.0f} MiB",
+                       f"copyfile: {c['mib_per_s']:.0f} MiB/s",
+                       f"{t['ratio_to_copy']:.2f}×", "≥ 0.5×, RSS growth < 100 MiB", met))
+    return out
+
+
+def _p5(r: dict[str, Any]) -> list[Row]:
+    out = []
+    for b in r["by_backend"]:
+        e, f = b["empty"], b["loaded"]
+        n = f"{r['runs_inserted']:,}"
+        page_met = b["page_p99_ms"] < r["goal"]["page_p99_below_ms"]
+        out.append(Row("P5", f"{b['backend']}: list page with {n} runs (first / deep)",
+                       f"p50 {f['first_page']['p50_ms']:.1f} / {f['deep_page']['p50_ms']:.1f} ms, "
+                       f"p99 {f['first_page']['p99_ms']:.1f} / {f['deep_page']['p99_ms']:.1f} ms",
+                       f"{e['runs_in_db']} runs: p99 {e['first_page']['p99_ms']:.1f} / {e['deep_page']['p99_ms']:.1f} ms",
+                       f"p99 {f['deep_page']['p99_ms'] / e['deep_page']['p99_ms']:.2f}× (deep)",
+                       "p99 < 20 ms", page_met))
+        submit_met = b["submit_p50_ratio"] <= r["goal"]["submit_ratio_at_most"]
+        out.append(Row("P5", f"{b['backend']}: POST …/runs with {n} runs",
+                       f"p50 {f['submit']['p50_ms']:.1f} ms, p99 {f['submit']['p99_ms']:.1f} ms",
+                       f"{e['runs_in_db']} runs: p50 {e['submit']['p50_ms']:.1f} ms, p99 {e['submit']['p99_ms']:.1f} ms",
+                       f"{b['submit_p50_ratio']:.2f}× (p50)", "≤ 1.2× slower", submit_met))
+    if r.get("skipped"):
+        out.append(Row("P5", "postgresql", r["skipped"], "—", "—", "—", None))
+    return out
+
+
+def _p6(r: dict[str, Any]) -> list[Row]:
+    loc, ry = r["local"], r["runyard"]
+    baseline = f"local runner: p50 {loc['default_polling']['p50_ms'] / 1000:.2f} s"
+    if "fast_polling" in loc:
+        baseline += f" (10 ms polling: {loc['fast_polling']['p50_ms'] / 1000:.2f} s)"
+    ratio = f"{r['ratio']:.1f}×"
+    if r.get("ratio_vs_fast_polling_local") is not None:
+        ratio += f" ({r['ratio_vs_fast_polling_local']:.1f}×)"
+    return [Row("P6", f"{WHAT['P6']}, {r['runs']} runs", f"Runyard: p50 {ry['p50_ms'] / 1000:.2f} s per run",
+                baseline, ratio, "≥ 5× faster", r["goal"]["met"])]
+
+
+def failed_row(bench_id: str, message: str, skipped: bool = False) -> Row:
+    word = "SKIPPED" if skipped else "FAILED"
+    return Row(bench_id, WHAT[bench_id], f"{word}: {message.splitlines()[0][:160]}", "—", "—", "—", None)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = ["| id | what | figure | baseline (same run) | ratio | goal | |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row.id} | {row.what} | {row.figure} | {row.baseline} | {row.ratio} | {row.goal} | {_yes(row.met)} |")
+    return "\n".join(lines)
+
+
+def text_table(rows: list[Row]) -> str:
+    lines = []
+    for row in rows:
+        lines.append(f"{row.id:3} {_yes(row.met).strip('*'):7} {row.what}\n"
+                     f"        {row.figure}  |  baseline {row.baseline}  |  {row.ratio}  |  goal {row.goal}")
+    return "\n".join(lines)
