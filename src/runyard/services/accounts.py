@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +21,9 @@ DEFAULT_ACCOUNT = "default"
 ROLES = ("viewer", "operator", "developer", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _PREFIX = "ry"
+# A verified key is trusted for a few seconds without a database read (the hot path of every call);
+# a revocation takes effect at once in this process and within this many seconds in others.
+KEY_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -75,13 +80,20 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
     if len(parts) != 3 or parts[0] != _PREFIX:
         raise Unauthenticated("the API key is not valid")
     _, key_id, secret = parts
+    digest = _hash(secret)
+    cache = platform.key_cache
+    cached = cache.get(key_id)
+    if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(cached[1], digest):
+        return cached[2]
     with platform.db.session() as s:
         row = s.get(ApiKey, key_id)
         expected = row.secret_hash if row is not None else _hash("x" * 43)
-        valid = hmac.compare_digest(expected, _hash(secret))
+        valid = hmac.compare_digest(expected, digest)
         if row is None or not valid or row.revoked_at is not None:
             raise Unauthenticated("the API key is not valid")
-        return Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}")
+        principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}")
+    cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
+    return principal
 
 
 def create_account(db: Database, name: str) -> Account:
@@ -106,12 +118,14 @@ def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]:
         return list(s.scalars(query))
 
 
-def revoke_key(db: Database, key_id: str, *, account_id: str | None = None) -> None:
+def revoke_key(db: Database, key_id: str, *, account_id: str | None = None, cache: dict[str, Any] | None = None) -> None:
     with db.session() as s:
         row = s.get(ApiKey, key_id)
         if row is None or (account_id is not None and row.account_id != account_id):
             raise NotFound(f"key {key_id!r} does not exist")
         row.revoked_at = datetime.now(UTC)
+    if cache is not None:
+        cache.pop(key_id, None)
 
 
 def may_manage(principal: Principal, account_id: str) -> None:

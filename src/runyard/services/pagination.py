@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from runyard.domain.errors import Invalid
@@ -50,7 +50,8 @@ def paginate(
     query = query.order_by(created.desc(), key.desc())
     if token:
         at, last = _decode(token)
-        query = query.where(or_(created < at, and_(created == at, key < last)))
+        # A row-value comparison lets SQLite and PostgreSQL seek the (…, created_at, id) index directly.
+        query = query.where(tuple_(created, key) < tuple_(literal(at, created.type), literal(last, key.type)))
     if limit is None:
         return Page(list(session.scalars(query)))
     rows = list(session.scalars(query.limit(limit + 1)))

@@ -33,6 +33,7 @@ class Platform:
     wakeup: Callable[[], None] = field(default=lambda: None)
     cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
+    key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
 
     @property

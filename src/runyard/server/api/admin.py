@@ -48,5 +48,5 @@ def create_key(account_id: str, body: rq.KeyCreate, platform: PlatformDep, princ
 @router.delete("/accounts/{account_id}/keys/{key_id}", status_code=204)
 def revoke_key(account_id: str, key_id: str, platform: PlatformDep, principal: Admin) -> Response:
     accounts.may_manage(principal, account_id)
-    accounts.revoke_key(platform.db, key_id, account_id=account_id)
+    accounts.revoke_key(platform.db, key_id, account_id=account_id, cache=platform.key_cache)
     return Response(status_code=204)

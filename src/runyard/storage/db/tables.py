@@ -163,7 +163,7 @@ class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_queue", "status", "execution_class", "priority", "created_at"),
-        Index("ix_runs_app_created", "app_pk", "created_at"),
+        Index("ix_runs_app_created", "app_pk", "created_at", "id"),
         UniqueConstraint("app_pk", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

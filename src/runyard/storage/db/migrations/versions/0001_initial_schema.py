@@ -225,7 +225,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_runs_account_id'), ['account_id'], unique=False)
-        batch_op.create_index('ix_runs_app_created', ['app_pk', 'created_at'], unique=False)
+        batch_op.create_index('ix_runs_app_created', ['app_pk', 'created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_runs_experiment_id'), ['experiment_id'], unique=False)
         batch_op.create_index('ix_runs_queue', ['status', 'execution_class', 'priority', 'created_at'], unique=False)
 
