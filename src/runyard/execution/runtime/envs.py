@@ -154,7 +154,7 @@ class EnvironmentBuilder:
     """
 
     def __init__(self, *, root: Path, python: str | None = None) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.python = python or base_interpreter()
         self._version: str | None = None
         self._guard = threading.Lock()

@@ -29,9 +29,15 @@ _RUN_DIR = re.compile(r"^(.+)-[a-z0-9_]{8}$")  # tempfile.mkdtemp(prefix=f"{run_
 
 
 def _value_of(environ: bytes, prefix: bytes, wanted: set[bytes]) -> str | None:
-    for var in environ.split(b"\0"):
-        if var.startswith(prefix) and var[len(prefix):] in wanted:
-            return var[len(prefix):].decode()
+    # A substring search instead of splitting the block: this runs for every process after every run.
+    at = environ.find(prefix)
+    while at != -1:
+        if at == 0 or environ[at - 1] == 0:
+            end = environ.find(b"\0", at)
+            value = environ[at + len(prefix): end if end != -1 else None]
+            if value in wanted:
+                return value.decode()
+        at = environ.find(prefix, at + 1)
     return None
 
 
