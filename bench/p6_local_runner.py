@@ -5,12 +5,12 @@ solution, metrics and a plotly asset) is copied out of the SDK's virtualenv (bui
 ``tests/compat/harness.py`` under ``.cache/compat/``).
 
 Baseline: ``nextmv.local.Application(src=…)``: ``new_run`` then ``run_result_with_polling`` (what
-``new_run_with_result`` does) run by the 1.13.0 venv's
-interpreter: each run starts the SDK's executor process, which runs ``python -m uv run --with nextmv>=1.7.0
---with plotly>=6.5.2 main.py`` (uv's cached environment), then the SDK collects the results. Measured with
-the SDK's default ``PollingOptions`` (what a user gets) and with near-zero polling delays (the runner's own
-cost, the conservative figure; at that rate a poll sometimes reads the run-info file while the executor
-rewrites it in place, so a read that is not valid JSON is simply retried). One warm-up run first.
+``new_run_with_result`` does), run by the 1.13.0 venv's interpreter: each run starts the SDK's executor
+process, which runs ``python -m uv run --with nextmv>=1.7.0 --with plotly>=6.5.2 main.py`` (uv's cached
+environment), then the SDK collects the results. Measured with the SDK's default ``PollingOptions`` (what
+``nextmv local run create --wait`` uses) and, in full mode, with a 50 ms poll (the runner's own cost, the
+conservative figure; at that rate a poll sometimes reads the run-info file while the executor rewrites it
+in place, so a read that is not valid JSON is simply retried). One warm-up run first.
 
 Runyard: the template pushed once with Runyard's SDK (``pip-requirements: pyproject.toml``; the server
 builds the environment once), a warm-up run, then N runs with Runyard's ``new_run_with_result``. In full
