@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--full", action="store_true", help="The sizes of the issue: 100/300 runs, 1 GiB, 1,000,000 runs, 30 s loads.")
     parser.add_argument("--only", default="", help="Comma-separated benchmark ids, e.g. P1,P3 (default: all).")
     parser.add_argument("--results", type=Path, default=None,
-                        help="Markdown file to write (default bench/RESULTS.md; bench/out/RESULTS-partial.md with --only).")
+                        help="Markdown file to write (default: bench/RESULTS.md for --full, bench/out/RESULTS-quick.md for quick, "
+                             "bench/out/RESULTS-partial.md with --only).")
     parser.add_argument("--strict", action="store_true", help="Exit 1 when a goal is missed.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary work directories (their paths are printed).")
     args = parser.parse_args(argv)
@@ -52,7 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.ids = wanted or list(BENCHMARKS)
     args.quick = not args.full
     if args.results is None:
-        args.results = HERE / "RESULTS.md" if not wanted else OUT / "RESULTS-partial.md"
+        # Only a full run of everything replaces the figures of record.
+        full_suite = args.full and not wanted
+        args.results = HERE / "RESULTS.md" if full_suite else OUT / ("RESULTS-partial.md" if wanted else "RESULTS-quick.md")
     return args
 
 
