@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,11 +21,10 @@ from typer.testing import CliRunner
 
 from runyard import cloud
 from runyard.cli.main import app as cli_app
-from runyard.testing.postgres import free_port
+from runyard.testing.servers import embedded_settings, serve_in_thread
 
 ECHO_APP = Path(__file__).resolve().parents[1] / "sdk" / "apps" / "echo"
 SERVER_KEY = "ry-cli-test-key"
-START_SECONDS = 30.0
 CLEARED = ("RUNYARD_ENDPOINT", "RUNYARD_API_KEY", "RUNYARD_PROFILE", "NEXTMV_ENDPOINT", "NEXTMV_API_KEY",
            "NEXTMV_PROFILE", "RUNYARD_DEBUG")
 
@@ -88,30 +86,9 @@ def cli_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path, cli_env_dir: Path) -> Iterator[LiveServer]:
     """``runyard``'s real app served by uvicorn on 127.0.0.1 in a background thread."""
-    import uvicorn
-
-    from runyard.server.app import create_app
-    from runyard.settings import Settings
-
-    settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, api_key=SERVER_KEY, executor="embedded",
-        execution={"env_dir": cli_env_dir, "classes": {"c1": {"concurrency": 4, "max_duration_seconds": 300}},
-                   "default_class": "c1", "poll_interval_seconds": 0.05, "kill_grace_seconds": 0.3},
-    )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="runyard-cli-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", SERVER_KEY)
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    settings = embedded_settings(data_dir=tmp_path / "data", database_url=database_url, api_key=SERVER_KEY, env_dir=cli_env_dir)
+    with serve_in_thread(settings, name="runyard-cli-test-server") as url:
+        yield LiveServer(url, SERVER_KEY)
 
 
 @pytest.fixture
