@@ -81,7 +81,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         "client_path": "runyard.cloud Application.new_run_with_result (POST, long-poll GET …/metadata?wait=, GET result)",
         "runyard": r,
         "baseline": b,
-        "baseline_is": f"subprocess.run([{python}, main.py]) with the input on stdin",
+        "baseline_is": "subprocess.run([<the app env python>, main.py]) with the input on stdin (the env Runyard built)",
         "overhead": overhead,
         "server_cpu_ms_per_run": round(server_cpu_ms, 1),
         "client_steps_p50_ms": steps,
