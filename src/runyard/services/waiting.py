@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
 from runyard.domain.runs import is_terminal
 from runyard.services.platform import Platform, Principal
@@ -57,7 +57,7 @@ async def wait_for_run(platform: Platform, principal: Principal, app_id: str, ru
     while True:
         event = events.subscribe(run_id)
         try:
-            run = await run_in_threadpool(get_run, platform, principal, app_id, run_id)
+            run = await to_thread.run_sync(get_run, platform, principal, app_id, run_id)
             left = deadline - time.monotonic()
             if is_terminal(run.status) or left <= 0:
                 return run
