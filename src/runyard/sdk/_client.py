@@ -65,14 +65,8 @@ def resolve_credentials(api_key: str | None, url: str, configuration_file: str) 
 
 
 @dataclass
-class Client:
-    """Talks to a Runyard (or Nextmv Cloud) API.
-
-    The API key comes from ``api_key``, else ``NEXTMV_API_KEY`` / ``RUNYARD_API_KEY``, else
-    ``~/.nextmv/config.yaml``. When ``url`` is left at its default, ``RUNYARD_ENDPOINT`` /
-    ``NEXTMV_ENDPOINT`` choose the server. Retries (429/503 and network failures, honouring
-    ``Retry-After``) apply to every scheme; POSTs carry an ``Idempotency-Key`` reused by retries.
-    """
+class ClientSettings:
+    """The settings both clients share (names and defaults of the documented ``Client``)."""
 
     api_key: str | None = None
     allowed_methods: list[str] = field(default_factory=lambda: ["GET", "POST", "PUT", "DELETE"])
@@ -86,13 +80,28 @@ class Client:
     timeout: float = 20
     url: str = DEFAULT_URL
     console_url: str = DEFAULT_CONSOLE_URL
-    transport: httpx.BaseTransport | None = field(default=None, repr=False)
-    """Injectable httpx transport (tests, proxies); the default is a pooled HTTP transport."""
 
     def __post_init__(self) -> None:
         self.api_key, self.url = resolve_credentials(self.api_key, self.url, self.configuration_file)
         if self.console_url == DEFAULT_CONSOLE_URL and self.url.rstrip("/") != DEFAULT_URL:
             self.console_url = self.url.rstrip("/")
+
+
+@dataclass
+class Client(ClientSettings):
+    """Talks to a Runyard (or Nextmv Cloud) API.
+
+    The API key comes from ``api_key``, else ``NEXTMV_API_KEY`` / ``RUNYARD_API_KEY``, else
+    ``~/.nextmv/config.yaml``. When ``url`` is left at its default, ``RUNYARD_ENDPOINT`` /
+    ``NEXTMV_ENDPOINT`` choose the server. Retries (429/503 and network failures, honouring
+    ``Retry-After``) apply to every scheme; POSTs carry an ``Idempotency-Key`` reused by retries.
+    """
+
+    transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    """Injectable httpx transport (tests, proxies); the default is a pooled HTTP transport."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self._set_headers_api_key(self.api_key)
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from runyard.sdk._base_client import RetryPolicy, dumps_compact, policy_from, prepare, send_async
-from runyard.sdk._client import DEFAULT_CONSOLE_URL, DEFAULT_URL, resolve_credentials
+from runyard.sdk._client import ClientSettings
 from runyard.sdk._io import Input
 from runyard.sdk._models_runs import (
     TERMINAL_STATUSES,
@@ -43,27 +43,13 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass
-class AsyncClient:
+class AsyncClient(ClientSettings):
     """The async client: same settings as :class:`runyard.cloud.Client`."""
 
-    api_key: str | None = None
-    allowed_methods: list[str] = field(default_factory=lambda: ["GET", "POST", "PUT", "DELETE"])
-    backoff_factor: float = 1
-    backoff_jitter: float = 0.1
-    backoff_max: float = 60
-    configuration_file: str = "~/.nextmv/config.yaml"
-    headers: dict[str, str] | None = None
-    max_retries: int = 10
-    status_forcelist: list[int] = field(default_factory=lambda: [429, 503])
-    timeout: float = 20
-    url: str = DEFAULT_URL
-    console_url: str = DEFAULT_CONSOLE_URL
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.api_key, self.url = resolve_credentials(self.api_key, self.url, self.configuration_file)
-        if self.console_url == DEFAULT_CONSOLE_URL and self.url.rstrip("/") != DEFAULT_URL:
-            self.console_url = self.url.rstrip("/")
+        super().__post_init__()
         self.headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
         self._http: httpx.AsyncClient | None = None
 
