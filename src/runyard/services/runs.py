@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
@@ -68,9 +68,24 @@ def load_run(session: Session, app: Application, run_id: str) -> Run:
     return run
 
 
+# Reading one run is the hottest query (every poll): one statement built once, bound per call, run on a
+# plain connection. Its row has the ``Run`` columns as attributes, read-only.
+_RUN_OF_APP = (
+    select(Run.__table__)
+    .join(Application.__table__, Application.pk == Run.app_pk)
+    .where(Application.account_id == bindparam("account_id"), Application.id == bindparam("app_id"), Run.id == bindparam("run_id"))
+)
+
+
 def get_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
+    """The caller's run, read-only; ``NotFound`` names the application when that is what is missing."""
+    with platform.db.engine.connect() as conn:
+        row = conn.execute(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id}).first()
+    if row is not None:
+        return row  # type: ignore[return-value]  # a Row with Run's columns
     with platform.db.session() as s:
-        return load_run(s, load_app(s, principal, app_id), run_id)
+        load_run(s, load_app(s, principal, app_id), run_id)  # raises the right NotFound
+    raise NotFound(f"run {run_id!r} of application {app_id!r} does not exist")  # pragma: no cover - a race with a delete
 
 
 def _target(session: Session, app: Application, instance_id: str) -> tuple[str, Bundle, dict[str, Any]]:

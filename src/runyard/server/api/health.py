@@ -6,6 +6,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Answers without a key once the server is ready."""
     return {"status": "ok"}

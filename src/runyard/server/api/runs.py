@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from runyard.domain.errors import Invalid
 from runyard.server import streams
-from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url
+from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response, point_read
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
 from runyard.services import runs, uploads, waiting
@@ -69,14 +68,14 @@ def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, paging: Pag
     return out
 
 
-@router.get("/{run_id}/metadata")
-async def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, wait: float | None = None) -> dict[str, Any]:
+@router.get("/{run_id}/metadata", response_model=None)
+async def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, wait: float | None = None) -> Response:
     """With ``wait=<seconds>`` (a Runyard extension, ≤ 60) the answer comes once the run ends, or at the timeout."""
     if wait:
         run = await waiting.wait_for_run(platform, principal, app_id, run_id, wait)
     else:
-        run = await run_in_threadpool(runs.get_run, platform, principal, app_id, run_id)
-    return views.run_information(run)
+        run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
+    return json_response(views.run_information(run))
 
 
 def _download(platform: Platform, request: Request, key: str) -> dict[str, str]:
