@@ -121,8 +121,9 @@ class Dispatcher:
         with self._platform.db.session() as s:
             if not run_service.transition(s, run_id, RunStatus.RUNNING, started_at=now, attempt=Run.attempt + 1):
                 return False
-            run = s.get(Run, run_id)
-            bundle = s.get(Bundle, run.bundle_id) if run is not None else None
+            # Plain rows (read-only, the columns as attributes): cheaper than loading ORM objects.
+            run = s.execute(select(Run.__table__).where(Run.__table__.c.id == run_id)).first()
+            bundle = s.execute(select(Bundle.__table__).where(Bundle.__table__.c.id == run.bundle_id)).first() if run is not None else None
             if run is None or bundle is None:
                 return False
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,6 @@ from runyard.services import accounts
 from runyard.services.platform import Platform, Principal
 
 PAGE_SIZE = 50
-T = TypeVar("T")
 
 
 # Every dependency here is ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, and
@@ -77,14 +76,6 @@ async def get_paging(pagereturn: Annotated[str | None, Query()] = None, pagetoke
 
 
 PagingDep = Annotated[Paging, Depends(get_paging)]
-
-
-async def point_read(platform: Platform, fn: Callable[..., T], *args: Any) -> T:
-    """Run a small read (one indexed row): inline on SQLite, where it takes microseconds and a thread hop
-    would cost more than the query, and in the thread pool on PostgreSQL, where it waits on the network."""
-    if platform.db.dialect == "sqlite":
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:

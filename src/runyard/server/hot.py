@@ -15,10 +15,10 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runyard.domain.errors import RunyardError
-from runyard.server.deps import bearer_token, point_read
+from runyard.server.deps import bearer_token
 from runyard.server.schemas import views
 from runyard.services import accounts, runs
-from runyard.services.platform import Platform
+from runyard.services.platform import Platform, point_read
 
 METADATA = re.compile(r"/v1/applications/([^/]+)/runs/([^/]+)/metadata")
 _HEADERS = [(b"content-type", b"application/json")]

@@ -6,7 +6,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from anyio import to_thread
 
 from runyard.settings import Settings
 from runyard.storage.blobs import BlobStore
@@ -51,3 +53,15 @@ def server_secret(db: Database, name: str, configured: str | None) -> str:
             row = ServerState(key=name, value=secrets.token_hex(32))
             s.add(row)
         return row.value
+
+
+T = TypeVar("T")
+
+
+async def point_read(platform: Platform, fn: Callable[..., T], *args: Any) -> T:
+    """Run a small read (one indexed row) from async code: inline on SQLite, where it takes microseconds
+    and a thread hop (plus the fight for the interpreter lock that follows) costs more than the query,
+    and in a worker thread on PostgreSQL, where it waits on the network."""
+    if platform.db.dialect == "sqlite":
+        return fn(*args)
+    return await to_thread.run_sync(fn, *args)

@@ -12,10 +12,8 @@ import threading
 import time
 from collections import defaultdict
 
-from anyio import to_thread
-
 from runyard.domain.runs import is_terminal
-from runyard.services.platform import Platform, Principal
+from runyard.services.platform import Platform, Principal, point_read
 from runyard.services.runs import get_run
 from runyard.storage.db import Run
 
@@ -57,7 +55,7 @@ async def wait_for_run(platform: Platform, principal: Principal, app_id: str, ru
     while True:
         event = events.subscribe(run_id)
         try:
-            run = await to_thread.run_sync(get_run, platform, principal, app_id, run_id)
+            run = await point_read(platform, get_run, platform, principal, app_id, run_id)
             left = deadline - time.monotonic()
             if is_terminal(run.status) or left <= 0:
                 return run

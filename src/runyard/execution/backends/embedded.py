@@ -11,7 +11,7 @@ from pathlib import Path
 from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.orphans import INPUTS_DIR
-from runyard.execution.runtime.runner import execute
+from runyard.execution.runtime.runner import cleanup, execute
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
 from runyard.services.bundles import ensure_unpacked
@@ -77,7 +77,8 @@ class EmbeddedExecutor(Executor):
         self._running: dict[str, str] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._inputs: dict[str, str | None] = {}
-        workers = max(1, sum(c.concurrency for c in self._classes.values()))
+        # Twice the slots: a thread that has freed its slot may still be cleaning up after its run.
+        workers = 2 * max(1, sum(c.concurrency for c in self._classes.values()))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runyard-run")
         self._envs = EnvironmentBuilder(root=settings.env_path(), python=settings.execution.python)
         self._ctx = _Context(platform, self._cancel, self._inputs)
@@ -100,23 +101,27 @@ class EmbeddedExecutor(Executor):
                 poll_interval=settings.poll_interval_seconds,
                 kill_grace=settings.kill_grace_seconds,
                 keep_workspace=settings.keep_workspaces,
+                defer_cleanup=True,  # after the result is stored: waiting clients don't wait for it
             )
         except Exception as exc:  # the runner should not raise; if it does, the run must still end
             log.exception("runner raised for run %s", task.run_id)
             report = RunReport(error=f"internal error while executing the run: {exc}")
+        # The process group is gone: the slot is free before the run is seen to end, so a client that
+        # saw it end and submits at once (even with queuing disabled) finds the room.
+        with self._lock:
+            self._running.pop(task.run_id, None)
+            self._cancel.pop(task.run_id, None)
+            self._inputs.pop(task.run_id, None)
         try:
             self._on_done(task.run_id, report)
         except Exception:
             log.exception("could not record the result of run %s", task.run_id)
         finally:
+            self._platform.wakeup()
+            cleanup(report)
             if report.artifacts_dir is not None:
                 shutil.rmtree(report.artifacts_dir, ignore_errors=True)
             input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
-            with self._lock:
-                self._running.pop(task.run_id, None)
-                self._cancel.pop(task.run_id, None)
-                self._inputs.pop(task.run_id, None)
-            self._platform.wakeup()
 
     def cancel(self, run_id: str) -> None:
         with self._lock:

@@ -172,6 +172,7 @@ class _Run:
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
         spec = ProcessSpec(argv=argv, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
                            deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
+                           trusted_launcher=manifest.type == "python",
                            poll_interval=poll_interval, kill_grace=kill_grace)
         try:
             outcome = run_process(spec, on_stderr_line=self.log_stderr,
@@ -222,8 +223,15 @@ def execute(
     poll_interval: float = 0.1,
     kill_grace: float = 0.5,
     keep_workspace: bool = False,
+    defer_cleanup: bool = False,
 ) -> RunReport:
-    """Execute ``task`` end to end and report; never raises for run or infrastructure failures."""
+    """Execute ``task`` end to end and report; never raises for run or infrastructure failures.
+
+    The app's process group is always gone on return. Ending stragglers that left the group and
+    removing the workspace take a few milliseconds; with ``defer_cleanup`` they are left to
+    :func:`cleanup`, which the caller runs after it has stored the result, so a waiting client
+    does not wait for them.
+    """
     run_dir = _run_dir(Path(work_root), task.run_id)
     run = _Run(task, ctx, run_dir)
     try:
@@ -232,14 +240,23 @@ def execute(
         message = _describe(exc)
         _log_quietly(run, f"runyard: {message}")
         report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
-    finally:
-        # The group is dead already; this ends descendants that left it (setsid, double fork).
-        kill_execution_processes(run_dir.name)
-        if not keep_workspace:
-            shutil.rmtree(run.workspace, ignore_errors=True)
     # With keep_workspace the caller deletes only the artifacts, so the workspace survives for debugging.
     report.artifacts_dir = run.out_dir if keep_workspace else run_dir
+    report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace)
+    if not defer_cleanup:
+        cleanup(report)
     return report
+
+
+def cleanup(report: RunReport) -> None:
+    """End descendants that left the app's process group (setsid, double fork) and remove the workspace."""
+    if report.pending_cleanup is None:
+        return
+    execution_id, workspace = report.pending_cleanup
+    report.pending_cleanup = None
+    kill_execution_processes(execution_id)
+    if workspace is not None:
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def _log_quietly(run: _Run, message: str) -> None:

@@ -64,3 +64,5 @@ class RunReport:
     stderr_tail: str = ""
     # Directory holding output_path (outside the removed workspace); the caller deletes it when done.
     artifacts_dir: Path | None = None
+    # With ``execute(defer_cleanup=True)``: what ``cleanup`` still has to do once the result is stored.
+    pending_cleanup: tuple[str, Path | None] | None = None  # (execution id, workspace to remove)

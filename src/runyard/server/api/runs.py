@@ -8,11 +8,11 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from runyard.domain.errors import Invalid
 from runyard.server import streams
-from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response, point_read
+from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
 from runyard.services import runs, uploads, waiting
-from runyard.services.platform import Platform
+from runyard.services.platform import Platform, point_read
 from runyard.services.signed import signed_url
 from runyard.storage.db import Run
 
@@ -92,16 +92,26 @@ def _output_chunks(platform: Platform, run: Run) -> list[bytes] | Any:
     return platform.blobs.iter_chunks(key) if first.startswith(b"{") else [b"null"]
 
 
-@router.get("/{run_id}")
-def run_result(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
-    run = runs.get_run(platform, principal, app_id, run_id)
+@router.get("/{run_id}", response_model=None)
+async def run_result(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
+    run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
     head = views.run_information(run)
     if run.error_log:
         head["error_log"] = run.error_log
     if fmt == "url":
         head["output"] = _download(platform, request, runs.output_key(run.id)) if run.has_output else None
-        return head
+        return json_response(head)
+    if (run.output_size or 0) <= SMALL_OUTPUT:  # read whole: one answer, no thread hop per chunk
+        return await point_read(platform, _small_result, platform, run, head)
     return streams.json_stream(streams.wrap_object(head, "output", _output_chunks(platform, run)))
+
+
+SMALL_OUTPUT = 256 * 1024
+
+
+def _small_result(platform: Platform, run: Run, head: dict[str, Any]) -> Response:
+    body = b"".join(streams.wrap_object(head, "output", _output_chunks(platform, run)))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{run_id}/output")
