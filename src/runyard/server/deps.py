@@ -37,7 +37,6 @@ async def authenticate(request: Request) -> Principal:
     principal = accounts.authenticate_cached(platform, token)
     if principal is None:
         principal = await run_in_threadpool(accounts.authenticate, platform, token)
-    request.state.principal = principal
     return principal
 
 

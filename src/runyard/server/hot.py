@@ -51,6 +51,5 @@ class HotPaths:
             run = await point_read(self.platform, runs.get_run, self.platform, principal, app_id, run_id)
         except RunyardError:
             return None  # the full stack answers it, with its error body and status
-        scope.setdefault("state", {})["principal"] = principal
         return json.dumps(views.run_information(run), separators=(",", ":")).encode()
 

@@ -19,6 +19,7 @@ from runyard.storage.db import Run
 router = APIRouter(prefix="/v1/applications/{app_id}/runs", tags=["runs"])
 FormatQuery = Annotated[str | None, Query(alias="format")]
 LEGACY_RUN_LIST = 1000
+SMALL_OUTPUT = 256 * 1024  # outputs up to this size are answered in one body instead of streamed
 
 
 @router.post("/uploadurl")
@@ -104,9 +105,6 @@ async def run_result(app_id: str, run_id: str, request: Request, platform: Platf
     if (run.output_size or 0) <= SMALL_OUTPUT:  # read whole: one answer, no thread hop per chunk
         return await point_read(platform, _small_result, platform, run, head)
     return streams.json_stream(streams.wrap_object(head, "output", _output_chunks(platform, run)))
-
-
-SMALL_OUTPUT = 256 * 1024
 
 
 def _small_result(platform: Platform, run: Run, head: dict[str, Any]) -> Response:
