@@ -10,7 +10,7 @@ from typing import IO, Any
 from runyard.sdk import _package
 from runyard.sdk._app_experiments import ExperimentsMixin, _put_optional
 from runyard.sdk._app_runs import RunsMixin
-from runyard.sdk._client import Client
+from runyard.sdk._client import BlockReader, Client
 from runyard.sdk._models_app import ApplicationInformation, Instance, InstanceConfiguration, Version
 from runyard.sdk._pagination import iter_pages
 from runyard.sdk.errors import NotFoundError
@@ -85,7 +85,7 @@ class Application(RunsMixin, ExperimentsMixin):
         upload_url = self.client.request("GET", binary).json()["upload_url"]
         size = os.path.getsize(bundle.path)
         with open(bundle.path, "rb") as f:
-            body = progress.reader(f, size)
+            body = BlockReader(progress.reader(f, size))  # 1 MiB pieces, not httpx's 64 KiB
             self.client.request("PUT", upload_url, data=body, headers={
                 "Content-Type": "application/octet-stream", "Content-Length": str(size)})
         self.client.request("PUT", binary, payload={"requirements": bundle.requirements})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from runyard.domain.errors import Invalid, NotFound
 from runyard.services.platform import Platform
 from runyard.storage.blobs import SignedUrlError, sign, verify
+from runyard.storage.blobs.base import over_limit
 from runyard.storage.db import Bundle, Upload
 
 SIGNED_PREFIX = "/v1/signed/"
@@ -35,26 +37,52 @@ def check_signature(platform: Platform, method: str, key: str, expires: str, sig
         raise SignatureRejected(str(exc)) from None
 
 
-def receive(platform: Platform, key: str, chunks: Iterator[bytes]) -> int:
-    """Store a signed upload and mark the upload slot or bundle it belongs to as received."""
+@dataclass(frozen=True)
+class UploadTarget:
+    """What a signed upload fills: an upload slot or an application's bundle."""
+
+    kind: str  # "upload" or "bundle"
+    id: str
+
+
+def expected_upload(platform: Platform, key: str) -> UploadTarget:
+    """The upload slot or bundle waiting for ``key``; ``NotFound`` when nothing is expected there."""
     with platform.db.session() as s:
         upload = s.scalar(select(Upload).where(Upload.blob_key == key))
-        bundle = None if upload is not None else s.scalar(select(Bundle).where(Bundle.blob_key == key))
-        if upload is None and bundle is None:
-            raise NotFound("nothing is expected at this URL")
+        if upload is not None:
+            return UploadTarget("upload", upload.id)
+        bundle = s.scalar(select(Bundle).where(Bundle.blob_key == key))
+        if bundle is not None:
+            return UploadTarget("bundle", bundle.id)
+    raise NotFound("nothing is expected at this URL")
+
+
+def too_large(platform: Platform, size: int) -> Invalid | None:
+    """The error for a payload of ``size`` bytes past the signed-upload limit, if it is."""
     limit = platform.settings.limits.upload_max_bytes
-    try:
-        size = platform.blobs.write_stream(key, chunks, max_bytes=limit)
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
+    return Invalid(str(over_limit(limit))) if limit is not None and size > limit else None
+
+
+def record_received(platform: Platform, target: UploadTarget, size: int) -> None:
+    """Mark ``target`` as received with ``size`` bytes (after its blob was committed)."""
     now = datetime.now(UTC)
     with platform.db.session() as s:
-        if upload is not None:
-            row = s.get(Upload, upload.id)
+        if target.kind == "upload":
+            row = s.get(Upload, target.id)
             if row is not None:
                 row.size, row.received_at = size, now
-        elif bundle is not None:
-            brow = s.get(Bundle, bundle.id)
+        else:
+            brow = s.get(Bundle, target.id)
             if brow is not None:
                 brow.size, brow.uploaded_at = size, now
+
+
+def receive(platform: Platform, key: str, chunks: Iterator[bytes]) -> int:
+    """Store a signed upload and mark the upload slot or bundle it belongs to as received."""
+    target = expected_upload(platform, key)
+    try:
+        size = platform.blobs.write_stream(key, chunks, max_bytes=platform.settings.limits.upload_max_bytes)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    record_received(platform, target, size)
     return size

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,12 +16,58 @@ class BlobNotFound(NotFound):
     """The blob does not exist."""
 
 
+def over_limit(max_bytes: int) -> ValueError:
+    return ValueError(f"payload is larger than the limit of {max_bytes} bytes")
+
+
+class BlobWriter(abc.ABC):
+    """One object being written: ``write`` appends, ``commit`` makes it visible under its key at once,
+    ``abort`` discards it. Until ``commit`` nothing is visible; a writer left uncommitted by a ``with``
+    block is aborted. ``write`` raises ``ValueError`` past ``max_bytes``, before storing that data.
+
+    The three methods may run in worker threads (one call at a time, as the caller awaits each); they
+    are serialised anyway, so an ``abort`` from another thread waits for a ``write`` in progress.
+    """
+
+    size: int
+
+    @abc.abstractmethod
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def write_parts(self, parts: Sequence[bytes]) -> None:
+        """Write several pieces in order, as one write where the backend can (``os.writev``)."""
+        for part in parts:
+            self.write(part)
+
+    @abc.abstractmethod
+    def commit(self) -> int:
+        """Publish the object; returns its size."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Discard what was written (harmless after ``commit`` or a previous ``abort``)."""
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
 class BlobStore(abc.ABC):
     """Objects addressed by ``/``-separated keys. Writes stream; nothing holds a whole payload."""
 
     @abc.abstractmethod
+    def open_writer(self, key: str, *, max_bytes: int | None = None, size_hint: int | None = None) -> BlobWriter:
+        """A writer for ``key``: the object appears only when it commits (see ``BlobWriter``).
+        ``size_hint``, the expected size when known, lets a backend reserve the space up front."""
+
     def write_stream(self, key: str, chunks: Iterator[bytes], *, max_bytes: int | None = None) -> int:
         """Store the chunks under ``key`` atomically; returns the size. ``ValueError`` past ``max_bytes``."""
+        with self.open_writer(key, max_bytes=max_bytes) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.commit()
 
     @abc.abstractmethod
     def open(self, key: str) -> BinaryIO:

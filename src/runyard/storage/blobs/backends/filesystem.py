@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from runyard.domain.errors import Invalid
-from runyard.storage.blobs.base import BlobNotFound, BlobStore
+from runyard.storage.blobs.base import BlobNotFound, BlobStore, BlobWriter, over_limit
 
 
 class FilesystemBlobStore(BlobStore):
@@ -24,23 +26,10 @@ class FilesystemBlobStore(BlobStore):
             raise Invalid(f"blob key {key!r} leaves the store")
         return path
 
-    def write_stream(self, key: str, chunks: Iterator[bytes], *, max_bytes: int | None = None) -> int:
+    def open_writer(self, key: str, *, max_bytes: int | None = None, size_hint: int | None = None) -> BlobWriter:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise ValueError(f"payload is larger than the limit of {max_bytes} bytes")
-                    out.write(chunk)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return size
+        return _FileWriter(path, max_bytes, size_hint)
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -76,3 +65,104 @@ class FilesystemBlobStore(BlobStore):
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
+
+
+class _FileWriter(BlobWriter):
+    """A hidden temp file next to the target, renamed into place on commit and removed on abort.
+
+    Unbuffered: callers hand over large blocks, which go to ``os.write``/``os.writev`` as they are."""
+
+    # Fewer than IOV_MAX (1024) pieces per writev.
+    MAX_PARTS = 512
+
+    # Reserving the blocks of a large object up front makes the writes cheaper (ext4: the page-cache
+    # write costs about a third less, the upload ~5-10% less server CPU).
+    PREALLOCATE_FROM = 8 * 1024 * 1024
+
+    def __init__(self, path: Path, max_bytes: int | None, size_hint: int | None = None) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        self._fd: int | None = fd
+        self._tmp, self._path, self._max = Path(tmp), path, max_bytes
+        self._lock = threading.Lock()
+        self.size = 0
+        self._allocated = 0
+        if size_hint is not None and size_hint >= self.PREALLOCATE_FROM and (max_bytes is None or size_hint <= max_bytes):
+            self._allocated = size_hint if _reserve(fd, size_hint) else 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.write_parts([data])
+
+    def write_parts(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        with self._lock:
+            fd = self._open_fd()
+            total = sum(len(p) for p in parts)
+            if self._max is not None and self.size + total > self._max:
+                raise over_limit(self._max)
+            for i in range(0, len(parts), self.MAX_PARTS):
+                _writev_all(fd, parts[i : i + self.MAX_PARTS])
+            self.size += total
+
+    def commit(self) -> int:
+        with self._lock:
+            fd = self._open_fd()
+            self._fd = None
+            try:
+                if self._allocated != self.size:
+                    os.ftruncate(fd, self.size)  # fewer bytes came than were announced
+                os.close(fd)
+                os.replace(self._tmp, self._path)
+            except BaseException:
+                self._tmp.unlink(missing_ok=True)
+                raise
+            return self.size
+
+    def abort(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            finally:
+                self._tmp.unlink(missing_ok=True)
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("the blob writer is closed")
+        return self._fd
+
+
+def _fallocate() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.fallocate
+    except (OSError, AttributeError):  # not Linux
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
+
+
+_FALLOCATE = _fallocate()
+
+
+def _reserve(fd: int, size: int) -> bool:
+    """Allocate ``size`` bytes of ``fd`` on disk (its size becomes ``size``), when the filesystem can
+    do it natively. Not ``os.posix_fallocate``: where the filesystem cannot, glibc emulates it by
+    writing every block, which would cost more than it saves. Failure (no room, unsupported) is fine:
+    the writes report a real shortage of space."""
+    return _FALLOCATE is not None and _FALLOCATE(fd, 0, 0, size) == 0
+
+
+def _writev_all(fd: int, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+    """``os.writev`` until every byte is written (a write to a file may be short)."""
+    views = [memoryview(p) for p in parts if len(p)]
+    first = 0
+    while first < len(views):
+        rest = views[first:]
+        written = os.writev(fd, rest) if len(rest) > 1 else os.write(fd, rest[0])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]

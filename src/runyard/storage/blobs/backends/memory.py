@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from typing import BinaryIO
 
-from runyard.storage.blobs.base import BlobNotFound, BlobStore
+from runyard.storage.blobs.base import BlobNotFound, BlobStore, BlobWriter, over_limit
 
 
 class MemoryBlobStore(BlobStore):
@@ -15,15 +14,8 @@ class MemoryBlobStore(BlobStore):
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def write_stream(self, key: str, chunks: Iterator[bytes], *, max_bytes: int | None = None) -> int:
-        buf = io.BytesIO()
-        for chunk in chunks:
-            buf.write(chunk)
-            if max_bytes is not None and buf.tell() > max_bytes:
-                raise ValueError(f"payload is larger than the limit of {max_bytes} bytes")
-        with self._lock:
-            self._objects[key] = buf.getvalue()
-        return buf.tell()
+    def open_writer(self, key: str, *, max_bytes: int | None = None, size_hint: int | None = None) -> BlobWriter:
+        return _MemoryWriter(self, key, max_bytes)
 
     def open(self, key: str) -> BinaryIO:
         with self._lock:
@@ -45,3 +37,33 @@ class MemoryBlobStore(BlobStore):
     def append(self, key: str, data: bytes) -> None:
         with self._lock:
             self._objects[key] = self._objects.get(key, b"") + data
+
+
+class _MemoryWriter(BlobWriter):
+    def __init__(self, store: MemoryBlobStore, key: str, max_bytes: int | None) -> None:
+        self._store, self._key, self._max = store, key, max_bytes
+        self._buf: io.BytesIO | None = io.BytesIO()
+        self._lock = threading.Lock()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        with self._lock:
+            if self._buf is None:
+                raise ValueError("the blob writer is closed")
+            if self._max is not None and self.size + len(data) > self._max:
+                raise over_limit(self._max)
+            self._buf.write(data)
+            self.size += len(data)
+
+    def commit(self) -> int:
+        with self._lock:
+            if self._buf is None:
+                raise ValueError("the blob writer is closed")
+            buf, self._buf = self._buf, None
+            with self._store._lock:
+                self._store._objects[self._key] = buf.getvalue()
+            return self.size
+
+    def abort(self) -> None:
+        with self._lock:
+            self._buf = None
