@@ -151,6 +151,25 @@ def test_pagination_walks_every_item_once(api: Api) -> None:
     assert api.get("/v1/applications?pagereturn=true&pagetoken=garbage").status_code == 400
 
 
+def test_run_list_of_an_app_the_caller_cannot_see_is_404(api: Api, client) -> None:  # type: ignore[no-untyped-def]
+    api.new_app("listed", push=False)
+    for query in ("", "?pagereturn=true"):
+        assert api.get(f"/v1/applications/listed/runs{query}").json() == {"runs": []}  # no runs yet: 200, empty
+        missing = api.get(f"/v1/applications/nope/runs{query}")
+        assert missing.status_code == 404 and "application 'nope'" in missing.json()["error"]
+    tracked = {"input": {}, "result": {"status": "succeeded"}}
+    run_ids = [api.post("/v1/applications/listed/runs", json=tracked).json()["run_id"] for _ in range(2)]
+    page = api.get("/v1/applications/listed/runs?pagereturn=true").json()
+    assert [r["id"] for r in page["runs"]] == run_ids[::-1] and "next_page_token" not in page
+    assert {r["status_v2"] for r in page["runs"]} == {"succeeded"} and page["runs"][0]["application_id"] == "listed"
+    acct = api.post("/v1/admin/accounts", json={"name": "team b"}).json()
+    other = Api(client, api.post(f"/v1/admin/accounts/{acct['id']}/keys", json={"role": "developer"}).json()["key"])
+    hidden = other.get("/v1/applications/listed/runs?pagereturn=true")
+    assert hidden.status_code == 404 and "application 'listed'" in hidden.json()["error"]
+    assert other.post("/v1/applications", json={"id": "listed", "name": "mine"}).status_code == 200
+    assert other.get("/v1/applications/listed/runs").json() == {"runs": []}  # its own app of the same id: not A's runs
+
+
 def test_run_end_to_end_with_the_stub_executor(api: Api) -> None:
     api.new_app("a8")
     run_id = api.post("/v1/applications/a8/runs", json={"input": {"x": 1}, "name": "n"}).json()["run_id"]

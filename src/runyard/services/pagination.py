@@ -1,4 +1,4 @@
-"""One paginate helper: opaque tokens over (created_at, key) keysets, newest first."""
+"""Pagination: opaque tokens over (created_at, key) keysets, newest first, for ORM queries and Core rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Connection, Row, Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from runyard.domain.errors import Invalid
 
@@ -37,6 +38,25 @@ def _decode(token: str) -> tuple[datetime, Any]:
         raise Invalid("pagetoken is not a valid page token") from exc
 
 
+def _keyset(query: Select[Any], created: Any, key: Any, token: str | None) -> Select[Any]:
+    """``query`` newest first, after the row ``token`` names (if any)."""
+    query = query.order_by(created.desc(), key.desc())
+    if token:
+        at, last = _decode(token)
+        # A row-value comparison lets SQLite and PostgreSQL seek the (…, created_at, id) index directly.
+        query = query.where(tuple_(created, key) < tuple_(literal(at, created.type), literal(last, key.type)))
+    return query
+
+
+def _page(rows: list[Any], limit: int | None, created: str, key: str) -> Page[Any]:
+    """The first ``limit`` of ``rows`` (fetched with one extra), with a token to the rest if there is more."""
+    if limit is None or len(rows) <= limit:
+        return Page(rows)
+    rows = rows[:limit]
+    last_row = rows[-1]
+    return Page(rows, _encode(getattr(last_row, created), getattr(last_row, key)))
+
+
 def paginate(
     session: Session,
     query: Select[Any],
@@ -47,16 +67,28 @@ def paginate(
     limit: int | None,
 ) -> Page[Any]:
     """Rows of ``query`` newest first; ``limit=None`` returns everything (the legacy shapes)."""
-    query = query.order_by(created.desc(), key.desc())
-    if token:
-        at, last = _decode(token)
-        # A row-value comparison lets SQLite and PostgreSQL seek the (…, created_at, id) index directly.
-        query = query.where(tuple_(created, key) < tuple_(literal(at, created.type), literal(last, key.type)))
-    if limit is None:
-        return Page(list(session.scalars(query)))
-    rows = list(session.scalars(query.limit(limit + 1)))
-    if len(rows) <= limit:
-        return Page(rows)
-    rows = rows[:limit]
-    last_row = rows[-1]
-    return Page(rows, _encode(getattr(last_row, created.key), getattr(last_row, key.key)))
+    query = _keyset(query, created, key, token)
+    if limit is not None:
+        query = query.limit(limit + 1)
+    return _page(list(session.scalars(query)), limit, created.key, key.key)
+
+
+def paginate_rows(
+    conn: Connection,
+    query: Select[Any],
+    *,
+    created: ColumnElement[Any],
+    key: ColumnElement[Any],
+    token: str | None,
+    limit: int | None,
+    params: dict[str, Any] | None = None,
+) -> Page[Row[Any]]:
+    """``paginate`` for a Core ``select`` on a plain connection (no Session, no ORM objects): Core
+    ``Row``s whose attributes are the selected columns, read-only; the same tokens as ``paginate``.
+    ``created`` and ``key`` are table columns of ``query`` (e.g. ``Run.__table__.c.created_at``);
+    ``params`` binds the ``bindparam``s of a statement built once."""
+    query = _keyset(query, created, key, token)
+    if limit is not None:
+        query = query.limit(limit + 1)
+    rows = list(conn.execute(query, params or {}).all())
+    return _page(rows, limit, created.key, key.key)  # type: ignore[arg-type]  # a table column has a key

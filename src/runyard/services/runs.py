@@ -21,7 +21,7 @@ from runyard.domain.runs import RunStatus
 from runyard.execution.runtime.types import RunReport
 from runyard.services.apps import load_app
 from runyard.services.instances import BUILTIN, check_configuration, load_instance
-from runyard.services.pagination import Page, paginate
+from runyard.services.pagination import Page, paginate_rows
 from runyard.services.platform import Platform, Principal
 from runyard.services.secrets import check_exists as check_secrets
 from runyard.services.uploads import resolve_upload
@@ -333,10 +333,24 @@ def _store_input(platform: Platform, session: Session, app: Application, run_id:
     return key, len(data)
 
 
+# Listing runs is a read of one index range: like ``_RUN_OF_APP``, a Core statement on a plain connection.
+_RUNS_OF_APP = (
+    select(Run.__table__)
+    .join(Application.__table__, Application.pk == Run.app_pk)
+    .where(Application.account_id == bindparam("account_id"), Application.id == bindparam("app_id"))
+)
+
+
 def list_runs(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[Run]:
-    with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
-        return paginate(s, select(Run).where(Run.app_pk == app.pk), created=Run.created_at, key=Run.id, token=token, limit=limit)
+    """The caller's runs newest first, read-only rows with ``Run``'s columns; ``NotFound`` if the app is not theirs."""
+    table = Run.__table__
+    with platform.db.engine.connect() as conn:
+        page = paginate_rows(conn, _RUNS_OF_APP, created=table.c.created_at, key=table.c.id, token=token, limit=limit,
+                             params={"account_id": principal.account_id, "app_id": app_id})
+    if not page.items:
+        with platform.db.session() as s:
+            load_app(s, principal, app_id)  # an app without (more) runs, or the right NotFound
+    return page  # type: ignore[return-value]  # Rows with Run's columns
 
 
 def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:
