@@ -74,6 +74,7 @@ def build_runtime(settings: Settings) -> Runtime:
     executor = create_executor(settings.executor, platform=platform, on_done=on_done)
     dispatcher.attach(executor)
     platform.wakeup = dispatcher.wakeup
+    platform.start_queued = dispatcher.dispatch_now
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor)

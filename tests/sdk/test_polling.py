@@ -110,9 +110,12 @@ def test_falls_back_to_documented_polling_when_wait_is_ignored() -> None:
     answers = iter(["running", "running", "running", "succeeded"])
     with recording_server() as rec:
         rec.answer_with("GET", r"/v1/applications/[^/]+/runs/[^/]+/metadata", lambda r, q: (200, run_info(next(answers))))
+        rec.answer_with("GET", r"/v1/applications/[^/]+/runs/[^/]+$",
+                        lambda rec, req: (200, {**run_info("running" if "wait" in req.query else "succeeded"), "output": None}))
         client = cloud.Client(api_key="k", url=rec.url)
         options = cloud.PollingOptions(initial_delay=0.05, delay=0.01, backoff=0.01, jitter=0)
         result = cloud.Application(client=client, id="wire-app").run_result_with_polling("run-1", options)
     assert result.metadata.status_v2 == cloud.StatusV2.succeeded
-    metadata_calls = [r for r in rec.requests if r.path.endswith("/metadata")]
-    assert [bool(r.query.get("wait")) for r in metadata_calls] == [True, False, False, False]
+    calls = [(r.path.rsplit("/", 1)[-1], bool(r.query.get("wait"))) for r in rec.requests]
+    # The long-poll of the result came back at once, still running: polled as documented from then on.
+    assert calls == [("run-1", True), *[("metadata", False)] * 4, ("run-1", False)]

@@ -65,3 +65,31 @@ def test_filesystem_keys_cannot_leave_the_root(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="leaves the store"):
         store.put_bytes("../outside", b"x")
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_local_file_is_taken_over(store: BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "stdout"
+    source.write_bytes(b'{"solution": 1}')
+    assert store.put_local_file("runs/r3/output", source) == 15
+    assert store.get_bytes("runs/r3/output") == b'{"solution": 1}'
+
+
+def test_the_filesystem_store_moves_a_local_file_and_makes_it_private(tmp_path: Path) -> None:
+    store = open_blob_store(f"file://{tmp_path / 'blobs'}")
+    source = tmp_path / "stdout"
+    source.write_bytes(b"out")
+    source.chmod(0o644)
+    store.put_local_file("runs/r4/output", source)
+    stored = store.local_path("runs/r4/output")
+    assert not source.exists(), "moved, not copied"
+    assert stored is not None and stored.read_bytes() == b"out" and stored.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_filesystem_store_does_not_follow_a_symlink_it_is_handed(tmp_path: Path) -> None:
+    store = open_blob_store(f"file://{tmp_path / 'blobs'}")
+    secret = tmp_path / "secret"
+    secret.write_text("not the run's")
+    (tmp_path / "stdout").symlink_to(secret)
+    with pytest.raises(OSError):
+        store.put_local_file("runs/r5/output", tmp_path / "stdout")
+    assert not store.exists("runs/r5/output")

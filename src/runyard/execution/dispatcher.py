@@ -6,10 +6,10 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from runyard.domain.manifest import parse_manifest
-from runyard.domain.runs import RunStatus
+from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
 from runyard.execution.runtime.types import RunReport, RunTask
@@ -19,6 +19,15 @@ from runyard.services.platform import Platform
 from runyard.storage.db import Bundle, Run
 
 log = logging.getLogger(__name__)
+DISPATCH_WAIT_SECONDS = 2.0  # how long a submission waits for a dispatch under way before leaving it to the thread
+_RUNS, _BUNDLES = Run.__table__, Bundle.__table__
+_CLAIM = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_([s.value for s in sources_of(RunStatus.RUNNING)]))
+    .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
+)
+_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+_BUNDLE = select(_BUNDLES).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
 
@@ -29,6 +38,9 @@ class Dispatcher:
         self._executor: Executor | None = None
         self._event = threading.Event()
         self._stop = threading.Event()
+        # One dispatch at a time (the dispatcher thread or a submitting thread): each sees the capacity
+        # the previous one left, so a class never gets more runs than it has slots.
+        self._dispatching = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def attach(self, executor: Executor) -> None:
@@ -36,6 +48,24 @@ class Dispatcher:
 
     def wakeup(self) -> None:
         self._event.set()
+
+    def dispatch_now(self) -> None:
+        """Start what has room from the calling thread (one that just queued a run): the run starts
+        without waiting for the dispatcher thread to be woken and scheduled, so a run with a free slot
+        is running when its submission returns. A dispatch under way is waited for (it may have looked
+        at the queue before the new run was there); should that take long, the dispatcher thread is
+        woken to start the run instead."""
+        started = self._thread is not None  # after recover(): it must see every running run first
+        if not started or self._stop.is_set() or not self._dispatching.acquire(timeout=DISPATCH_WAIT_SECONDS):
+            self.wakeup()
+            return
+        try:
+            self._dispatch_locked()
+        except Exception:
+            log.exception("dispatch from a submission failed; the dispatcher thread will retry")
+            self.wakeup()
+        finally:
+            self._dispatching.release()
 
     def start(self) -> None:
         self.recover()
@@ -96,6 +126,10 @@ class Dispatcher:
 
     def dispatch_once(self) -> int:
         """Start as many queued runs as there is room for, by priority then age; returns how many."""
+        with self._dispatching:
+            return self._dispatch_locked()
+
+    def _dispatch_locked(self) -> int:
         assert self._executor is not None
         started = 0
         for cls in self._platform.settings.execution.classes:
@@ -117,24 +151,22 @@ class Dispatcher:
         return started
 
     def _claim_and_submit(self, run_id: str, cls: str) -> bool:
-        now = datetime.now(UTC)
-        with self._platform.db.session() as s:
-            if not run_service.transition(s, run_id, RunStatus.RUNNING, started_at=now, attempt=Run.attempt + 1):
+        # Plain rows on a plain connection (read-only, the columns as attributes), with statements built
+        # once: every run passes here.
+        with self._platform.db.engine.begin() as conn:
+            if not conn.execute(_CLAIM, {"run_id": run_id, "now": datetime.now(UTC)}).rowcount:
                 return False
-            # Plain rows (read-only, the columns as attributes): cheaper than loading ORM objects.
-            run = s.execute(select(Run.__table__).where(Run.__table__.c.id == run_id)).first()
-            bundle = s.execute(select(Bundle.__table__).where(Bundle.__table__.c.id == run.bundle_id)).first() if run is not None else None
-            if run is None or bundle is None:
-                return False
-            try:
-                task = self._task(run, bundle)
-            except Exception as exc:  # a run that cannot even be described fails instead of looping
-                s.commit()
-                run_service.finish_run(self._platform, run_id, RunReport(error=f"could not prepare the run: {exc}"))
-                return False
-            input_key = run.input_key
+            run = conn.execute(_RUN, {"run_id": run_id}).first()
+            bundle = conn.execute(_BUNDLE, {"bundle_id": run.bundle_id}).first() if run is not None else None
+        if run is None or bundle is None:
+            return False
+        try:
+            task = self._task(run, bundle)
+        except Exception as exc:  # a run that cannot even be described fails instead of looping
+            run_service.finish_run(self._platform, run_id, RunReport(error=f"could not prepare the run: {exc}"))
+            return False
         assert self._executor is not None
-        self._executor.submit(task, cls, input_key)
+        self._executor.submit(task, cls, run.input_key)
         return True
 
     def _task(self, run: Run, bundle: Bundle) -> RunTask:

@@ -27,6 +27,7 @@ from runyard.sdk._run_requests import (
     WaitPlan,
     needs_download,
     options_dict,
+    output_came_as_url,
     plan_input,
     run_payload,
     with_input_format,
@@ -125,12 +126,23 @@ class RunsMixin:
         return self._run_result(run_id, self.run_metadata(run_id=run_id))
 
     def run_result_with_polling(self, run_id: str, polling_options: PollingOptions = DEFAULT_POLLING_OPTIONS) -> RunResult:
-        """The run's result once it has ended, waiting with server long-polls (documented polling
-        against servers that do not long-poll); ``None`` if ``polling_options.stop`` ends the wait."""
-        info = self._wait_until_ended(run_id, polling_options)
-        if info is None:
-            return None  # type: ignore[return-value]
-        return self._run_result(run_id, info)
+        """The run's result once it has ended, waiting with server long-polls that answer with the
+        result itself (documented polling against servers that do not long-poll); ``None`` if
+        ``polling_options.stop`` ends the wait."""
+        plan = WaitPlan(polling_options)
+        while True:
+            wait = plan.next_wait()
+            if wait == WaitPlan.STOP:
+                return None  # type: ignore[return-value]
+            started = time.monotonic()
+            response = self.client.request("GET", f"{self.endpoint}/runs/{run_id}", query_params={"wait": wait},
+                                           timeout=self.client.timeout + wait)
+            result = self._result_of(response, output_came_as_url(response.headers))
+            if result.metadata.status_v2 in TERMINAL_STATUSES:
+                return result
+            if WaitPlan.ignored(wait, time.monotonic() - started):
+                info = self._poll_until_ended(run_id, plan.fallback_options())
+                return None if info is None else self._run_result(run_id, info)  # type: ignore[return-value]
 
     def list_runs(self, status: StatusV2 | None = None) -> list[Run]:
         """The application's runs, newest first, all pages read; only those with ``status`` if
@@ -211,26 +223,17 @@ class RunsMixin:
         large = needs_download(info, output=True)
         response = self.client.request("GET", f"{self.endpoint}/runs/{run_id}",
                                        query_params={"format": "url"} if large else None)
+        return self._result_of(response, large)
+
+    def _result_of(self, response: Any, output_is_url: bool) -> RunResult:
+        """The ``RunResult`` of a ``GET …/runs/{id}`` answer, its output downloaded if it came as a URL."""
         body = response.json()
         result = RunResult.from_dict(body)
         result.console_url = self._console_url(result.id)
-        if large:
+        if output_is_url and body.get("output") is not None:
             url = DownloadURL.from_dict(body["output"])
             result.output = self.client.request("GET", url.url, headers=JSON_HEADERS).json()
         return result
-
-    def _wait_until_ended(self, run_id: str, options: PollingOptions) -> RunInformation | None:
-        plan = WaitPlan(options)
-        while True:
-            wait = plan.next_wait()
-            if wait == WaitPlan.STOP:
-                return None
-            started = time.monotonic()
-            info = self.run_metadata(run_id, wait=wait)
-            if info.metadata.status_v2 in TERMINAL_STATUSES:
-                return info
-            if WaitPlan.ignored(wait, time.monotonic() - started):
-                return self._poll_until_ended(run_id, plan.fallback_options())
 
     def _poll_until_ended(self, run_id: str, options: PollingOptions) -> RunInformation | None:
         def attempt() -> tuple[RunInformation | None, bool]:

@@ -28,6 +28,13 @@ LONG_POLL_SECONDS = 30.0
 """Longest single ``?wait=`` long-poll (the server caps it at 60 s)."""
 STOPPABLE_LONG_POLL_SECONDS = 2.0
 """Long-poll length when ``PollingOptions.stop`` must be checked regularly."""
+OUTPUT_DELIVERY_HEADER = "Runyard-Output"
+"""Set to ``url`` by a long-polled result (``GET …/runs/{id}?wait=``) whose output came as a download URL."""
+
+
+def output_came_as_url(headers: Any) -> bool:
+    """Whether a long-polled result's ``output`` is a download URL rather than the output itself."""
+    return headers.get(OUTPUT_DELIVERY_HEADER, "").lower() == "url"
 
 
 @dataclass

@@ -32,6 +32,7 @@ from runyard.sdk._run_requests import (
     WaitPlan,
     needs_download,
     options_dict,
+    output_came_as_url,
     plan_input,
     run_payload,
     with_input_format,
@@ -186,9 +187,11 @@ class AsyncApplication:
             if wait == WaitPlan.STOP:
                 return None  # type: ignore[return-value]
             started = time.monotonic()
-            info = await self.run_metadata(run_id, wait=wait)
-            if info.metadata.status_v2 in TERMINAL_STATUSES:
-                return await self._run_result(run_id, info)
+            response = await self.client.request("GET", f"{self.endpoint}/runs/{run_id}", query_params={"wait": wait},
+                                                 timeout=self.client.timeout + wait)
+            result = await self._result_of(response, output_came_as_url(response.headers))
+            if result.metadata.status_v2 in TERMINAL_STATUSES:
+                return result
             if WaitPlan.ignored(wait, time.monotonic() - started):
                 info = await self._poll(run_id, plan.fallback_options())
                 return None if info is None else await self._run_result(run_id, info)  # type: ignore[return-value]
@@ -204,10 +207,14 @@ class AsyncApplication:
         large = needs_download(info, output=True)
         response = await self.client.request("GET", f"{self.endpoint}/runs/{run_id}",
                                              query_params={"format": "url"} if large else None)
+        return await self._result_of(response, large)
+
+    async def _result_of(self, response: Any, output_is_url: bool) -> RunResult:
+        """The ``RunResult`` of a ``GET …/runs/{id}`` answer, its output downloaded if it came as a URL."""
         body = response.json()
         result = RunResult.from_dict(body)
         result.console_url = self._console_url(result.id)
-        if large:
+        if output_is_url and body.get("output") is not None:
             url = DownloadURL.from_dict(body["output"])
             result.output = (await self.client.request("GET", url.url, headers=_JSON_HEADERS)).json()
         return result

@@ -33,6 +33,8 @@ class Platform:
     signing_secret: str
     secrets_key: str = ""
     wakeup: Callable[[], None] = field(default=lambda: None)
+    # Start what the queue has room for from the calling thread (a submission), not the dispatcher's.
+    start_queued: Callable[[], None] = field(default=lambda: None)
     cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
     key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,7 +200,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
             if prior is not None:
                 return prior
         run_id = queue_run(platform, s, principal, app, request)
-    platform.wakeup()
+    platform.start_queued()
     return run_id
 
 
@@ -218,7 +220,7 @@ def submit_run_from_input(platform: Platform, principal: Principal, app_id: str,
         app = load_app(s, principal, app_id)
         source = resolve_input(s, app, input_id)
         run_id = queue_run(platform, s, principal, app, request, source=source, experiment=ExperimentFields(input_id=input_id))
-    platform.wakeup()
+    platform.start_queued()
     return run_id
 
 
@@ -426,12 +428,23 @@ def log_text(platform: Platform, run_id: str) -> str:
     return "\n".join(r.get("l", "") for r in iter_log_records(platform, run_id))
 
 
+# Every run ends through these two statements: built once, bound per call, run on a plain connection.
+_RUNS = Run.__table__
+_FINISH_READ = select(_RUNS.c.status, _RUNS.c.cancel_requested, _RUNS.c.started_at, _RUNS.c.created_at).where(
+    _RUNS.c.id == bindparam("run_id"))
+_FINISHED_COLUMNS = ("status", "error", "finished_at", "duration_ms", "execution_ms", "output_size", "has_output",
+                     "statistics", "metrics", "error_log")
+_FINISH = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(bindparam("sources", expanding=True)))
+    .values({name: bindparam(f"new_{name}", type_=_RUNS.c[name].type) for name in _FINISHED_COLUMNS})
+)
+
+
 def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus | None:
     """Store what the runner produced and move the run to its terminal status."""
-    table = Run.__table__
     with platform.db.engine.connect() as conn:
-        run = conn.execute(select(table.c.status, table.c.cancel_requested, table.c.started_at, table.c.created_at)
-                           .where(table.c.id == run_id)).first()
+        run = conn.execute(_FINISH_READ, {"run_id": run_id}).first()
     if run is None or states.is_terminal(run.status):
         return None
     cancel = run.cancel_requested or report.canceled
@@ -445,6 +458,7 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
     store_assets(platform, run_id, report.assets)
     now = datetime.now(UTC)
     values: dict[str, Any] = {
+        "status": status.value,
         "error": error,
         "finished_at": now,
         "duration_ms": (now - started).total_seconds() * 1000,
@@ -453,19 +467,27 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
         "has_output": has_output,
         "statistics": report.statistics if isinstance(report.statistics, dict) else None,
         "metrics": report.metrics if isinstance(report.metrics, dict) else None,
+        "error_log": {"error": error, "stdout": report.stdout_tail, "stderr": report.stderr_tail}
+        if status is RunStatus.FAILED else None,
     }
-    if status is RunStatus.FAILED:
-        values["error_log"] = {"error": error, "stdout": report.stdout_tail, "stderr": report.stderr_tail}
-    with platform.db.session() as s:
-        moved = transition(s, run_id, status, **values)
+    params = {f"new_{name}": value for name, value in values.items()}
+    with platform.db.engine.begin() as conn:
+        moved = conn.execute(_FINISH, {"run_id": run_id, "sources": [s.value for s in states.sources_of(status)], **params}).rowcount
     return status if moved else None
 
 
 def _store_output(platform: Platform, run_id: str, path: Path | None) -> tuple[int, bool]:
-    if path is None or not path.is_file():
+    """Store the output file the runner left (it is the runner's to give: it may be moved, not copied).
+    Only a regular file counts: a symlink the app put in its place is no output."""
+    if path is None:
         return 0, False
-    with open(path, "rb") as f:
-        return platform.blobs.put_file(output_key(run_id), f), True
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0, False
+    if not stat.S_ISREG(mode):
+        return 0, False
+    return platform.blobs.put_local_file(output_key(run_id), path), True
 
 
 # --- tracked (external) runs --------------------------------------------------------------

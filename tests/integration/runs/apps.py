@@ -11,7 +11,9 @@ One ``main.py`` serves every JSON test, so every run shares one uv-built environ
 * ``{"spawn_detached": argv}``: start a daemon-like grandchild in its own session, log ``detached pid N``;
 * ``{"flood": n}``: write ``n`` bytes to stdout;
 * ``{"env_has": text}``: report whether any environment variable's value contains ``text``;
-* ``{"secrets": {"env": NAME, "file": path}}``: report sha256 digests of what the app sees there.
+* ``{"secrets": {"env": NAME, "file": path}}``: report sha256 digests of what the app sees there;
+* ``{"pad": n}``: add a string of ``n`` characters to the solution (a large JSON output);
+* ``{"swap_stdout": path}``: replace the file the app's stdout goes to with a symlink to ``path``.
 
 The solution then holds what the app observed, including its environment's variable names (never
 values, so a secret cannot reach the stored output).
@@ -64,6 +66,12 @@ for step in doc.get("steps", []):
         content = open(path).read() if os.path.exists(path) else None
         seen["secret_env"] = digest(os.environ.get(arg["env"]))
         seen["secret_file"] = digest(content)
+    elif kind == "swap_stdout":
+        stdout_file = os.readlink("/proc/self/fd/1")
+        os.symlink(arg, stdout_file + ".swap")
+        os.replace(stdout_file + ".swap", stdout_file)
+    elif kind == "pad":
+        seen["pad"] = "p" * arg
 seen["env_names"] = sorted(os.environ)
 seen["cwd"] = os.getcwd()
 print(json.dumps({"solution": seen}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from .apps import steps
 from .conftest import metadata, new_tool_app, result, run_log, submit, wait_status
@@ -45,3 +46,19 @@ def test_output_flood_is_cut_and_the_server_keeps_answering(start_server) -> Non
     assert api.get("/healthz").status_code == 200
     assert wait_status(api, app, submit(api, app, steps()))["status_v2"] == "succeeded"
     assert metadata(api, app, run_id)["status_v2"] == "failed"
+
+
+def test_an_app_cannot_make_a_server_file_its_output(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The app replaces the file its stdout goes to with a symlink to a file of the server's: the run's
+    output is never that file."""
+    api = start_server()
+    app = new_tool_app(api, "swap")
+    server_file = tmp_path / "server-only.json"
+    server_file.write_text('{"solution": "a server file"}')
+    run_id = submit(api, app, steps({"swap_stdout": str(server_file)}))
+    assert wait_status(api, app, run_id)["status_v2"] in ("succeeded", "failed")
+    answer = api.get(f"/v1/applications/{app}/runs/{run_id}")
+    assert answer.status_code == 200
+    assert "a server file" not in answer.text
+    assert server_file.read_text() == '{"solution": "a server file"}'
+    assert "replaced its stdout file" in run_log(api, app, run_id)

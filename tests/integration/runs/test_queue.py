@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .apps import steps
@@ -132,3 +133,32 @@ def test_a_detached_descendant_does_not_outlive_its_run(start_server, reap_pids:
     (daemon,) = _pids(api, app, run_id, "detached")
     reap_pids.append(daemon)
     assert not process_alive(daemon)
+
+
+def test_a_run_with_a_free_slot_is_running_when_its_submission_returns(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(concurrency=1)
+    app = new_tool_app(api, "now")
+    wait_status(api, app, submit(api, app, steps()))  # the environment is built
+    dispatcher = api.client.app.state.runtime.dispatcher
+    dispatcher.dispatch_once = lambda: 0  # the dispatcher thread starts nothing for now
+    gate = tmp_path / "gate"
+    first = submit(api, app, steps({"wait_file": str(gate)}))
+    assert metadata(api, app, first)["status_v2"] == "running", "started by its submission itself"
+    second = submit(api, app, steps({"wait_file": str(gate)}))
+    assert metadata(api, app, second)["status_v2"] == "queued", "no slot: it waits"
+    del dispatcher.dispatch_once  # the thread's own again: it starts the second when the first ends
+    gate.touch()
+    assert [wait_status(api, app, r)["status_v2"] for r in (first, second)] == ["succeeded", "succeeded"]
+
+
+def test_simultaneous_submissions_never_overfill_a_class(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = start_server(concurrency=2)
+    app = new_tool_app(api, "fill")
+    wait_status(api, app, submit(api, app, steps()))
+    gate = tmp_path / "gate"
+    with ThreadPoolExecutor(8) as pool:
+        run_ids = list(pool.map(lambda _: submit(api, app, steps({"wait_file": str(gate)})), range(8)))
+    statuses = sorted(metadata(api, app, r)["status_v2"] for r in run_ids)
+    assert statuses == ["queued"] * 6 + ["running"] * 2
+    gate.touch()
+    assert {wait_status(api, app, r)["status_v2"] for r in run_ids} == {"succeeded"}

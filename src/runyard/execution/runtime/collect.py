@@ -198,6 +198,10 @@ def collect(
     fmt = manifest.content_format
     base = base.resolve()
     stdout_doc: Any = None
+    if stdout_path is not None and stdout_path.is_symlink():
+        # The app swapped the file its stdout went to for a link elsewhere: nothing there is its output.
+        log("runyard: the app replaced its stdout file with a link; no output collected from it")
+        stdout_path = None
     if stdout_path is not None:
         parsed, value = read_stdout_document(stdout_path, log, rewrite_invalid=fmt not in ARCHIVE_FORMATS)
         stdout_doc = value if parsed else None

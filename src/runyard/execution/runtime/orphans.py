@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,27 +42,85 @@ def _value_of(environ: bytes, prefix: bytes, wanted: set[bytes]) -> str | None:
     return None
 
 
-def find_processes(var: str, values: Iterable[str], proc: Path = PROC) -> dict[int, str]:
+class _Unmarked:
+    """Pids whose environment has no ``var=`` at all: no run started them, and none ever will be a run's
+    (a process's initial environment never changes, and a pid is reused only after the kernel's pid
+    counter wraps around). The scan after every run skips them, so it reads the environment of new
+    processes only instead of every process on the machine.
+
+    Forgotten when the counter is seen to go back (a wrap) and every ``MAX_AGE`` seconds anyway.
+    """
+
+    MAX_AGE = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pids: set[int] = set()
+        self._last_pid = -1
+        self._since = time.monotonic()
+
+    def current(self, proc: Path) -> set[int]:
+        last = _last_pid(proc)
+        with self._lock:
+            if last is None or last < self._last_pid or time.monotonic() - self._since > self.MAX_AGE:
+                self._pids = set()
+                self._since = time.monotonic()
+            self._last_pid = -1 if last is None else last
+            return set(self._pids)
+
+    def add(self, pids: Iterable[int]) -> None:
+        with self._lock:
+            self._pids.update(pids)
+
+
+def _last_pid(proc: Path) -> int | None:
+    try:
+        return int((proc / "sys" / "kernel" / "ns_last_pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+_UNMARKED: dict[tuple[str, Path], _Unmarked] = {}
+_UNMARKED_LOCK = threading.Lock()
+
+
+def _unmarked(var: str, proc: Path) -> _Unmarked:
+    with _UNMARKED_LOCK:
+        return _UNMARKED.setdefault((var, proc), _Unmarked())
+
+
+def find_processes(var: str, values: Iterable[str], proc: Path = PROC, *, remember_unmarked: bool = False) -> dict[int, str]:
     """pid -> value for each process on this machine whose environment has ``var`` set to one of ``values``.
 
     Linux only (elsewhere: empty). Only processes whose environment we may read are seen, which
-    includes every process the runtime started (same user).
+    includes every process the runtime started (same user). With ``remember_unmarked``, processes
+    without ``var`` are remembered and not read again by the next such scans (see ``_Unmarked``).
     """
     wanted = {value.encode() for value in values}
     if not wanted or not proc.is_dir():
         return {}
     prefix = f"{var}=".encode()
+    unmarked = _unmarked(var, proc) if remember_unmarked else None
+    skip = unmarked.current(proc) if unmarked is not None else set()
+    skip.add(os.getpid())
     found: dict[int, str] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    new_unmarked: list[int] = []
+    for name in os.listdir(proc):
+        if not name.isdigit() or (pid := int(name)) in skip:
             continue
         try:
-            environ = (entry / "environ").read_bytes()
+            with open(os.path.join(proc, name, "environ"), "rb") as fh:
+                environ = fh.read()
         except OSError:  # exited meanwhile, or not ours to read
+            continue
+        if prefix not in environ:
+            new_unmarked.append(pid)
             continue
         value = _value_of(environ, prefix, wanted)
         if value is not None:
-            found[int(entry.name)] = value
+            found[pid] = value
+    if unmarked is not None:
+        unmarked.add(new_unmarked)
     return found
 
 
@@ -84,10 +143,10 @@ def _kill(pid: int) -> None:
         pass
 
 
-def kill_processes(var: str, values: Iterable[str], *, timeout: float = 5.0) -> dict[int, str]:
+def kill_processes(var: str, values: Iterable[str], *, timeout: float = 5.0, remember_unmarked: bool = False) -> dict[int, str]:
     """SIGKILL the process groups of processes found by :func:`find_processes` and wait (bounded) until
     they are gone; returns what was found."""
-    found = find_processes(var, values)
+    found = find_processes(var, values, remember_unmarked=remember_unmarked)
     for pid in found:
         _kill(pid)
     deadline = time.monotonic() + timeout
@@ -103,7 +162,7 @@ def kill_run_processes(run_ids: Iterable[str]) -> dict[int, str]:
 
 def kill_execution_processes(execution_id: str) -> dict[int, str]:
     """Every process left by one execution, killed: also descendants that escaped its process group."""
-    return kill_processes(EXECUTION_ID_VAR, [execution_id])
+    return kill_processes(EXECUTION_ID_VAR, [execution_id], remember_unmarked=True)
 
 
 def run_dir_prefix(run_id: str) -> str:

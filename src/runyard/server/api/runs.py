@@ -20,6 +20,10 @@ router = APIRouter(prefix="/v1/applications/{app_id}/runs", tags=["runs"])
 FormatQuery = Annotated[str | None, Query(alias="format")]
 LEGACY_RUN_LIST = 1000
 SMALL_OUTPUT = 256 * 1024  # outputs up to this size are answered in one body instead of streamed
+# A long-polled result (``?wait=``) carries its output inline up to this size (the SDKs' inline limit for
+# inputs and outputs), as a download URL beyond it, and then says so in this header.
+INLINE_OUTPUT_MAX = 5 * 1024 * 1024
+OUTPUT_DELIVERY_HEADER = "Runyard-Output"
 
 
 @router.post("/uploadurl")
@@ -94,14 +98,27 @@ def _output_chunks(platform: Platform, run: Run) -> list[bytes] | Any:
 
 
 @router.get("/{run_id}", response_model=None)
-async def run_result(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
-    run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
+async def run_result(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer,
+                     fmt: FormatQuery = None, wait: float | None = None) -> Any:
+    """With ``wait=<seconds>`` (a Runyard extension, ≤ 60) the answer comes once the run ends, or at the
+    timeout: a client gets the result in one request instead of polling the metadata first. A JSON
+    output over ``INLINE_OUTPUT_MAX`` then comes as a download URL, as with ``format=url``, and the
+    ``Runyard-Output: url`` header says so."""
+    if wait:
+        run = await waiting.wait_for_run(platform, principal, app_id, run_id, wait)
+        if fmt is None and run.output_format == "json" and (run.output_size or 0) > INLINE_OUTPUT_MAX:
+            fmt = "url"
+    else:
+        run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
     head = views.run_information(run)
     if run.error_log:
         head["error_log"] = run.error_log
     if fmt == "url":
         head["output"] = _download(platform, request, runs.output_key(run.id)) if run.has_output else None
-        return json_response(head)
+        response = json_response(head)
+        if wait:
+            response.headers[OUTPUT_DELIVERY_HEADER] = "url"
+        return response
     if (run.output_size or 0) <= SMALL_OUTPUT:  # read whole: one answer, no thread hop per chunk
         return await point_read(platform, _small_result, platform, run, head)
     return streams.json_stream(streams.wrap_object(head, "output", _output_chunks(platform, run)))

@@ -96,6 +96,12 @@ class BlobStore(abc.ABC):
     def put_file(self, key: str, src: BinaryIO, *, max_bytes: int | None = None) -> int:
         return self.write_stream(key, iter(lambda: src.read(CHUNK), b""), max_bytes=max_bytes)
 
+    def put_local_file(self, key: str, path: Path) -> int:
+        """Store the regular file at ``path``, which the caller gives up, under ``key``; returns the size.
+        A store on the same file system moves it instead of copying it."""
+        with open(path, "rb") as f:
+            return self.put_file(key, f)
+
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as f:
             return f.read()

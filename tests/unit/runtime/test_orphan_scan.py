@@ -1,0 +1,40 @@
+"""The scan for an execution's leftover processes remembers processes that carry no run marker, and
+forgets them when the pid counter wraps (a pid is reused only then)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runyard.execution.runtime.orphans import EXECUTION_ID_VAR, find_processes
+
+
+def fake_proc(root: Path, last_pid: int, environs: dict[int, bytes]) -> Path:
+    (root / "sys" / "kernel").mkdir(parents=True, exist_ok=True)
+    (root / "sys" / "kernel" / "ns_last_pid").write_text(f"{last_pid}\n")
+    for pid, environ in environs.items():
+        (root / str(pid)).mkdir(exist_ok=True)
+        (root / str(pid) / "environ").write_bytes(environ)
+    return root
+
+
+def marked(execution_id: str) -> bytes:
+    return f"HOME=/x\0{EXECUTION_ID_VAR}={execution_id}\0PATH=/bin\0".encode()
+
+
+def test_marked_processes_are_found_and_unmarked_ones_remembered(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path / "proc", 200, {100: b"HOME=/x\0", 101: marked("exec-a"), 102: marked("exec-b")})
+    assert find_processes(EXECUTION_ID_VAR, ["exec-a"], proc, remember_unmarked=True) == {101: "exec-a"}
+    # A run's process is never remembered: a later scan for its own execution still finds it.
+    assert find_processes(EXECUTION_ID_VAR, ["exec-b"], proc, remember_unmarked=True) == {102: "exec-b"}
+    # New processes are read; pid 100 is not read again (its environment cannot have changed).
+    fake_proc(proc, 210, {100: marked("exec-c"), 150: marked("exec-c")})
+    assert find_processes(EXECUTION_ID_VAR, ["exec-c"], proc, remember_unmarked=True) == {150: "exec-c"}
+    # Without remembering, every process is read.
+    assert find_processes(EXECUTION_ID_VAR, ["exec-c"], proc) == {100: "exec-c", 150: "exec-c"}
+
+
+def test_a_wrapped_pid_counter_forgets_what_was_remembered(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path / "proc", 300, {100: b"HOME=/x\0"})
+    assert find_processes(EXECUTION_ID_VAR, ["exec-d"], proc, remember_unmarked=True) == {}
+    fake_proc(proc, 50, {100: marked("exec-d")})  # the counter went back: pid 100 may be a new process
+    assert find_processes(EXECUTION_ID_VAR, ["exec-d"], proc, remember_unmarked=True) == {100: "exec-d"}
