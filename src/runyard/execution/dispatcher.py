@@ -27,6 +27,12 @@ _CLAIM = (
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
 )
 _RUN = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+_QUEUED = (
+    select(_RUNS.c.id)
+    .where(_RUNS.c.status == RunStatus.QUEUED.value, _RUNS.c.execution_class == bindparam("cls"))
+    .order_by(_RUNS.c.priority, _RUNS.c.created_at, _RUNS.c.id)
+    .limit(bindparam("free"))
+)
 _BUNDLE = select(_BUNDLES).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
@@ -136,15 +142,8 @@ class Dispatcher:
             free = self._executor.free_capacity(cls)
             if free <= 0:
                 continue
-            with self._platform.db.session() as s:
-                candidates = list(
-                    s.scalars(
-                        select(Run.id)
-                        .where(Run.status == RunStatus.QUEUED, Run.execution_class == cls)
-                        .order_by(Run.priority, Run.created_at, Run.id)
-                        .limit(free)
-                    )
-                )
+            with self._platform.db.engine.connect() as conn:
+                candidates = list(conn.scalars(_QUEUED, {"cls": cls, "free": free}))
             for run_id in candidates:
                 if self._claim_and_submit(run_id, cls):
                     started += 1

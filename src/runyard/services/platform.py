@@ -42,7 +42,7 @@ class Platform:
 
     @property
     def bundle_cache(self) -> Path:
-        return (self.settings.data_dir / "bundles").resolve()
+        return self.settings.data_path("bundles")
 
 
 def server_secret(db: Database, name: str, configured: str | None) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
@@ -268,8 +268,10 @@ def queue_run(
         _check_input_archive(platform, session, app, request, in_fmt)
     key, size = (source.key, source.size) if source is not None else _store_input(platform, session, app, run_id, request)
     exp = experiment or ExperimentFields()
-    session.add(
-        Run(
+    # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
+    session.execute(
+        insert(Run.__table__),
+        dict(
             id=run_id,
             app_pk=app.pk,
             account_id=principal.account_id,
@@ -301,7 +303,7 @@ def queue_run(
             option_set=exp.option_set,
             scenario_id=exp.scenario_id,
             repetition=exp.repetition,
-        )
+        ),
     )
     return run_id
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
@@ -78,7 +79,18 @@ class Settings(BaseSettings):
         return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
 
     def env_path(self) -> Path:
-        return (self.execution.env_dir or self.data_dir / "envs").resolve()
+        return _resolved(self.execution.env_dir or self.data_dir / "envs")
+
+    def data_path(self, name: str) -> Path:
+        """``name`` under the data folder, resolved."""
+        return _resolved(self.data_dir / name)
 
     def work_path(self) -> Path:
-        return (self.execution.work_dir or self.data_dir / "work").resolve()
+        return _resolved(self.execution.work_dir or self.data_dir / "work")
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, remembered: every run asks for the same few folders, and resolving walks each
+    component with a system call."""
+    return path.resolve()

@@ -124,7 +124,8 @@ def _sidecar_candidates(base: Path, manifest: Manifest, key: str) -> list[Path]:
         if declared:
             relatives.append(declared)
     relatives += [f"outputs/{key}.json", f"outputs/{key}/{key}.json"]
-    return [p for p in (_contained(base, r) for r in relatives) if p is not None]
+    # Only what exists is resolved (most apps write no sidecar files; resolving costs a call per component).
+    return [p for p in (_contained(base, r) for r in relatives if os.path.lexists(base / r)) if p is not None]
 
 
 def extract_sidecars(base: Path, manifest: Manifest, stdout_doc: Any, log: Log) -> tuple[dict[str, Any], list[Path]]:
