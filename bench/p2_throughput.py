@@ -81,7 +81,7 @@ def _runyard_experiment(work: Path, app_dir: Path, workers: int, n: int) -> dict
         if status != "completed":
             raise SetupError(f"the batch experiment ended {status}")
         listed = app.client.request("GET", f"{app.experiments_endpoint}/batch/p2-fan-out/runs").json()["runs"]
-        if len(listed) != n or {r["metadata"]["status_v2"] for r in listed} != {"succeeded"}:
+        if len(listed) != n or {r["status_v2"] for r in listed} != {"succeeded"}:
             raise SetupError(f"the experiment has {len(listed)} runs, not {n} succeeded ones")
         for item in listed[:: max(1, n // 10)]:
             check_result(app.run_result(item["id"]), TRIVIAL_INPUT)

@@ -130,18 +130,23 @@ def _details(r: dict[str, Any]) -> list[str]:
         out += ["", f"The three requests, timed one by one (p50): {steps}. "
                 f"Server CPU per run: {r['server_cpu_ms_per_run']} ms."]
     elif r["id"] == "P2":
-        out += ["", "| W | Runyard s | Runyard runs/s | submitting took s | server CPU ms per run | baseline s | baseline runs/s | ratio |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["", "| W | how | Runyard s | Runyard runs/s | submitting took s | server CPU ms per run | baseline s | baseline runs/s | ratio |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for w in r["by_workers"]:
-            ry, b = w["runyard"], w["baseline"]
-            out.append(f"| {w['workers']} | {ry['seconds']} | {ry['runs_per_s']} | {ry['submit_seconds']} | "
-                       f"{ry['server_cpu_ms_per_run']} | {b['seconds']} | {b['runs_per_s']} | {w['ratio']} |")
+            b = w["baseline"]
+            ways = [("batch experiment", w["runyard"], w["ratio"])]
+            if "single_submissions" in w:
+                ways.append(("single submissions", w["single_submissions"], w["single_submissions_ratio"]))
+            for how, ry, ratio in ways:
+                out.append(f"| {w['workers']} | {how} | {ry['seconds']} | {ry['runs_per_s']} | {ry.get('submit_seconds', '—')} | "
+                           f"{ry['server_cpu_ms_per_run']} | {b['seconds']} | {b['runs_per_s']} | {ratio} |")
+        out += ["", f"Batch experiment: {r.get('runyard_is', '')}. Single submissions: {r.get('single_submissions_are', '')}."]
     elif r["id"] == "P3":
         out += ["", "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
         for name in ("metadata", "baseline"):
             s = r[name]
             out.append(f"| {name} | {s['requests']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
-        out.append(f"\n{r['connections']} connections, {r['seconds_each']} s each, wrk -t2.")
+        out.append(f"\n{r['connections']} connections, {r['seconds_each']} s each, wrk -t1.")
     elif r["id"] == "P4":
         out += ["", "| | seconds | MiB/s | × copy | server RSS before | peak | growth | server CPU s |",
                 "|---|---|---|---|---|---|---|---|"]

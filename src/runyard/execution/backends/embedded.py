@@ -112,12 +112,13 @@ class EmbeddedExecutor(Executor):
             self._running.pop(task.run_id, None)
             self._cancel.pop(task.run_id, None)
             self._inputs.pop(task.run_id, None)
+        # The next queued run starts while this one's result is stored, not after.
+        self._platform.wakeup()
         try:
             self._on_done(task.run_id, report)
         except Exception:
             log.exception("could not record the result of run %s", task.run_id)
         finally:
-            self._platform.wakeup()
             cleanup(report)
             if report.artifacts_dir is not None:
                 shutil.rmtree(report.artifacts_dir, ignore_errors=True)
