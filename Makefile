@@ -1,5 +1,5 @@
 # One-word developer loops; each delegates to the script the README shows.
-.PHONY: setup run test lint bench
+.PHONY: setup run test lint bench bench-quick
 
 setup:
 	scripts/setup.sh test
@@ -14,4 +14,7 @@ lint: setup
 	.venv/bin/ruff check src tests bench
 
 bench: setup
+	.venv/bin/python -m bench --full
+
+bench-quick: setup
 	.venv/bin/python -m bench --quick

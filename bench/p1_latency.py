@@ -1,7 +1,7 @@
 """P1: time from submit to result for a trivial JSON app, through Runyard's fastest client path.
 
-Runyard: ``Application.new_run_with_result`` of Runyard's SDK (POST the run, then one long-poll
-``GET …/metadata?wait=`` that the server answers the moment the run ends, then ``GET …/runs/{id}``).
+Runyard: ``Application.new_run_with_result`` of Runyard's SDK: POST the run, then one long-poll
+``GET …/runs/{id}?wait=`` that the server answers with the result the moment the run ends.
 Baseline: the same ``main.py`` run by the same interpreter (the environment Runyard built for the app)
 as a subprocess with the input on stdin.
 """
@@ -29,21 +29,17 @@ GOAL_OVERHEAD_MS = 20.0
 
 
 def _steps(app: Any, instance: str, n: int) -> dict[str, float]:
-    """The three requests of ``new_run_with_result`` timed one by one (p50 over ``n`` more runs)."""
-    post, wait, result = [], [], []
+    """The two requests of ``new_run_with_result`` timed one by one (p50 over ``n`` more runs)."""
+    post, wait = [], []
     for _ in range(n):
         t0 = time.perf_counter()
         run_id = app.new_run(input=TRIVIAL_INPUT, instance_id=instance)
         t1 = time.perf_counter()
-        info = app.run_metadata(run_id, wait=30)
+        check_result(app.run_result_with_polling(run_id), TRIVIAL_INPUT)
         t2 = time.perf_counter()
-        check_result(app._run_result(run_id, info), TRIVIAL_INPUT)
-        t3 = time.perf_counter()
         post.append(t1 - t0)
         wait.append(t2 - t1)
-        result.append(t3 - t2)
-    return {"POST runs": summary_ms(post)["p50_ms"], "GET metadata?wait= (until the run ended)": summary_ms(wait)["p50_ms"],
-            "GET result": summary_ms(result)["p50_ms"]}
+    return {"POST runs": summary_ms(post)["p50_ms"], "GET …/runs/{id}?wait= (until the run ended, with its output)": summary_ms(wait)["p50_ms"]}
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
@@ -78,7 +74,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     return {
         "id": "P1",
         "runs": n,
-        "client_path": "runyard.cloud Application.new_run_with_result (POST, long-poll GET …/metadata?wait=, GET result)",
+        "client_path": "runyard.cloud Application.new_run_with_result (POST, then one long-poll GET …/runs/{id}?wait= answered with the result)",
         "runyard": r,
         "baseline": b,
         "baseline_is": "subprocess.run([<the app env python>, main.py]) with the input on stdin (the env Runyard built)",

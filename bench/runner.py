@@ -127,7 +127,7 @@ def _details(r: dict[str, Any]) -> list[str]:
             s = r[name]
             out.append(f"| {name} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['mean_ms']} | {s['min_ms']} | {s['max_ms']} |")
         steps = "; ".join(f"{k} {v} ms" for k, v in r["client_steps_p50_ms"].items())
-        out += ["", f"The three requests, timed one by one (p50): {steps}. "
+        out += ["", f"The requests, timed one by one (p50): {steps}. "
                 f"Server CPU per run: {r['server_cpu_ms_per_run']} ms."]
     elif r["id"] == "P2":
         out += ["", "| W | how | Runyard s | Runyard runs/s | submitting took s | server CPU ms per run | baseline s | baseline runs/s | ratio |",
