@@ -338,11 +338,15 @@ def _store_input(platform: Platform, session: Session, app: Application, run_id:
 
 
 # Listing runs is a read of one index range: like ``_RUN_OF_APP``, a Core statement on a plain connection.
-_RUNS_OF_APP = (
-    select(Run.__table__)
-    .join(Application.__table__, Application.pk == Run.app_pk)
-    .where(Application.account_id == bindparam("account_id"), Application.id == bindparam("app_id"))
+# The application is a scalar subquery, not a join: PostgreSQL then knows ``app_pk`` is one value and
+# reads the (app_pk, created_at, id) index in order, 51 rows; with a join it sorted all the app's runs
+# (585 ms at a million runs).
+_APP_PK = (
+    select(Application.__table__.c.pk)
+    .where(Application.__table__.c.account_id == bindparam("account_id"), Application.__table__.c.id == bindparam("app_id"))
+    .scalar_subquery()
 )
+_RUNS_OF_APP = select(Run.__table__).where(Run.__table__.c.app_pk == _APP_PK)
 
 
 def list_runs(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[Run]:
