@@ -218,3 +218,13 @@ def test_failing_log_sink_does_not_stall_the_app(tmp_path: Path) -> None:
     """
     outcome = run_process(_spec(tmp_path, code, deadline=time.monotonic() + 30), on_stderr_line=broken)
     assert outcome.exit_code == 0 and not outcome.deadline_hit
+
+
+def test_the_exit_is_noticed_without_waiting_out_the_check_interval(tmp_path: Path) -> None:
+    """Limits are checked every ``poll_interval`` (here 5 s), yet a run that ends is seen to end at once
+    (the supervisor waits on the process itself, not in sleeps)."""
+    spec = _spec(tmp_path, "import time; time.sleep(0.2)", poll_interval=5.0)
+    started = time.monotonic()
+    outcome = run_process(spec, on_stderr_line=lambda line: None)
+    assert outcome.exit_code == 0
+    assert time.monotonic() - started < 2.5
