@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -21,19 +22,24 @@ from runyard.storage.db import Bundle, Run
 log = logging.getLogger(__name__)
 DISPATCH_WAIT_SECONDS = 2.0  # how long a submission waits for a dispatch under way before leaving it to the thread
 _RUNS, _BUNDLES = Run.__table__, Bundle.__table__
+# One statement claims the next runs of a class: the oldest queued ones by priority, as many as it has
+# room for. A run another dispatcher took meanwhile no longer matches the status condition and is left out.
 _CLAIM = (
     update(_RUNS)
-    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_([s.value for s in sources_of(RunStatus.RUNNING)]))
+    .where(
+        _RUNS.c.id.in_(
+            select(_RUNS.c.id)
+            .where(_RUNS.c.status == RunStatus.QUEUED.value, _RUNS.c.execution_class == bindparam("cls"))
+            .order_by(_RUNS.c.priority, _RUNS.c.created_at, _RUNS.c.id)
+            .limit(bindparam("free"))
+        ),
+        _RUNS.c.status.in_([s.value for s in sources_of(RunStatus.RUNNING)]),
+    )
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
+    .returning(*_RUNS.c)
 )
-_RUN = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
-_QUEUED = (
-    select(_RUNS.c.id)
-    .where(_RUNS.c.status == RunStatus.QUEUED.value, _RUNS.c.execution_class == bindparam("cls"))
-    .order_by(_RUNS.c.priority, _RUNS.c.created_at, _RUNS.c.id)
-    .limit(bindparam("free"))
-)
-_BUNDLE = select(_BUNDLES).where(_BUNDLES.c.id == bindparam("bundle_id"))
+_BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest).where(_BUNDLES.c.id == bindparam("bundle_id"))
+_CACHED_BUNDLES = 1024
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
 
@@ -48,6 +54,7 @@ class Dispatcher:
         # the previous one left, so a class never gets more runs than it has slots.
         self._dispatching = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._bundles: dict[str, Any] = {}  # id -> (id, manifest): an executable never changes
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -140,35 +147,45 @@ class Dispatcher:
         started = 0
         for cls in self._platform.settings.execution.classes:
             free = self._executor.free_capacity(cls)
-            if free <= 0:
-                continue
-            with self._platform.db.engine.connect() as conn:
-                candidates = list(conn.scalars(_QUEUED, {"cls": cls, "free": free}))
-            for run_id in candidates:
-                if self._claim_and_submit(run_id, cls):
-                    started += 1
+            if free > 0:
+                started += self._claim_and_submit(cls, free)
         return started
 
-    def _claim_and_submit(self, run_id: str, cls: str) -> bool:
+    def _claim_and_submit(self, cls: str, free: int) -> int:
         # Plain rows on a plain connection (read-only, the columns as attributes), with statements built
         # once: every run passes here.
         with self._platform.db.engine.begin() as conn:
-            if not conn.execute(_CLAIM, {"run_id": run_id, "now": datetime.now(UTC)}).rowcount:
-                return False
-            run = conn.execute(_RUN, {"run_id": run_id}).first()
-            bundle = conn.execute(_BUNDLE, {"bundle_id": run.bundle_id}).first() if run is not None else None
-        if run is None or bundle is None:
-            return False
-        try:
-            task = self._task(run, bundle)
-        except Exception as exc:  # a run that cannot even be described fails instead of looping
-            run_service.finish_run(self._platform, run_id, RunReport(error=f"could not prepare the run: {exc}"))
-            return False
-        assert self._executor is not None
-        self._executor.submit(task, cls, run.input_key)
-        return True
+            runs = conn.execute(_CLAIM, {"cls": cls, "free": free, "now": datetime.now(UTC)}).all()
+            bundles = {run.bundle_id: self._bundle(conn, run.bundle_id) for run in runs}
+        runs.sort(key=lambda run: (run.priority, run.created_at, run.id))  # RETURNING has no order
+        submitted = 0
+        for run in runs:
+            bundle = bundles[run.bundle_id]
+            if bundle is None:
+                run_service.finish_run(self._platform, run.id, RunReport(error="the run's executable no longer exists"))
+                continue
+            try:
+                task = self._task(run, bundle)
+            except Exception as exc:  # a run that cannot even be described fails instead of looping
+                run_service.finish_run(self._platform, run.id, RunReport(error=f"could not prepare the run: {exc}"))
+                continue
+            assert self._executor is not None
+            self._executor.submit(task, cls, run.input_key)
+            submitted += 1
+        return submitted
 
-    def _task(self, run: Run, bundle: Bundle) -> RunTask:
+    def _bundle(self, conn: Any, bundle_id: str) -> Any:
+        """(id, manifest) of an executable; remembered, since an executable never changes."""
+        bundle = self._bundles.get(bundle_id)
+        if bundle is None:
+            bundle = conn.execute(_BUNDLE, {"bundle_id": bundle_id}).first()
+            if bundle is not None:
+                if len(self._bundles) >= _CACHED_BUNDLES:
+                    self._bundles.clear()
+                self._bundles[bundle_id] = bundle
+        return bundle
+
+    def _task(self, run: Any, bundle: Any) -> RunTask:
         manifest = parse_manifest(bundle.manifest)
         stored = run.options or {}
         active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})

@@ -228,3 +228,25 @@ def test_the_exit_is_noticed_without_waiting_out_the_check_interval(tmp_path: Pa
     outcome = run_process(spec, on_stderr_line=lambda line: None)
     assert outcome.exit_code == 0
     assert time.monotonic() - started < 2.5
+
+
+def test_pipes_are_read_by_the_supervising_thread(tmp_path: Path) -> None:
+    """No reader thread per pipe: the lines arrive on the thread that called run_process, in order."""
+    seen: list[tuple[str, threading.Thread]] = []
+    code = """
+        import sys
+        for i in range(3):
+            print(f"line {i}", file=sys.stderr, flush=True)
+            print(f"out {i}", flush=True)
+    """
+    before = threading.active_count()
+    outcome = run_process(
+        _spec(tmp_path, code),
+        on_stderr_line=lambda line: seen.append((line, threading.current_thread())),
+        on_stdout_line=lambda line: seen.append((line, threading.current_thread())),
+    )
+    assert outcome.exit_code == 0
+    assert [line for line, _ in seen if line.startswith("line")] == ["line 0", "line 1", "line 2"]
+    assert {thread for _, thread in seen} == {threading.current_thread()}
+    assert threading.active_count() == before
+    assert (tmp_path / "stdout").read_text() == "out 0\nout 1\nout 2\n"

@@ -50,6 +50,43 @@ def test_prepare_workspace_copies_bundle_without_bundled_deps(tmp_path: Path) ->
     assert written["configuration"]["content"]["multi-file"]["input"]["path"] == "inputs"
 
 
+def test_every_run_gets_an_exact_fresh_copy(tmp_path: Path) -> None:
+    """The bundle's listing and small files are read once and reused: each copy still has every file's
+    bytes and mode bits, links stay links, big files are copied whole, and a run's changes to its copy
+    never reach the next copy."""
+    bundle = _bundle(tmp_path)
+    (bundle / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (bundle / "run.sh").chmod(0o750)
+    big = os.urandom(3 * 1024 * 1024)  # over the in-memory size: copied from the bundle each time
+    (bundle / "data.bin").write_bytes(big)
+    (bundle / "link.py").symlink_to("main.py")
+    manifest = parse_manifest({"files": ["main.py"]})
+    first = prepare_workspace(bundle, tmp_path / "ws1", manifest)
+    (first / "main.py").write_text("tampered")
+    (first / "run.sh").chmod(0o600)
+    (first / "data.bin").write_bytes(b"tampered")
+    (first / "src/new.py").write_text("leak")
+    second = prepare_workspace(bundle, tmp_path / "ws2", manifest)
+    assert (second / "main.py").read_text() == "print('hi')\n"
+    assert ((second / "run.sh").stat().st_mode & 0o777) == 0o750
+    assert (second / "data.bin").read_bytes() == big
+    assert (second / "link.py").is_symlink() and os.readlink(second / "link.py") == "main.py"
+    assert not (second / "src/new.py").exists() and (second / "src/helper.py").read_text() == "X = 1\n"
+    assert not (second / ".nextmv/python/deps").exists()
+    assert "the bundle's own copy" not in (second / "app.yaml").read_text()
+
+
+def test_paths_checked_against_the_bundle_agree_with_the_copy(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    (bundle / "outside").symlink_to(tmp_path)
+    app = prepare_workspace(bundle, tmp_path / "ws", parse_manifest({"files": ["main.py"]}))
+    assert run_cwd(app, parse_manifest({"execution": {"cwd": "./src/"}}), bundle) == app / "src"
+    assert run_cwd(app, parse_manifest({}), bundle) == app
+    for cwd in ("../..", "outside", "missing"):
+        with pytest.raises(WorkspaceError):
+            run_cwd(app, parse_manifest({"execution": {"cwd": cwd}}), bundle)
+
+
 def test_cwd_resolves_inside_app_dir(tmp_path: Path) -> None:
     app = prepare_workspace(_bundle(tmp_path), tmp_path / "ws", parse_manifest({"files": ["main.py"]}))
     assert run_cwd(app, parse_manifest({"execution": {"cwd": "./src/"}})) == (app / "src").resolve()

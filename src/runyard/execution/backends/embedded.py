@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +18,7 @@ from runyard.services.platform import Platform
 from runyard.storage.db import Bundle
 
 log = logging.getLogger(__name__)
+_CACHED_BUNDLES = 1024
 
 
 def input_copy_path(platform: Platform, run_id: str) -> Path:
@@ -33,13 +33,19 @@ class _Context:
         self._platform = platform
         self._cancel = cancel_events
         self._inputs = input_keys
+        self._bundle_keys: dict[str, str] = {}
 
     def bundle_dir(self, bundle_id: str) -> Path:
-        with self._platform.db.session() as s:
-            bundle = s.get(Bundle, bundle_id)
-            if bundle is None:
-                raise FileNotFoundError(f"executable {bundle_id} does not exist")
-            key = bundle.blob_key
+        key = self._bundle_keys.get(bundle_id)  # a bundle's blob never changes: looked up once
+        if key is None:
+            with self._platform.db.session() as s:
+                bundle = s.get(Bundle, bundle_id)
+                if bundle is None:
+                    raise FileNotFoundError(f"executable {bundle_id} does not exist")
+                key = bundle.blob_key
+            if len(self._bundle_keys) >= _CACHED_BUNDLES:
+                self._bundle_keys.clear()
+            self._bundle_keys[bundle_id] = key
         return ensure_unpacked(self._platform, bundle_id, key)
 
     def input_path(self, run_id: str) -> Path | None:
@@ -112,16 +118,15 @@ class EmbeddedExecutor(Executor):
             self._running.pop(task.run_id, None)
             self._cancel.pop(task.run_id, None)
             self._inputs.pop(task.run_id, None)
-        # The next queued run starts while this one's result is stored, not after.
-        self._platform.wakeup()
+        # The next queued run starts while this one's result is stored, not after, and from this
+        # thread: no dispatcher thread to wake and schedule first.
+        self._platform.start_queued()
         try:
             self._on_done(task.run_id, report)
         except Exception:
             log.exception("could not record the result of run %s", task.run_id)
         finally:
-            cleanup(report)
-            if report.artifacts_dir is not None:
-                shutil.rmtree(report.artifacts_dir, ignore_errors=True)
+            cleanup(report, artifacts=True)
             input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
 
     def cancel(self, run_id: str) -> None:

@@ -146,6 +146,9 @@ def base_interpreter() -> str:
     return os.path.realpath(base)
 
 
+_CACHED_BUNDLES = 256
+
+
 class EnvironmentBuilder:
     """Builds and caches one virtualenv per distinct requirement set under ``root``.
 
@@ -159,10 +162,26 @@ class EnvironmentBuilder:
         self._version: str | None = None
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        # An unpacked bundle never changes: its requirements (and the warnings reading them gave) are
+        # read once, and the key of a requirement set is hashed once.
+        self._requirements: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self._keys: dict[tuple[str, ...], str] = {}
 
     def requirements_for(self, app_dir: Path, manifest: Manifest, warn: Log | None = None) -> list[str]:
-        """See the module-level :func:`requirements_for`."""
-        return requirements_for(app_dir, manifest, warn)
+        """See the module-level :func:`requirements_for`; remembered per bundle directory and manifest."""
+        python = manifest.python.model_dump_json() if manifest.python else ""
+        cache_key = (str(app_dir), f"{manifest.type}|{python}")
+        cached = self._requirements.get(cache_key)
+        if cached is None:
+            warnings: list[str] = []
+            cached = (requirements_for(app_dir, manifest, warnings.append), warnings)
+            if len(self._requirements) >= _CACHED_BUNDLES:
+                self._requirements.clear()
+            self._requirements[cache_key] = cached
+        requirements, warnings = cached
+        for line in warnings if warn else ():
+            warn(line)
+        return list(requirements)
 
     @property
     def python_version(self) -> str:
@@ -180,8 +199,15 @@ class EnvironmentBuilder:
 
     def key(self, requirements: list[str]) -> str:
         """Cache key: sha256 over the sorted, normalized lines and the interpreter version."""
-        payload = "\n".join([_KEY_SALT, self.python_version, *_normalized(requirements)])
-        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+        lines = tuple(requirements)
+        key = self._keys.get(lines)
+        if key is None:
+            payload = "\n".join([_KEY_SALT, self.python_version, *_normalized(requirements)])
+            key = hashlib.sha256(payload.encode()).hexdigest()[:32]
+            if len(self._keys) >= _CACHED_BUNDLES:
+                self._keys.clear()
+            self._keys[lines] = key
+        return key
 
     def path_for(self, requirements: list[str]) -> Path:
         """Where the environment for ``requirements`` lives (whether or not it is built yet)."""

@@ -15,16 +15,16 @@ import select
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 LineSink = Callable[[str], None]
 _MAX_LINE = 64 * 1024  # longer "lines" are split, so a newline-free flood cannot exhaust memory
-_READER_JOIN_SECONDS = 2.0  # a grandchild that escaped the group may hold a pipe open; don't wait forever
+_READ_SIZE = 64 * 1024
+_DRAIN_SECONDS = 2.0  # a grandchild that escaped the group may hold a pipe open; don't wait forever
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,6 @@ class ProcessOutcome:
     pid: int | None = None
 
 
-@dataclass
-class _Streams:
-    """Reader threads and the byte counts they have seen (for the output cap)."""
-
-    threads: list[threading.Thread] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
 _PRLIMIT = shutil.which("prlimit", path="/usr/bin:/bin:/usr/sbin:/sbin")
 
 
@@ -85,37 +77,68 @@ def _launch(spec: ProcessSpec) -> tuple[list[str], Callable[[], None] | None]:
     return argv, apply
 
 
-def _pump(pipe: BinaryIO, sink: LineSink | None, streams: _Streams, name: str, copy: BinaryIO | None) -> None:
-    """Forward ``pipe`` line by line (utf-8, undecodable bytes replaced), optionally teeing raw bytes.
+class _Channel:
+    """One of the app's pipes, read by the supervising thread (no thread per pipe): split into lines of
+    at most ``_MAX_LINE`` bytes (utf-8, undecodable bytes replaced), counted for the output cap, and
+    optionally teed raw into a file. A failing sink is dropped; the pipe is still drained, since a full
+    pipe would block the app."""
 
-    The pipe is always drained to EOF, even if the sink fails: a full pipe would block the app.
-    """
-    with pipe:
-        while chunk := pipe.readline(_MAX_LINE):
-            streams.counts[name] = streams.counts.get(name, 0) + len(chunk)
-            if copy is not None:
-                try:
-                    copy.write(chunk)
-                except ValueError:  # closed: the run is over and a straggler still holds the pipe
-                    copy = None
-            if sink is None:
-                continue
-            try:
-                sink(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
-            except Exception:  # noqa: BLE001 - a broken log sink must not stall the app
-                sink = None
+    def __init__(self, pipe: BinaryIO, sink: LineSink | None, copy: BinaryIO | None) -> None:
+        self.pipe, self.sink, self.copy = pipe, sink, copy
+        self.fd = pipe.fileno()
+        os.set_blocking(self.fd, False)
+        self.count = 0
+        self._pending = b""
+
+    def read(self) -> bool:
+        """Take what the pipe has; False at end of file (every writer is gone)."""
+        try:
+            chunk = os.read(self.fd, _READ_SIZE)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            if self._pending:
+                self._emit(self._pending)
+                self._pending = b""
+            return False
+        self.count += len(chunk)
+        if self.copy is not None:
+            self.copy.write(chunk)
+        if self.sink is not None:
+            self._split(self._pending + chunk)
+        return True
+
+    def _split(self, data: bytes) -> None:
+        start = 0
+        while True:
+            newline = data.find(b"\n", start, start + _MAX_LINE)
+            if newline >= 0:
+                self._emit(data[start:newline + 1])
+                start = newline + 1
+            elif len(data) - start >= _MAX_LINE:
+                self._emit(data[start:start + _MAX_LINE])
+                start += _MAX_LINE
+            else:
+                break
+        self._pending = data[start:]
+
+    def _emit(self, line: bytes) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink(line.decode("utf-8", errors="replace").rstrip("\r\n"))
+        except Exception:  # noqa: BLE001 - a broken log sink must not stall the app
+            self.sink, self._pending = None, b""
 
 
-def _start_reader(
-    pipe: BinaryIO | None, sink: LineSink | None, streams: _Streams, name: str, copy: BinaryIO | None = None
-) -> None:
-    if pipe is None:
-        return
-    thread = threading.Thread(
-        target=_pump, args=(pipe, sink, streams, name, copy), name=f"runyard-{name}", daemon=True
-    )
-    thread.start()
-    streams.threads.append(thread)
+def _channels(proc: subprocess.Popen, on_stdout_line: LineSink | None, on_stderr_line: LineSink,
+              stdout_copy: BinaryIO | None) -> list[_Channel]:
+    channels = []
+    if proc.stdout is not None:
+        channels.append(_Channel(proc.stdout, on_stdout_line, stdout_copy))
+    if proc.stderr is not None:
+        channels.append(_Channel(proc.stderr, on_stderr_line, None))
+    return channels
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -135,32 +158,51 @@ def _exited(pid: int) -> bool:
 
 
 class _ExitWatch:
-    """Waits for our (unreaped) child to exit. On Linux a pidfd is polled: the wait blocks in the kernel
-    and returns the moment the process exits, with no wake-ups meanwhile. Elsewhere, 5 ms sleeps."""
+    """Waits for our (unreaped) child to exit while reading its pipes, all in the calling thread. On
+    Linux a pidfd is polled with the pipes: the wait blocks in the kernel and returns the moment the
+    process exits. Elsewhere the poll wakes every 5 ms to look."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, channels: list[_Channel]) -> None:
         self.pid = pid
-        self._poller: select.poll | None = None
+        self._poller = select.poll()
+        self._live = {ch.fd: ch for ch in channels}
+        for fd in self._live:
+            self._poller.register(fd, select.POLLIN)
         self._fd: int | None = None
         try:
             self._fd = os.pidfd_open(pid)
         except (AttributeError, OSError):  # not Linux ≥ 5.3
             return
-        self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
 
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the exit; True if the process has exited."""
+        """Wait up to ``timeout`` seconds for the exit, reading the pipes meanwhile; True once it exited."""
         end = time.monotonic() + timeout
         while not _exited(self.pid):
             left = end - time.monotonic()
             if left <= 0:
                 return False
-            if self._poller is not None:
-                self._poller.poll(max(1, math.ceil(left * 1000)))
-            else:
-                time.sleep(min(left, 0.005))  # how soon a finished run is noticed
+            if self._fd is None:
+                left = min(left, 0.005)  # how soon a finished run is noticed
+            self._serve(left)
         return True
+
+    def drain(self, seconds: float) -> None:
+        """Read the pipes to end of file, for at most ``seconds`` (a process that left the group may hold one)."""
+        if self._fd is not None:
+            self._poller.unregister(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        end = time.monotonic() + seconds
+        while self._live and (left := end - time.monotonic()) > 0:
+            self._serve(left)
+
+    def _serve(self, seconds: float) -> None:
+        for fd, _ in self._poller.poll(max(1, math.ceil(seconds * 1000))):
+            channel = self._live.get(fd)
+            if channel is not None and not channel.read():
+                self._poller.unregister(fd)
+                del self._live[fd]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -175,9 +217,9 @@ def _terminate_group(watch: _ExitWatch, grace: float) -> None:
     _signal_group(watch.pid, signal.SIGKILL)
 
 
-def _output_size(stdout_file: BinaryIO | None, streams: _Streams) -> int:
+def _output_size(stdout_file: BinaryIO | None, channels: list[_Channel]) -> int:
     file_size = os.fstat(stdout_file.fileno()).st_size if stdout_file is not None else 0
-    return max([file_size, *streams.counts.values()])
+    return max([file_size, *(ch.count for ch in channels)])
 
 
 def _stop_reason(spec: ProcessSpec, should_cancel: Callable[[], bool], size: int) -> str | None:
@@ -192,19 +234,17 @@ def _stop_reason(spec: ProcessSpec, should_cancel: Callable[[], bool], size: int
 
 def _supervise(
     watch: _ExitWatch, spec: ProcessSpec, stdout_file: BinaryIO | None,
-    streams: _Streams, should_cancel: Callable[[], bool], outcome: ProcessOutcome,
+    channels: list[_Channel], should_cancel: Callable[[], bool], outcome: ProcessOutcome,
 ) -> None:
     """Check the limits every ``poll_interval`` until the leader exits or a limit ends the group."""
     while not _exited(watch.pid):
-        reason = _stop_reason(spec, should_cancel, _output_size(stdout_file, streams))
+        reason = _stop_reason(spec, should_cancel, _output_size(stdout_file, channels))
         if reason is not None:
             setattr(outcome, reason, True)
             _terminate_group(watch, spec.kill_grace)
             watch.wait(max(spec.kill_grace, 5.0))
             break
         watch.wait(spec.poll_interval)
-    if spec.max_output_bytes is not None and _output_size(stdout_file, streams) > spec.max_output_bytes:
-        outcome.output_exceeded = True
 
 
 def _open_stdin(spec: ProcessSpec) -> BinaryIO | int:
@@ -223,7 +263,6 @@ def run_process(
     stdout_file = spec.stdout_path.open("wb") if spec.stdout_path is not None else None
     # With a line sink stdout goes through a pipe (teed into the file if there is one); else straight to the file.
     direct = stdout_file is not None and on_stdout_line is None
-    streams = _Streams()
     started = time.monotonic()
     argv, preexec = _launch(spec)
     try:
@@ -236,21 +275,24 @@ def run_process(
         _close(stdin, stdout_file)
         raise
     outcome = ProcessOutcome(exit_code=None, pid=proc.pid)
-    watch = _ExitWatch(proc.pid)
+    channels = _channels(proc, on_stdout_line, on_stderr_line, None if direct else stdout_file)
+    watch = _ExitWatch(proc.pid, channels)
     try:
-        _start_reader(proc.stdout, on_stdout_line, streams, "stdout", None if direct else stdout_file)
-        _start_reader(proc.stderr, on_stderr_line, streams, "stderr")
-        _supervise(watch, spec, stdout_file if direct else None, streams, should_cancel, outcome)
+        _supervise(watch, spec, stdout_file if direct else None, channels, should_cancel, outcome)
     finally:
-        watch.close()
         # Normal exit, limit hit or an exception in here: end every straggler in the group (the leader
         # is not reaped yet, so its pid still names our group), then reap. Negative codes are signals.
         _signal_group(proc.pid, signal.SIGKILL)
         outcome.exit_code = proc.wait()
         outcome.duration_ms = (time.monotonic() - started) * 1000.0
-        for thread in streams.threads:
-            thread.join(_READER_JOIN_SECONDS)
-        _close(stdin, stdout_file)
+        try:
+            watch.drain(_DRAIN_SECONDS)
+            size = _output_size(stdout_file if direct else None, channels)
+            if spec.max_output_bytes is not None and size > spec.max_output_bytes:
+                outcome.output_exceeded = True
+        finally:
+            watch.close()
+            _close(stdin, stdout_file, proc.stdout, proc.stderr)
     return outcome
 
 

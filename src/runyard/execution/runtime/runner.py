@@ -13,9 +13,10 @@ deletes it once it stored the output.
 from __future__ import annotations
 
 import collections
+import os
+import secrets
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,9 +79,9 @@ def _describe(exc: Exception) -> str:
     return f"internal error while executing the run: {type(exc).__name__}: {exc}"
 
 
-def _launcher(manifest: Manifest, app_dir: Path, python: Path | None) -> list[str]:
+def _launcher(manifest: Manifest, app_dir: Path, python: Path | None, bundle_dir: Path | None = None) -> list[str]:
     """The launch command by app type (contract §2.2), before options."""
-    entry = entrypoint_path(app_dir, manifest)
+    entry = entrypoint_path(app_dir, manifest, bundle_dir)
     if manifest.type == "python":
         if python is None:
             raise WorkspaceError("python apps need a Python environment")
@@ -95,10 +96,12 @@ def _launcher(manifest: Manifest, app_dir: Path, python: Path | None) -> list[st
     return [str(entry)]
 
 
-def command_argv(manifest: Manifest, app_dir: Path, python: Path | None, options: Mapping[str, str]) -> list[str]:
-    """Full argv: the launcher, then the options rendered with the manifest's template (default ``-name value``)."""
+def command_argv(manifest: Manifest, app_dir: Path, python: Path | None, options: Mapping[str, str],
+                 bundle_dir: Path | None = None) -> list[str]:
+    """Full argv: the launcher, then the options rendered with the manifest's template (default ``-name value``).
+    ``bundle_dir``, what ``app_dir`` was copied from, lets paths be checked once per bundle."""
     template = manifest.configuration.options.format if manifest.configuration.options else None
-    return _launcher(manifest, app_dir, python) + render_options(options, template)
+    return _launcher(manifest, app_dir, python, bundle_dir) + render_options(options, template)
 
 
 def _parse(manifest: dict) -> Manifest:
@@ -134,7 +137,8 @@ class _Run:
         if manifest.type != "python":
             return None
         requirements = envs.requirements_for(bundle, manifest, self.log)
-        self.log(f"runyard: Python requirements: {', '.join(requirements) or 'none'}")
+        if requirements:  # (an app without any has a log without this line)
+            self.log(f"runyard: Python requirements: {', '.join(requirements)}")
         return envs.ensure(requirements, self.log)
 
     def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
@@ -147,13 +151,14 @@ class _Run:
         self.workspace.mkdir()
         self.out_dir.mkdir()
         app_dir = prepare_workspace(bundle, self.workspace, manifest)
-        cwd = run_cwd(app_dir, manifest)
+        cwd = run_cwd(app_dir, manifest, bundle)
         write_file_secrets(app_dir, task.files)
         stdin = self.input(manifest, cwd)
-        argv = command_argv(manifest, app_dir, python, task.options)
+        argv = command_argv(manifest, app_dir, python, task.options, bundle)
         env = scrubbed_env(task, task.app_id, task.run_id, workspace=self.workspace,
                            bin_dir=python.parent if python else None, execution_id=self.run_dir.name)
-        before = snapshot(cwd)
+        # Only archive outputs are "the files the run created or changed"; other formats need no snapshot.
+        before = snapshot(cwd) if manifest.content_format in ARCHIVE_FORMATS else {}
         return self.launch(manifest, argv, cwd, env, stdin, before, poll_interval, kill_grace)
 
     def input(self, manifest: Manifest, cwd: Path) -> Path | None:
@@ -210,8 +215,14 @@ class _Run:
 
 
 def _run_dir(work_root: Path, run_id: str) -> Path:
-    work_root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{run_dir_prefix(run_id)}-", dir=work_root))
+    """A new directory for this attempt, readable by the owner only (as ``mkdtemp`` makes them)."""
+    name = f"{run_dir_prefix(run_id)}-{secrets.token_hex(4)}"
+    try:
+        os.mkdir(work_root / name, 0o700)
+    except FileNotFoundError:
+        work_root.mkdir(parents=True, exist_ok=True)
+        os.mkdir(work_root / name, 0o700)
+    return work_root / name
 
 
 def execute(
@@ -248,15 +259,19 @@ def execute(
     return report
 
 
-def cleanup(report: RunReport) -> None:
-    """End descendants that left the app's process group (setsid, double fork) and remove the workspace."""
-    if report.pending_cleanup is None:
-        return
-    execution_id, workspace = report.pending_cleanup
-    report.pending_cleanup = None
-    kill_execution_processes(execution_id)
-    if workspace is not None:
-        shutil.rmtree(workspace, ignore_errors=True)
+def cleanup(report: RunReport, *, artifacts: bool = False) -> None:
+    """End descendants that left the app's process group (setsid, double fork) and remove the workspace
+    (with ``artifacts``, the artifacts directory too: the caller has stored what it needed from it)."""
+    if report.pending_cleanup is not None:
+        execution_id, workspace = report.pending_cleanup
+        report.pending_cleanup = None
+        kill_execution_processes(execution_id)
+        inside = artifacts and report.artifacts_dir is not None and workspace is not None and workspace.parent == report.artifacts_dir
+        if workspace is not None and not inside:
+            shutil.rmtree(workspace, ignore_errors=True)
+    if artifacts and report.artifacts_dir is not None:
+        shutil.rmtree(report.artifacts_dir, ignore_errors=True)
+        report.artifacts_dir = None
 
 
 def _log_quietly(run: _Run, message: str) -> None:

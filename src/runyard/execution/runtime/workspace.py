@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -44,20 +46,9 @@ def _contained(root: Path, relative: str | Path) -> Path:
     return target
 
 
-def _ignore_excluded(bundle_dir: Path):  # type: ignore[no-untyped-def]
-    """A copytree ``ignore`` callback that skips the EXCLUDED subtrees of the bundle."""
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        rel = Path(directory).relative_to(bundle_dir)
-        return {name for name in names if (rel / name).as_posix() in EXCLUDED}
-
-    return ignore
-
-
 def write_manifest(app_dir: Path, manifest: Manifest) -> None:
     """The normalized manifest as ``app.yaml``: SDK apps call ``nextmv.load()``, which reads it from cwd."""
-    data = manifest.model_dump(by_alias=True, exclude_none=True)
-    (app_dir / "app.yaml").write_text(_yaml_text(json.dumps(data)), encoding="utf-8")
+    (app_dir / "app.yaml").write_text(_manifest_text(manifest), encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=256)
@@ -67,29 +58,137 @@ def _yaml_text(data_json: str) -> str:
     return yaml.safe_dump(json.loads(data_json), sort_keys=False)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a bundle's copy consists of, read once per bundle (an unpacked bundle never changes)."""
+
+    dirs: tuple[tuple[str, int], ...]              # (relative path, mode), parents first
+    links: tuple[tuple[str, str], ...]             # (relative path, link target), copied as links
+    files: tuple[tuple[str, int, bytes | None], ...]  # (relative path, mode, content if kept in memory)
+
+
+_SMALL_FILE = 256 * 1024          # files up to this size are kept in memory…
+_LAYOUT_BYTES = 1024 * 1024       # …up to this much per bundle; larger ones are copied from the bundle
+_CACHED_LAYOUTS = 64
+_layouts: dict[str, _Layout] = {}
+_inside_cache: dict[tuple[str, str], str] = {}
+
+
+def _layout(bundle_dir: Path) -> _Layout:
+    key = str(bundle_dir)
+    cached = _layouts.get(key)
+    if cached is not None:
+        return cached
+    dirs: list[tuple[str, int]] = []
+    links: list[tuple[str, str]] = []
+    files: list[tuple[str, int, bytes | None]] = []
+    kept = 0
+    for dirpath, dirnames, filenames in os.walk(bundle_dir):
+        rel_dir = os.path.relpath(dirpath, bundle_dir)
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        for name in sorted(dirnames):
+            rel = rel_dir + name
+            if rel in EXCLUDED:
+                dirnames.remove(name)
+            elif os.path.islink(os.path.join(dirpath, name)):  # links are copied as links, never followed
+                links.append((rel, os.readlink(os.path.join(dirpath, name))))
+            else:
+                dirs.append((rel, stat.S_IMODE(os.lstat(os.path.join(dirpath, name)).st_mode)))
+        for name in sorted(filenames):
+            rel, path = rel_dir + name, os.path.join(dirpath, name)
+            if rel in EXCLUDED or rel == "app.yaml":  # app.yaml is written from the parsed manifest
+                continue
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                links.append((rel, os.readlink(path)))
+            elif stat.S_ISREG(st.st_mode):
+                data = None
+                if st.st_size <= _SMALL_FILE and kept + st.st_size <= _LAYOUT_BYTES:
+                    data = Path(path).read_bytes()
+                    kept += len(data)
+                files.append((rel, stat.S_IMODE(st.st_mode), data))
+    layout = _Layout(tuple(dirs), tuple(links), tuple(files))
+    if len(_layouts) >= _CACHED_LAYOUTS:
+        _layouts.clear()
+    _layouts[key] = layout
+    return layout
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)  # exactly the bundle's bits, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def prepare_workspace(bundle_dir: Path, workspace: Path, manifest: Manifest) -> Path:
-    """Copy the bundle into ``workspace/app`` (minus EXCLUDED), write ``app.yaml``; returns the app dir."""
+    """Copy the bundle into ``workspace/app`` (minus EXCLUDED), write ``app.yaml``; returns the app dir.
+
+    Links are copied as links, never followed out of the bundle; files keep their mode bits (scripts
+    stay executable) but not timestamps. The bundle's listing and small files are read once.
+    """
     bundle_dir = Path(bundle_dir).resolve()
+    layout = _layout(bundle_dir)
     app_dir = Path(workspace) / APP_DIR_NAME
-    # symlinks=True: links are copied as links, never followed out of the bundle. shutil.copy keeps the
-    # mode bits (scripts stay executable) but not timestamps and extended attributes: a third of copy2's cost.
-    shutil.copytree(bundle_dir, app_dir, symlinks=True, ignore=_ignore_excluded(bundle_dir), copy_function=shutil.copy)
+    app = str(app_dir)
+    os.makedirs(app)  # one mkdir when the workspace exists, as it does for a run
+    for rel, mode in layout.dirs:
+        os.mkdir(f"{app}/{rel}", mode | stat.S_IRWXU)
+    for rel, target in layout.links:
+        os.symlink(target, f"{app}/{rel}")
+    for rel, mode, data in layout.files:
+        if data is None:
+            shutil.copyfile(bundle_dir / rel, f"{app}/{rel}", follow_symlinks=False)
+            os.chmod(f"{app}/{rel}", mode)
+        else:
+            _write_new(f"{app}/{rel}", data, mode)
     (Path(workspace) / TMP_DIR_NAME).mkdir(exist_ok=True)
-    write_manifest(app_dir, manifest)
+    _write_new(f"{app}/app.yaml", _manifest_text(manifest).encode(), 0o644)
     return app_dir
 
 
-def run_cwd(app_dir: Path, manifest: Manifest) -> Path:
-    """The process's working directory: ``execution.cwd`` resolved against the app root, kept inside it."""
-    cwd = _contained(app_dir, manifest.working_directory)
+def _manifest_text(manifest: Manifest) -> str:
+    return _yaml_text(json.dumps(manifest.model_dump(by_alias=True, exclude_none=True)))
+
+
+def _inside_bundle(bundle_dir: Path, relative: str) -> str:
+    """``relative`` resolved inside the bundle, as a path relative to it (WorkspaceError if it escapes);
+    remembered, since the bundle never changes. The workspace is a copy with the same links, so the
+    answer holds there too."""
+    key = (str(bundle_dir), relative)
+    cached = _inside_cache.get(key)
+    if cached is None:
+        root = Path(bundle_dir).resolve()
+        cached = _contained(root, relative).relative_to(root).as_posix()
+        if len(_inside_cache) >= 4 * _CACHED_LAYOUTS:
+            _inside_cache.clear()
+        _inside_cache[key] = cached
+    return cached
+
+
+def _in_app(app_dir: Path, relative: str, bundle_dir: Path | None) -> Path:
+    if bundle_dir is None:
+        return _contained(app_dir, relative)
+    inner = _inside_bundle(bundle_dir, relative)
+    return app_dir if inner == "." else app_dir / inner
+
+
+def run_cwd(app_dir: Path, manifest: Manifest, bundle_dir: Path | None = None) -> Path:
+    """The process's working directory: ``execution.cwd`` resolved against the app root, kept inside it.
+    With ``bundle_dir`` (what ``app_dir`` is a copy of), the resolution is done once per bundle."""
+    cwd = _in_app(app_dir, manifest.working_directory, bundle_dir)
     if not cwd.is_dir():
         raise WorkspaceError(f"working directory {manifest.working_directory!r} does not exist in the bundle")
     return cwd
 
 
-def entrypoint_path(app_dir: Path, manifest: Manifest) -> Path:
+def entrypoint_path(app_dir: Path, manifest: Manifest, bundle_dir: Path | None = None) -> Path:
     """The entrypoint file inside the app dir; WorkspaceError if missing or outside."""
-    path = _contained(app_dir, manifest.entrypoint)
+    path = _in_app(app_dir, manifest.entrypoint, bundle_dir)
     if not path.is_file():
         raise WorkspaceError(f"entrypoint {manifest.entrypoint!r} not found in the bundle")
     return path
