@@ -38,3 +38,15 @@ def test_a_wrapped_pid_counter_forgets_what_was_remembered(tmp_path: Path) -> No
     assert find_processes(EXECUTION_ID_VAR, ["exec-d"], proc, remember_unmarked=True) == {}
     fake_proc(proc, 50, {100: marked("exec-d")})  # the counter went back: pid 100 may be a new process
     assert find_processes(EXECUTION_ID_VAR, ["exec-d"], proc, remember_unmarked=True) == {100: "exec-d"}
+
+
+def test_unreadable_processes_are_not_read_again(tmp_path: Path) -> None:
+    """A pid whose environment cannot be read (a kernel thread, another user's process: here a directory
+    where the file should be) is no run's process; the next scans skip it instead of trying again."""
+    proc = fake_proc(tmp_path / "proc", 400, {100: b"HOME=/x\0"})
+    (proc / "101").mkdir()
+    (proc / "101" / "environ").mkdir()  # opening it fails with an OSError, as EACCES/ESRCH do
+    assert find_processes(EXECUTION_ID_VAR, ["exec-e"], proc, remember_unmarked=True) == {}
+    (proc / "101" / "environ").rmdir()
+    (proc / "101" / "environ").write_bytes(marked("exec-e"))  # were it read again, it would be found
+    assert find_processes(EXECUTION_ID_VAR, ["exec-e"], proc, remember_unmarked=True) == {}

@@ -43,7 +43,7 @@ def _value_of(environ: bytes, prefix: bytes, wanted: set[bytes]) -> str | None:
 
 
 class _Unmarked:
-    """Pids whose environment has no ``var=`` at all: no run started them, and none ever will be a run's
+    """Pids whose environment has no ``var=`` at all, or cannot be read: no run started them, and none ever will be a run's
     (a process's initial environment never changes, and a pid is reused only after the kernel's pid
     counter wraps around). The scan after every run skips them, so it reads the environment of new
     processes only instead of every process on the machine.
@@ -111,7 +111,10 @@ def find_processes(var: str, values: Iterable[str], proc: Path = PROC, *, rememb
         try:
             with open(os.path.join(proc, name, "environ"), "rb") as fh:
                 environ = fh.read()
-        except OSError:  # exited meanwhile, or not ours to read
+        except OSError:
+            # Exited meanwhile, or not ours to read (another user's, a kernel thread's): no process of a
+            # run, which is ours and readable from its start, so it need not be read again either.
+            new_unmarked.append(pid)
             continue
         if prefix not in environ:
             new_unmarked.append(pid)

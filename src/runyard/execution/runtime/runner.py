@@ -4,10 +4,11 @@ Infrastructure failures (environment build, unsafe input archive, missing entryp
 ``RunReport.error`` with the same message in the run log: nothing escapes, so a backend never has
 to interpret exception types to decide a run's status.
 
-Layout under ``work_root``: ``<run>-xxxx/ws`` is the workspace (HOME; ``app/`` is the app copy and
-``tmp/`` its TMPDIR), removed at the end; ``<run>-xxxx/out`` keeps stdout and the output archive.
-``RunReport.artifacts_dir`` names ``<run>-xxxx`` (only ``out`` when the workspace is kept): the caller
-deletes it once it stored the output.
+Layout under ``work_root``: ``<run>-xxxx/ws`` is the workspace (HOME and TMPDIR; ``app/`` is the app
+copy), removed at the end; ``<run>-xxxx`` itself keeps stdout and the output archive, outside the
+workspace. ``RunReport.artifacts_dir`` names ``<run>-xxxx`` (None when the workspace is kept, which
+keeps them too): the caller deletes it once it stored the output. Every directory and file made per
+run costs an inode allocation, so there are as few as the isolation needs.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class _Run:
     def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path) -> None:
         self.task, self.ctx, self.run_dir = task, ctx, run_dir
         self.workspace = run_dir / "ws"
-        self.out_dir = run_dir / "out"
+        self.out_dir = run_dir  # stdout and the output archive, next to the workspace
         self.stderr_tail = _Tail()
         self.stdout_tail = _Tail()
 
@@ -149,7 +150,6 @@ class _Run:
         if self.ctx.cancel_requested(task.run_id):
             return RunReport(canceled=True)
         self.workspace.mkdir()
-        self.out_dir.mkdir()
         app_dir = prepare_workspace(bundle, self.workspace, manifest)
         cwd = run_cwd(app_dir, manifest, bundle)
         write_file_secrets(app_dir, task.files)
@@ -251,8 +251,8 @@ def execute(
         message = _describe(exc)
         _log_quietly(run, f"runyard: {message}")
         report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
-    # With keep_workspace the caller deletes only the artifacts, so the workspace survives for debugging.
-    report.artifacts_dir = run.out_dir if keep_workspace else run_dir
+    # With keep_workspace nothing is deleted: the workspace (and the stdout next to it) is kept for debugging.
+    report.artifacts_dir = None if keep_workspace else run_dir
     report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace)
     if not defer_cleanup:
         cleanup(report)

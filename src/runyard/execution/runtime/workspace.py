@@ -24,7 +24,6 @@ from runyard.execution.runtime.orphans import EXECUTION_ID_VAR
 from runyard.execution.runtime.types import RunTask
 
 APP_DIR_NAME = "app"
-TMP_DIR_NAME = "tmp"
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Never copied into the run: SDK-bundled ARM64 wheels (replaced by our env) and local SDK run caches.
 EXCLUDED = frozenset({".nextmv/python/deps", ".nextmv/runs", ".nextmv/cache"})
@@ -146,7 +145,6 @@ def prepare_workspace(bundle_dir: Path, workspace: Path, manifest: Manifest) -> 
             os.chmod(f"{app}/{rel}", mode)
         else:
             _write_new(f"{app}/{rel}", data, mode)
-    (Path(workspace) / TMP_DIR_NAME).mkdir(exist_ok=True)
     _write_new(f"{app}/app.yaml", _manifest_text(manifest).encode(), 0o644)
     return app_dir
 
@@ -206,7 +204,7 @@ def scrubbed_env(
     env = {
         "PATH": path,
         "HOME": str(workspace),
-        "TMPDIR": str(Path(workspace) / TMP_DIR_NAME),
+        "TMPDIR": str(workspace),  # its own directory: one fewer to make per run
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
