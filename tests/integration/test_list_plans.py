@@ -1,6 +1,7 @@
 """Listing runs reads the (app_pk, created_at, id) index in order, whatever the table's size: the
 database returns the page's rows without sorting the application's runs (a join to ``applications``
-once made PostgreSQL sort every run of the app: 585 ms a page at a million runs)."""
+once made PostgreSQL sort every run of the app: 585 ms a page at a million runs). Claiming queued runs
+reads the queue index and updates by primary key."""
 
 from __future__ import annotations
 
@@ -72,3 +73,36 @@ def test_a_page_of_runs_is_an_ordered_index_read(api: Api, client) -> None:  # t
             plan = _plan(engine, statement, parameters)
             assert "ix_runs_app_created" in plan, plan
             assert '"Sort"' not in plan and "TEMP B-TREE" not in plan, f"the page sorted the app's runs:\n{plan}"
+
+
+def test_claiming_queued_runs_reads_them_by_key(api: Api, client) -> None:  # type: ignore[no-untyped-def]
+    """The dispatcher's claim (one UPDATE … RETURNING for the next runs of a class) finds the queued runs
+    through the queue index and updates them by primary key: it never scans the class's whole queue
+    (SQLite once read the outer condition through the queue index: every queued run, for every claim)."""
+    from datetime import UTC, datetime
+
+    from runyard.execution.dispatcher import _CLAIM
+
+    api.new_app("queued", push=False)
+    api.post("/v1/applications/queued/runs", json={"input": {}, "result": {"status": "succeeded"}})
+    engine = client.app.state.platform.db.engine
+    table = Run.__table__
+    with engine.begin() as conn:  # a long queue in a class no worker serves, so nothing takes them meanwhile
+        conn.execute(table.update().where(table.c.app_id == "queued").values(status="queued", execution_class="parked"))
+    _fill(engine, "queued")
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append((statement, parameters))
+
+    with engine.connect() as conn:
+        event.listen(conn, "before_cursor_execute", record)
+        with conn.begin() as transaction:
+            claimed = conn.execute(_CLAIM, {"cls": "parked", "free": 2, "now": datetime.now(UTC)}).all()
+            transaction.rollback()
+    assert len(claimed) == 2 and {row.status for row in claimed} == {"running"}
+    plan = _plan(engine, *seen[-1])
+    if engine.dialect.name == "postgresql":
+        assert '"Index Name": "pk_runs"' in plan and "Seq Scan" not in plan, plan
+    else:
+        assert "(id=?)" in plan and "ix_runs_queue (status=?)\n" not in plan + "\n", plan

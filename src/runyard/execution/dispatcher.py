@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from runyard.domain.manifest import parse_manifest
 from runyard.domain.runs import RunStatus, sources_of
@@ -33,7 +33,9 @@ _CLAIM = (
             .order_by(_RUNS.c.priority, _RUNS.c.created_at, _RUNS.c.id)
             .limit(bindparam("free"))
         ),
-        _RUNS.c.status.in_([s.value for s in sources_of(RunStatus.RUNNING)]),
+        # The recheck goes through coalesce() so that no planner reads it through the queue index
+        # (SQLite did: every queued run scanned for each claim); the rows are found by primary key.
+        func.coalesce(_RUNS.c.status, "").in_([s.value for s in sources_of(RunStatus.RUNNING)]),
     )
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
     .returning(*_RUNS.c)
