@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import stats
@@ -134,10 +134,21 @@ class Counts:
     canceled: int = 0
 
 
+_RUNS, _EXPERIMENTS, _APPS = Run.__table__, Experiment.__table__, Application.__table__
+_COUNTS = (
+    select(_RUNS.c.status, func.count())
+    .where(_RUNS.c.app_pk == bindparam("app_pk"), _RUNS.c.experiment_id == bindparam("exp_id"))
+    .group_by(_RUNS.c.status)
+)
+_APP_PK = select(_APPS.c.pk).where(_APPS.c.account_id == bindparam("account_id"), _APPS.c.id == bindparam("app_id"))
+_EXPERIMENT = select(_EXPERIMENTS).where(_EXPERIMENTS.c.app_pk == bindparam("app_pk"), _EXPERIMENTS.c.id == bindparam("exp_id"))
+
+
 def counts(session: Session, exp: Experiment) -> Counts:
-    rows = session.execute(
-        select(Run.status, func.count()).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id).group_by(Run.status)
-    ).all()
+    return _tally(session.execute(_COUNTS, {"app_pk": exp.app_pk, "exp_id": exp.id}).all())
+
+
+def _tally(rows: Any) -> Counts:
     c = Counts()
     for status, n in rows:
         c.total += n
@@ -224,6 +235,24 @@ def get_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str
     with platform.db.session() as s:
         exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
         return exp, refresh(s, exp)
+
+
+def peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> tuple[Any, Counts]:
+    """``get_batch`` for readers that poll: statements built once, on a plain connection, with no session
+    or commit (a client waiting for an experiment asks many times a second). The experiment comes back
+    as a read-only row with ``Experiment``'s columns. One whose last run has ended goes through
+    ``get_batch``, which completes it."""
+    with platform.db.engine.connect() as conn:
+        app_pk = conn.scalar(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
+        if app_pk is None:
+            raise NotFound(f"application {app_id!r} does not exist")
+        exp = conn.execute(_EXPERIMENT, {"app_pk": app_pk, "exp_id": exp_id}).first()
+        if exp is None:
+            raise NotFound(f"experiment {exp_id!r} of application {app_id!r} does not exist")
+        c = _tally(conn.execute(_COUNTS, {"app_pk": app_pk, "exp_id": exp_id}).all())
+    if exp.status == "started" and c.finished >= c.total:
+        return get_batch(platform, principal, app_id, exp_id)
+    return exp, c
 
 
 def batch_runs(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> list[Run]:

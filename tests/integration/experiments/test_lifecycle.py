@@ -242,3 +242,40 @@ def test_a_time_window_input_set_takes_the_instances_own_runs(lab: Lab) -> None:
         "id": "window", "instance_id": base, "start_time": "2000-01-01T00:00:00", "maximum_runs": 10}))
     assert sorted(created["input_ids"]) == sorted(own)
     assert all(i["run_id"] in own for i in created["inputs"])
+
+
+def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
+    """Clients poll an experiment many times a second: a started one is answered with SELECTs alone
+    and no transaction to commit; the poll that finds every run ended completes it."""
+    import threading
+
+    from sqlalchemy import event
+
+    base = lab.instance("base")
+    slow = lab.managed_input("slow", {"x": 1.0, "sleep": 1.5})
+    lab.batch("polled", runs=[{"input_id": slow, "instance_id": base}])
+    engine = lab.api.client.app.state.platform.db.engine
+    seen: list[tuple[int, str]] = []  # (thread, what): the run executing meanwhile writes from its own threads
+
+    def statement(conn, cursor, text, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append((threading.get_ident(), " ".join(text.split())))
+
+    def commit(conn) -> None:  # type: ignore[no-untyped-def]
+        seen.append((threading.get_ident(), "COMMIT"))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        for path in ("/metadata", ""):
+            seen.clear()
+            answer = ok(lab.api.get(f"{lab.base}/experiments/batch/polled{path}"))
+            assert answer["status"] == "started" and answer["number_of_runs"] == 1
+            (reader,) = {thread for thread, what in seen if "FROM experiments" in what}
+            mine = [what.split()[0] for thread, what in seen if thread == reader]
+            assert set(mine) == {"SELECT"}, mine
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    exp = lab.wait_experiment("polled")
+    assert exp["status"] == "completed" and exp["number_of_succeeded_runs"] == 1
+    assert ok(lab.api.get(f"{lab.base}/experiments/batch/polled/metadata"))["completed_at"]
