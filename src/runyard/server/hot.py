@@ -1,26 +1,31 @@
-"""The poll path without the framework: ``GET …/runs/{run_id}/metadata``.
+"""The poll paths without the framework: ``GET …/runs/{run_id}/metadata`` and
+``GET …/experiments/batch/{id}[/metadata]``.
 
-Every client that waits for a run polls this endpoint (the official SDKs do nothing else while they
-wait), so it is answered by a few lines of plain ASGI in front of FastAPI: a cached key, one prepared
-query, one JSON encoding. Anything out of the ordinary (a query string such as ``?wait=``, a key not
-seen in the last few seconds, a missing run, any error) falls through to the full stack, which
-answers it exactly as it answers every other request, so the two paths cannot disagree on an error.
+Every client that waits for a run or an experiment polls these endpoints (the official SDKs do nothing
+else while they wait), so they are answered by a few lines of plain ASGI in front of FastAPI: a cached
+key, prepared queries, one JSON encoding. Anything out of the ordinary (a query string such as ``?wait=``, a key not
+seen in the last few seconds, a missing run, an experiment due to complete, any error) falls through
+to the full stack, which answers it exactly as it answers every other request, so the two paths
+cannot disagree on an error.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runyard.domain.errors import RunyardError
 from runyard.server.deps import bearer_token
+from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import views
-from runyard.services import accounts, runs
-from runyard.services.platform import Platform, point_read
+from runyard.services import accounts, experiments, runs
+from runyard.services.platform import Platform, Principal, point_read
 
 METADATA = re.compile(r"/v1/applications/([^/]+)/runs/([^/]+)/metadata")
+BATCH = re.compile(r"/v1/applications/([^/]+)/experiments/batch/([^/]+)(/metadata)?")
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -31,25 +36,50 @@ class HotPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-            match = METADATA.fullmatch(scope["path"])
-            if match is not None:
+            body = None
+            if (match := METADATA.fullmatch(scope["path"])) is not None:
                 body = await self._metadata(scope, match.group(1), match.group(2))
-                if body is not None:
-                    await send({"type": "http.response.start", "status": 200,
-                                "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
-                    return
+            elif (match := BATCH.fullmatch(scope["path"])) is not None:
+                body = await self._batch(scope, match.group(1), match.group(2), metadata=match.group(3) is not None)
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
         await self.app(scope, receive, send)
 
-    async def _metadata(self, scope: Scope, app_id: str, run_id: str) -> bytes | None:
+    def _principal(self, scope: Scope) -> Principal | None:
         header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        token = bearer_token(header.decode("latin-1"))
+        return accounts.authenticate_cached(self.platform, bearer_token(header.decode("latin-1")))
+
+    async def _metadata(self, scope: Scope, app_id: str, run_id: str) -> bytes | None:
         try:
-            principal = accounts.authenticate_cached(self.platform, token)
+            principal = self._principal(scope)
             if principal is None:
                 return None
             run = await point_read(self.platform, runs.get_run, self.platform, principal, app_id, run_id)
         except RunyardError:
             return None  # the full stack answers it, with its error body and status
-        return json.dumps(views.run_information(run), separators=(",", ":")).encode()
+        return _json(views.run_information(run))
+
+    async def _batch(self, scope: Scope, app_id: str, exp_id: str, *, metadata: bool) -> bytes | None:
+        try:
+            principal = self._principal(scope)
+            if principal is None:
+                return None
+            found = await point_read(self.platform, _peek_batch, self.platform, principal, app_id, exp_id)
+        except RunyardError:
+            return None
+        if found is None:  # its last run has ended: the full stack completes it
+            return None
+        exp, counts = found
+        return _json(ev.batch_metadata(exp, counts, app_id) if metadata else ev.batch(exp, counts, app_id))
+
+
+def _peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> Any:
+    return experiments.peek_batch(platform, principal, app_id, exp_id, complete=False)
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
 

@@ -279,3 +279,26 @@ def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
     exp = lab.wait_experiment("polled")
     assert exp["status"] == "completed" and exp["number_of_succeeded_runs"] == 1
     assert ok(lab.api.get(f"{lab.base}/experiments/batch/polled/metadata"))["completed_at"]
+
+
+def test_the_poll_fast_path_answers_as_the_full_stack(lab: Lab) -> None:
+    """``GET …/experiments/batch/{id}[/metadata]`` is answered in front of FastAPI (server/hot.py); a
+    query string sends it through the full stack. Both agree while the experiment runs and once it
+    has completed (the poll that finds its runs ended falls through and completes it); errors are the
+    full stack's."""
+    base = lab.instance("base")
+    lab.batch("fast", runs=[{"input_id": lab.managed_input("fast-in", {"x": 2.0, "sleep": 1.0}), "instance_id": base}])
+    for path in ("", "/metadata"):
+        fast = ok(lab.api.get(f"{lab.base}/experiments/batch/fast{path}"))
+        full = ok(lab.api.get(f"{lab.base}/experiments/batch/fast{path}?full=1"))
+        assert fast == full and fast["status"] == "started"
+    done = wait_for(lambda: (e := ok(lab.api.get(f"{lab.base}/experiments/batch/fast/metadata")))["status"] != "started" and e,
+                    what="the experiment to complete")
+    assert done["status"] == "completed" and done["completed_at"]
+    for path in ("", "/metadata"):
+        fast = ok(lab.api.get(f"{lab.base}/experiments/batch/fast{path}"))
+        assert fast == ok(lab.api.get(f"{lab.base}/experiments/batch/fast{path}?full=1"))
+    assert "grouped_distributional_summaries" in ok(lab.api.get(f"{lab.base}/experiments/batch/fast"))
+    missing = lab.api.get(f"{lab.base}/experiments/batch/nope/metadata")
+    assert missing.status_code == 404 and "'nope'" in missing.json()["error"] and missing.json()["request_id"]
+    assert lab.api.client.get(f"{lab.base}/experiments/batch/fast/metadata").status_code == 401

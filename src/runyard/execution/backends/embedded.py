@@ -34,6 +34,7 @@ class _Context:
         self._cancel = cancel_events
         self._inputs = input_keys
         self._bundle_keys: dict[str, str] = {}
+        self.copied_inputs: set[str] = set()  # runs whose input was copied to the work folder
 
     def bundle_dir(self, bundle_id: str) -> Path:
         key = self._bundle_keys.get(bundle_id)  # a bundle's blob never changes: looked up once
@@ -57,6 +58,7 @@ class _Context:
             return local
         target = input_copy_path(self._platform, run_id)
         target.parent.mkdir(parents=True, exist_ok=True)
+        self.copied_inputs.add(run_id)
         with self._platform.blobs.open(key) as src, open(target, "wb") as out:
             while chunk := src.read(1024 * 1024):
                 out.write(chunk)
@@ -88,6 +90,7 @@ class EmbeddedExecutor(Executor):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runyard-run")
         self._envs = EnvironmentBuilder(root=settings.env_path(), python=settings.execution.python)
         self._ctx = _Context(platform, self._cancel, self._inputs)
+        self._work_root = settings.work_path()
 
     def submit(self, task: RunTask, execution_class: str, input_key: str | None = None) -> None:
         with self._lock:
@@ -103,7 +106,7 @@ class EmbeddedExecutor(Executor):
                 task,
                 self._ctx,
                 envs=self._envs,
-                work_root=self._platform.settings.work_path(),
+                work_root=self._work_root,
                 poll_interval=settings.poll_interval_seconds,
                 kill_grace=settings.kill_grace_seconds,
                 keep_workspace=settings.keep_workspaces,
@@ -127,7 +130,9 @@ class EmbeddedExecutor(Executor):
             log.exception("could not record the result of run %s", task.run_id)
         finally:
             cleanup(report, artifacts=True)
-            input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
+            if task.run_id in self._ctx.copied_inputs:
+                self._ctx.copied_inputs.discard(task.run_id)
+                input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
 
     def cancel(self, run_id: str) -> None:
         with self._lock:

@@ -123,13 +123,13 @@ def create_batch(app_id: str, body: rq.BatchCreate, platform: PlatformDep, princ
 
 @router.get("/experiments/batch/{exp_id}")
 def get_batch(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    exp, counts = exps.peek_batch(platform, principal, app_id, exp_id)
+    exp, counts = exps.get_batch(platform, principal, app_id, exp_id)  # (HotPaths answers the polls)
     return ev.batch(exp, counts, app_id)
 
 
 @router.get("/experiments/batch/{exp_id}/metadata")
 def get_batch_metadata(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    exp, counts = exps.peek_batch(platform, principal, app_id, exp_id)
+    exp, counts = exps.get_batch(platform, principal, app_id, exp_id)  # (HotPaths answers the polls)
     return ev.batch_metadata(exp, counts, app_id)
 
 
