@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runyard.execution.runtime.orphans import EXECUTION_ID_VAR, find_processes
+from runyard.execution.runtime.orphans import EXECUTION_ID_VAR, created_since, find_processes
 
 
 def fake_proc(root: Path, last_pid: int, environs: dict[int, bytes]) -> Path:
@@ -50,3 +50,16 @@ def test_unreadable_processes_are_not_read_again(tmp_path: Path) -> None:
     (proc / "101" / "environ").rmdir()
     (proc / "101" / "environ").write_bytes(marked("exec-e"))  # were it read again, it would be found
     assert find_processes(EXECUTION_ID_VAR, ["exec-e"], proc, remember_unmarked=True) == {}
+
+
+def test_after_a_run_only_processes_made_since_its_first_are_read(tmp_path: Path) -> None:
+    """A run's descendants get their pids from the counter after its own process: the scan after the
+    run probes those pids instead of listing every process, and falls back to the full scan when
+    the counter has wrapped around or moved too far."""
+    proc = fake_proc(tmp_path / "proc", 205, {100: marked("exec-f"), 203: marked("exec-f")})
+    assert created_since(200, proc) == [200, 201, 202, 203, 204, 205]
+    assert find_processes(EXECUTION_ID_VAR, ["exec-f"], proc, pids=created_since(200, proc)) == {203: "exec-f"}
+    assert find_processes(EXECUTION_ID_VAR, ["exec-f"], proc) == {100: "exec-f", 203: "exec-f"}
+    assert created_since(300, proc) is None  # the counter is behind the run's pid: it wrapped around
+    fake_proc(proc, 200 + 10_000, {})
+    assert created_since(200, proc) is None  # too many since: the full scan, which skips known pids

@@ -74,8 +74,13 @@ class _Unmarked:
 
 
 def _last_pid(proc: Path) -> int | None:
+    """The pid counter's last value (read twice after every run: plain ``os`` calls, no ``pathlib``)."""
     try:
-        return int((proc / "sys" / "kernel" / "ns_last_pid").read_text())
+        fd = os.open(f"{proc}/sys/kernel/ns_last_pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return int(os.read(fd, 32))
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         return None
 
@@ -89,12 +94,14 @@ def _unmarked(var: str, proc: Path) -> _Unmarked:
         return _UNMARKED.setdefault((var, proc), _Unmarked())
 
 
-def find_processes(var: str, values: Iterable[str], proc: Path = PROC, *, remember_unmarked: bool = False) -> dict[int, str]:
+def find_processes(var: str, values: Iterable[str], proc: Path = PROC, *, remember_unmarked: bool = False,
+                   pids: Iterable[int] | None = None) -> dict[int, str]:
     """pid -> value for each process on this machine whose environment has ``var`` set to one of ``values``.
 
     Linux only (elsewhere: empty). Only processes whose environment we may read are seen, which
     includes every process the runtime started (same user). With ``remember_unmarked``, processes
     without ``var`` are remembered and not read again by the next such scans (see ``_Unmarked``).
+    With ``pids``, only those are looked at (see :func:`created_since`).
     """
     wanted = {value.encode() for value in values}
     if not wanted or not proc.is_dir():
@@ -105,7 +112,8 @@ def find_processes(var: str, values: Iterable[str], proc: Path = PROC, *, rememb
     skip.add(os.getpid())
     found: dict[int, str] = {}
     new_unmarked: list[int] = []
-    for name in os.listdir(proc):
+    names = os.listdir(proc) if pids is None else [str(pid) for pid in pids]
+    for name in names:
         if not name.isdigit() or (pid := int(name)) in skip:
             continue
         try:
@@ -146,10 +154,11 @@ def _kill(pid: int) -> None:
         pass
 
 
-def kill_processes(var: str, values: Iterable[str], *, timeout: float = 5.0, remember_unmarked: bool = False) -> dict[int, str]:
+def kill_processes(var: str, values: Iterable[str], *, timeout: float = 5.0, remember_unmarked: bool = False,
+                   pids: Iterable[int] | None = None) -> dict[int, str]:
     """SIGKILL the process groups of processes found by :func:`find_processes` and wait (bounded) until
     they are gone; returns what was found."""
-    found = find_processes(var, values, remember_unmarked=remember_unmarked)
+    found = find_processes(var, values, remember_unmarked=remember_unmarked, pids=pids)
     for pid in found:
         _kill(pid)
     deadline = time.monotonic() + timeout
@@ -163,9 +172,26 @@ def kill_run_processes(run_ids: Iterable[str]) -> dict[int, str]:
     return kill_processes(RUN_ID_VAR, run_ids)
 
 
-def kill_execution_processes(execution_id: str) -> dict[int, str]:
-    """Every process left by one execution, killed: also descendants that escaped its process group."""
-    return kill_processes(EXECUTION_ID_VAR, [execution_id], remember_unmarked=True)
+def kill_execution_processes(execution_id: str, *, first_pid: int | None = None) -> dict[int, str]:
+    """Every process left by one execution, killed: also descendants that escaped its process group.
+
+    ``first_pid``, the execution's first process, narrows the scan to the processes made since it
+    (:func:`created_since`) instead of every process on the machine."""
+    pids = created_since(first_pid) if first_pid is not None else None
+    return kill_processes(EXECUTION_ID_VAR, [execution_id], remember_unmarked=True, pids=pids)
+
+
+_MAX_CREATED = 512  # more processes made since than this: the full scan (it skips known ones) is cheaper
+
+
+def created_since(first_pid: int, proc: Path = PROC) -> list[int] | None:
+    """The pids handed out from ``first_pid`` on: every descendant of that process has one of them, as
+    pids come from one counter. None (scan everything) when the counter cannot be read, has wrapped
+    around since, or has moved too far to probe pid by pid."""
+    last = _last_pid(proc)
+    if last is None or last < first_pid or last - first_pid > _MAX_CREATED:
+        return None
+    return list(range(first_pid, last + 1))
 
 
 def run_dir_prefix(run_id: str) -> str:

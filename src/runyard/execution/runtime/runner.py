@@ -42,6 +42,7 @@ from runyard.execution.runtime.workspace import (
 from runyard.storage.archives import ArchiveLimits
 
 TAIL_BYTES = 4096
+_SCAN_ALL = -1  # in RunReport.pending_cleanup: look at every process for leftovers
 STDOUT_FILE = "stdout"
 
 
@@ -121,6 +122,8 @@ class _Run:
         self.out_dir = run_dir  # stdout and the output archive, next to the workspace
         self.stderr_tail = _Tail()
         self.stdout_tail = _Tail()
+        self.launched = False            # whether a process may have been started
+        self.pid: int | None = None      # the app's process, once started
 
     def log(self, line: str) -> None:
         self.ctx.log(self.task.run_id, line)
@@ -179,12 +182,14 @@ class _Run:
                            deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
                            trusted_launcher=manifest.type == "python",
                            poll_interval=poll_interval, kill_grace=kill_grace)
+        self.launched = True
         try:
             outcome = run_process(spec, on_stderr_line=self.log_stderr,
                                   on_stdout_line=self.log_stdout if streamed else None,
                                   should_cancel=lambda: self.ctx.cancel_requested(task.run_id))
         except OSError as exc:  # e.g. a binary built for another architecture (GOARCH=arm64)
             raise WorkspaceError(f"could not start {Path(argv[0]).name}: {exc.strerror or exc}") from None
+        self.pid = outcome.pid
         stdout_tail = self.stdout_tail.text() if streamed else _file_tail(stdout_path) if stdout_path else ""
         report = RunReport(
             exit_code=outcome.exit_code, canceled=outcome.canceled, deadline_hit=outcome.deadline_hit,
@@ -253,7 +258,10 @@ def execute(
         report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
     # With keep_workspace nothing is deleted: the workspace (and the stdout next to it) is kept for debugging.
     report.artifacts_dir = None if keep_workspace else run_dir
-    report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace)
+    # Leftover processes: none if nothing was started, else those made since the app's process (or,
+    # should the app's pid be unknown, every process is looked at).
+    scan = None if not run.launched else run.pid if run.pid is not None else _SCAN_ALL
+    report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace, scan)
     if not defer_cleanup:
         cleanup(report)
     return report
@@ -263,9 +271,10 @@ def cleanup(report: RunReport, *, artifacts: bool = False) -> None:
     """End descendants that left the app's process group (setsid, double fork) and remove the workspace
     (with ``artifacts``, the artifacts directory too: the caller has stored what it needed from it)."""
     if report.pending_cleanup is not None:
-        execution_id, workspace = report.pending_cleanup
+        execution_id, workspace, scan = report.pending_cleanup
         report.pending_cleanup = None
-        kill_execution_processes(execution_id)
+        if scan is not None:
+            kill_execution_processes(execution_id, first_pid=None if scan == _SCAN_ALL else scan)
         inside = artifacts and report.artifacts_dir is not None and workspace is not None and workspace.parent == report.artifacts_dir
         if workspace is not None and not inside:
             shutil.rmtree(workspace, ignore_errors=True)

@@ -65,4 +65,6 @@ class RunReport:
     # Directory holding output_path (outside the removed workspace); the caller deletes it when done.
     artifacts_dir: Path | None = None
     # With ``execute(defer_cleanup=True)``: what ``cleanup`` still has to do once the result is stored.
-    pending_cleanup: tuple[str, Path | None] | None = None  # (execution id, workspace to remove)
+    # (execution id, workspace to remove, where leftover processes may be: None for nowhere, since the
+    # app's pid, or -1 for anywhere)
+    pending_cleanup: tuple[str, Path | None, int | None] | None = None
