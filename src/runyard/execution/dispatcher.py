@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from runyard.domain.manifest import parse_manifest
+from runyard.domain.memo import Memo
 from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
@@ -41,7 +42,6 @@ _CLAIM = (
     .returning(*_RUNS.c)
 )
 _BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest).where(_BUNDLES.c.id == bindparam("bundle_id"))
-_CACHED_BUNDLES = 1024
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
 
@@ -56,7 +56,7 @@ class Dispatcher:
         # the previous one left, so a class never gets more runs than it has slots.
         self._dispatching = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._bundles: dict[str, Any] = {}  # id -> (id, manifest): an executable never changes
+        self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest): an executable never changes
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -182,9 +182,7 @@ class Dispatcher:
         if bundle is None:
             bundle = conn.execute(_BUNDLE, {"bundle_id": bundle_id}).first()
             if bundle is not None:
-                if len(self._bundles) >= _CACHED_BUNDLES:
-                    self._bundles.clear()
-                self._bundles[bundle_id] = bundle
+                self._bundles.remember(bundle_id, bundle)
         return bundle
 
     def _task(self, run: Any, bundle: Any) -> RunTask:

@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from runyard.domain.memo import Memo
 from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.orphans import INPUTS_DIR
@@ -18,7 +19,6 @@ from runyard.services.platform import Platform
 from runyard.storage.db import Bundle
 
 log = logging.getLogger(__name__)
-_CACHED_BUNDLES = 1024
 
 
 def input_copy_path(platform: Platform, run_id: str) -> Path:
@@ -33,7 +33,7 @@ class _Context:
         self._platform = platform
         self._cancel = cancel_events
         self._inputs = input_keys
-        self._bundle_keys: dict[str, str] = {}
+        self._bundle_keys: Memo[str, str] = Memo(1024)
         self.copied_inputs: set[str] = set()  # runs whose input was copied to the work folder
 
     def bundle_dir(self, bundle_id: str) -> Path:
@@ -43,10 +43,7 @@ class _Context:
                 bundle = s.get(Bundle, bundle_id)
                 if bundle is None:
                     raise FileNotFoundError(f"executable {bundle_id} does not exist")
-                key = bundle.blob_key
-            if len(self._bundle_keys) >= _CACHED_BUNDLES:
-                self._bundle_keys.clear()
-            self._bundle_keys[bundle_id] = key
+                key = self._bundle_keys.remember(bundle_id, bundle.blob_key)
         return ensure_unpacked(self._platform, bundle_id, key)
 
     def input_path(self, run_id: str) -> Path | None:

@@ -25,6 +25,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from runyard.domain.manifest import Manifest
+from runyard.domain.memo import Memo
 
 BUNDLED_DEPS = Path(".nextmv/python/deps")
 _KEY_SALT = "runyard-env-v1"  # bump when the env layout changes so old envs are not reused
@@ -146,9 +147,6 @@ def base_interpreter() -> str:
     return os.path.realpath(base)
 
 
-_CACHED_BUNDLES = 256
-
-
 class EnvironmentBuilder:
     """Builds and caches one virtualenv per distinct requirement set under ``root``.
 
@@ -164,8 +162,8 @@ class EnvironmentBuilder:
         self._locks: dict[str, threading.Lock] = {}
         # An unpacked bundle never changes: its requirements (and the warnings reading them gave) are
         # read once, and the key of a requirement set is hashed once.
-        self._requirements: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-        self._keys: dict[tuple[str, ...], str] = {}
+        self._requirements: Memo[tuple[str, str], tuple[list[str], list[str]]] = Memo(256)
+        self._keys: Memo[tuple[str, ...], str] = Memo(256)
 
     def requirements_for(self, app_dir: Path, manifest: Manifest, warn: Log | None = None) -> list[str]:
         """See the module-level :func:`requirements_for`; remembered per bundle directory and manifest."""
@@ -174,10 +172,7 @@ class EnvironmentBuilder:
         cached = self._requirements.get(cache_key)
         if cached is None:
             warnings: list[str] = []
-            cached = (requirements_for(app_dir, manifest, warnings.append), warnings)
-            if len(self._requirements) >= _CACHED_BUNDLES:
-                self._requirements.clear()
-            self._requirements[cache_key] = cached
+            cached = self._requirements.remember(cache_key, (requirements_for(app_dir, manifest, warnings.append), warnings))
         requirements, warnings = cached
         for line in warnings if warn else ():
             warn(line)
@@ -203,10 +198,7 @@ class EnvironmentBuilder:
         key = self._keys.get(lines)
         if key is None:
             payload = "\n".join([_KEY_SALT, self.python_version, *_normalized(requirements)])
-            key = hashlib.sha256(payload.encode()).hexdigest()[:32]
-            if len(self._keys) >= _CACHED_BUNDLES:
-                self._keys.clear()
-            self._keys[lines] = key
+            key = self._keys.remember(lines, hashlib.sha256(payload.encode()).hexdigest()[:32])
         return key
 
     def path_for(self, requirements: list[str]) -> Path:

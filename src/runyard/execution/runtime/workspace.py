@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from runyard.domain.manifest import Manifest
+from runyard.domain.memo import Memo
 from runyard.execution.runtime.orphans import EXECUTION_ID_VAR
 from runyard.execution.runtime.types import RunTask
 
@@ -68,9 +69,8 @@ class _Layout:
 
 _SMALL_FILE = 256 * 1024          # files up to this size are kept in memory…
 _LAYOUT_BYTES = 1024 * 1024       # …up to this much per bundle; larger ones are copied from the bundle
-_CACHED_LAYOUTS = 64
-_layouts: dict[str, _Layout] = {}
-_inside_cache: dict[tuple[str, str], str] = {}
+_layouts: Memo[str, _Layout] = Memo(64)
+_inside_cache: Memo[tuple[str, str], str] = Memo(256)
 
 
 def _layout(bundle_dir: Path) -> _Layout:
@@ -106,11 +106,7 @@ def _layout(bundle_dir: Path) -> _Layout:
                     data = Path(path).read_bytes()
                     kept += len(data)
                 files.append((rel, stat.S_IMODE(st.st_mode), data))
-    layout = _Layout(tuple(dirs), tuple(links), tuple(files))
-    if len(_layouts) >= _CACHED_LAYOUTS:
-        _layouts.clear()
-    _layouts[key] = layout
-    return layout
+    return _layouts.remember(key, _Layout(tuple(dirs), tuple(links), tuple(files)))
 
 
 def _write_new(path: str, data: bytes, mode: int) -> None:
@@ -161,10 +157,7 @@ def _inside_bundle(bundle_dir: Path, relative: str) -> str:
     cached = _inside_cache.get(key)
     if cached is None:
         root = Path(bundle_dir).resolve()
-        cached = _contained(root, relative).relative_to(root).as_posix()
-        if len(_inside_cache) >= 4 * _CACHED_LAYOUTS:
-            _inside_cache.clear()
-        _inside_cache[key] = cached
+        cached = _inside_cache.remember(key, _contained(root, relative).relative_to(root).as_posix())
     return cached
 
 
