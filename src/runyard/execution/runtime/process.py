@@ -84,8 +84,8 @@ class _Channel:
     pipe would block the app."""
 
     def __init__(self, pipe: BinaryIO, sink: LineSink | None, copy: BinaryIO | None) -> None:
-        self.pipe, self.sink, self.copy = pipe, sink, copy
-        self.fd = pipe.fileno()
+        self.sink, self.copy = sink, copy
+        self.fd = pipe.fileno()  # the pipe object itself is closed by run_process
         os.set_blocking(self.fd, False)
         self.count = 0
         self._pending = b""
