@@ -18,6 +18,7 @@ from runyard.execution.runtime.workspace import (
     WorkspaceError,
     prepare_workspace,
     run_cwd,
+    same_as_bundle,
     scrubbed_env,
     write_file_secrets,
 )
@@ -165,3 +166,24 @@ def test_argv_custom_template_and_binary(tmp_path: Path) -> None:
 def test_argv_missing_entrypoint(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="entrypoint"):
         command_argv(parse_manifest({"execution": {"entrypoint": "./app.py"}}), tmp_path, Path("/p"), {})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda app: (app / "main.py").write_text("print('ho')\n"),  # same size, other bytes
+        lambda app: (app / "src/helper.py").write_text("X = 1\nY = 2\n"),
+        lambda app: (app / "app.yaml").write_text("type: go\n"),
+        lambda app: ((app / "src/link").unlink(), (app / "src/link").symlink_to("/etc/passwd")),
+        lambda app: (app / "big.bin").write_bytes(b"\0" * 300_000 + b"\1"),  # a file not kept in memory
+    ],
+)
+def test_same_as_bundle_compares_the_content(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    bundle = _bundle(tmp_path)
+    (bundle / "src/link").symlink_to("helper.py")
+    (bundle / "big.bin").write_bytes(b"\0" * 300_001)  # over the in-memory size: read from the bundle
+    manifest = parse_manifest({"files": ["main.py", "src", "big.bin"]})
+    app = prepare_workspace(bundle, tmp_path / "ws", manifest)
+    assert same_as_bundle(app, bundle, manifest)
+    change(app)
+    assert not same_as_bundle(app, bundle, manifest)

@@ -12,6 +12,7 @@ from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.orphans import INPUTS_DIR
 from runyard.execution.runtime.runner import cleanup, execute
+from runyard.execution.runtime.spares import WorkspacePool
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
 from runyard.services.bundles import ensure_unpacked
@@ -88,6 +89,9 @@ class EmbeddedExecutor(Executor):
         self._envs = EnvironmentBuilder(root=settings.env_path(), python=settings.execution.python)
         self._ctx = _Context(platform, self._cancel, self._inputs)
         self._work_root = settings.work_path()
+        # Workspaces of ended runs, laid out again for the next run of the same executable (at most one
+        # per thread: as many as can be running or cleaning up at once).
+        self._spares = WorkspacePool(0 if settings.execution.keep_workspaces else workers)
 
     def submit(self, task: RunTask, execution_class: str, input_key: str | None = None) -> None:
         with self._lock:
@@ -108,6 +112,7 @@ class EmbeddedExecutor(Executor):
                 kill_grace=settings.kill_grace_seconds,
                 keep_workspace=settings.keep_workspaces,
                 defer_cleanup=True,  # after the result is stored: waiting clients don't wait for it
+                pool=self._spares,
             )
         except Exception as exc:  # the runner should not raise; if it does, the run must still end
             log.exception("runner raised for run %s", task.run_id)
@@ -126,7 +131,7 @@ class EmbeddedExecutor(Executor):
         except Exception:
             log.exception("could not record the result of run %s", task.run_id)
         finally:
-            cleanup(report, artifacts=True)
+            cleanup(report, artifacts=True, pool=self._spares)
             if task.run_id in self._ctx.copied_inputs:
                 self._ctx.copied_inputs.discard(task.run_id)
                 input_copy_path(self._platform, task.run_id).unlink(missing_ok=True)
@@ -150,3 +155,4 @@ class EmbeddedExecutor(Executor):
             for event in events:
                 event.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._spares.clear()

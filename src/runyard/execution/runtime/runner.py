@@ -14,6 +14,8 @@ run costs an inode allocation, so there are as few as the isolation needs.
 from __future__ import annotations
 
 import collections
+import functools
+import json
 import os
 import secrets
 import shutil
@@ -29,13 +31,16 @@ from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_in
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
+from runyard.execution.runtime.spares import Spare, WorkspacePool, record
 from runyard.execution.runtime.types import RunContext, RunReport, RunTask
 from runyard.execution.runtime.workspace import (
+    APP_DIR_NAME,
     SAFE_PATH,
     WorkspaceError,
     entrypoint_path,
     prepare_workspace,
     run_cwd,
+    same_as_bundle,
     scrubbed_env,
     write_file_secrets,
 )
@@ -116,14 +121,15 @@ def _parse(manifest: dict) -> Manifest:
 class _Run:
     """State of one execution; methods are the pipeline's steps in order."""
 
-    def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path) -> None:
-        self.task, self.ctx, self.run_dir = task, ctx, run_dir
+    def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path, pool: WorkspacePool | None = None) -> None:
+        self.task, self.ctx, self.run_dir, self.pool = task, ctx, run_dir, pool
         self.workspace = run_dir / "ws"
         self.out_dir = run_dir  # stdout and the output archive, next to the workspace
         self.stderr_tail = _Tail()
         self.stdout_tail = _Tail()
         self.launched = False            # whether a process may have been started
         self.pid: int | None = None      # the app's process, once started
+        self.spare: Spare | None = None  # the laid-out workspace, for the pool once the run ended
 
     def log(self, line: str) -> None:
         self.ctx.log(self.task.run_id, line)
@@ -152,8 +158,7 @@ class _Run:
         python = self.environment(manifest, bundle, envs)
         if self.ctx.cancel_requested(task.run_id):
             return RunReport(canceled=True)
-        self.workspace.mkdir()
-        app_dir = prepare_workspace(bundle, self.workspace, manifest)
+        app_dir = self.lay_out(bundle, manifest)
         cwd = run_cwd(app_dir, manifest, bundle)
         write_file_secrets(app_dir, task.files)
         stdin = self.input(manifest, cwd)
@@ -163,6 +168,22 @@ class _Run:
         # Only archive outputs are "the files the run created or changed"; other formats need no snapshot.
         before = snapshot(cwd) if manifest.content_format in ARCHIVE_FORMATS else {}
         return self.launch(manifest, argv, cwd, env, stdin, before, poll_interval, kill_grace)
+
+    def lay_out(self, bundle: Path, manifest: Manifest) -> Path:
+        """The run directory with the workspace and its app copy: a kept one of the same executable
+        (see ``spares``) or a fresh one. Returns the app directory."""
+        key = f"{bundle}\n{json.dumps(self.task.manifest, sort_keys=True)}"
+        pristine = self.pool.take(key, self.run_dir) if self.pool is not None else None
+        if pristine is not None:
+            self.spare = Spare(key, self.run_dir, pristine)
+            return self.workspace / APP_DIR_NAME
+        _make_dir(self.run_dir)
+        self.workspace.mkdir()
+        app_dir = prepare_workspace(bundle, self.workspace, manifest)
+        if self.pool is not None:
+            self.spare = Spare(key, self.run_dir, record(self.run_dir),
+                               check=functools.partial(same_as_bundle, app_dir, bundle, manifest))
+        return app_dir
 
     def input(self, manifest: Manifest, cwd: Path) -> Path | None:
         try:
@@ -220,14 +241,17 @@ class _Run:
 
 
 def _run_dir(work_root: Path, run_id: str) -> Path:
-    """A new directory for this attempt, readable by the owner only (as ``mkdtemp`` makes them)."""
-    name = f"{run_dir_prefix(run_id)}-{secrets.token_hex(4)}"
+    """This attempt's directory (made with the workspace): unique, named after the run."""
+    return work_root / f"{run_dir_prefix(run_id)}-{secrets.token_hex(4)}"
+
+
+def _make_dir(path: Path) -> None:
+    """``path`` made readable by the owner only (as ``mkdtemp`` makes them), with its parents."""
     try:
-        os.mkdir(work_root / name, 0o700)
+        os.mkdir(path, 0o700)
     except FileNotFoundError:
-        work_root.mkdir(parents=True, exist_ok=True)
-        os.mkdir(work_root / name, 0o700)
-    return work_root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path, 0o700)
 
 
 def execute(
@@ -240,16 +264,18 @@ def execute(
     kill_grace: float = 0.5,
     keep_workspace: bool = False,
     defer_cleanup: bool = False,
+    pool: WorkspacePool | None = None,
 ) -> RunReport:
     """Execute ``task`` end to end and report; never raises for run or infrastructure failures.
 
     The app's process group is always gone on return. Ending stragglers that left the group and
     removing the workspace take a few milliseconds; with ``defer_cleanup`` they are left to
     :func:`cleanup`, which the caller runs after it has stored the result, so a waiting client
-    does not wait for them.
+    does not wait for them. With a ``pool`` (and ``keep_workspace`` off), the workspace may be a kept
+    one and may be kept again by :func:`cleanup`.
     """
     run_dir = _run_dir(Path(work_root), task.run_id)
-    run = _Run(task, ctx, run_dir)
+    run = _Run(task, ctx, run_dir, None if keep_workspace else pool)
     try:
         report = run.execute(envs, poll_interval, kill_grace)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's error
@@ -262,24 +288,32 @@ def execute(
     # should the app's pid be unknown, every process is looked at).
     scan = None if not run.launched else run.pid if run.pid is not None else _SCAN_ALL
     report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace, scan)
+    report.spare = run.spare
     if not defer_cleanup:
         cleanup(report)
     return report
 
 
-def cleanup(report: RunReport, *, artifacts: bool = False) -> None:
+def cleanup(report: RunReport, *, artifacts: bool = False, pool: WorkspacePool | None = None) -> None:
     """End descendants that left the app's process group (setsid, double fork) and remove the workspace
-    (with ``artifacts``, the artifacts directory too: the caller has stored what it needed from it)."""
+    (with ``artifacts``, the artifacts directory too: the caller has stored what it needed from it).
+    With ``artifacts`` and a ``pool``, the run directory is offered to the pool instead, unless a
+    process of the run had to be killed here."""
+    stragglers = False
+    spare, report.spare = report.spare, None
     if report.pending_cleanup is not None:
         execution_id, workspace, scan = report.pending_cleanup
         report.pending_cleanup = None
         if scan is not None:
-            kill_execution_processes(execution_id, first_pid=None if scan == _SCAN_ALL else scan)
+            stragglers = bool(kill_execution_processes(execution_id, first_pid=None if scan == _SCAN_ALL else scan))
         inside = artifacts and report.artifacts_dir is not None and workspace is not None and workspace.parent == report.artifacts_dir
         if workspace is not None and not inside:
             shutil.rmtree(workspace, ignore_errors=True)
+            spare = None
     if artifacts and report.artifacts_dir is not None:
-        shutil.rmtree(report.artifacts_dir, ignore_errors=True)
+        kept = pool is not None and spare is not None and not stragglers and spare.path == report.artifacts_dir and pool.give(spare)
+        if not kept:
+            shutil.rmtree(report.artifacts_dir, ignore_errors=True)
         report.artifacts_dir = None
 
 

@@ -68,3 +68,5 @@ class RunReport:
     # (execution id, workspace to remove, where leftover processes may be: None for nowhere, since the
     # app's pid, or -1 for anywhere)
     pending_cleanup: tuple[str, Path | None, int | None] | None = None
+    # The laid-out workspace (a ``spares.Spare``) that ``cleanup`` may give to a workspace pool.
+    spare: Any = None

@@ -145,6 +145,39 @@ def prepare_workspace(bundle_dir: Path, workspace: Path, manifest: Manifest) -> 
     return app_dir
 
 
+def same_as_bundle(app_dir: Path, bundle_dir: Path, manifest: Manifest) -> bool:
+    """Whether the copy in ``app_dir`` still has the content :func:`prepare_workspace` gave it: every
+    file's bytes, every link's target, ``app.yaml``. (Which entries exist, and their modes, are
+    checked by ``spares.restore``; this covers a change made so soon after the copy that the file's
+    change time, which has the kernel's tick as its resolution, could not show it.)"""
+    bundle_dir = Path(bundle_dir).resolve()
+    layout = _layout(bundle_dir)
+    app = str(app_dir)
+    try:
+        if any(os.readlink(f"{app}/{rel}") != target for rel, target in layout.links):
+            return False
+        for rel, _, data in layout.files:
+            if not _same_bytes(f"{app}/{rel}", data if data is not None else None, bundle_dir / rel):
+                return False
+        return _same_bytes(f"{app}/app.yaml", _manifest_text(manifest).encode(), None)
+    except OSError:
+        return False
+
+
+def _same_bytes(path: str, data: bytes | None, source: Path | None) -> bool:
+    with open(path, "rb") as copy:
+        if data is not None:
+            return copy.read(len(data) + 1) == data
+        assert source is not None
+        with open(source, "rb") as original:
+            while True:
+                a, b = copy.read(1024 * 1024), original.read(1024 * 1024)
+                if a != b:
+                    return False
+                if not a:
+                    return True
+
+
 def _manifest_text(manifest: Manifest) -> str:
     return _yaml_text(json.dumps(manifest.model_dump(by_alias=True, exclude_none=True)))
 
