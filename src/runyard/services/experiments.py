@@ -107,13 +107,16 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
                          instance_ids=instance_ids, option_sets=req.option_sets, requested_runs=len(specs))
         s.add(exp)
         targets: dict[tuple[str, str], Any] = {}
+        rows = []
         for spec in specs:
             options = (req.option_sets or {}).get(spec.option_set or "", {}) if spec.option_set else {}
             request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
             fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
-            run_service.queue_run(platform, s, principal, app, request, version_id=spec.version_id,
-                                  source=sources[spec.input_id], experiment=fields, priority=EXPERIMENT_PRIORITY, targets=targets)
-        s.flush()
+            rows.append(run_service.queued_run_row(platform, s, principal, app, request, version_id=spec.version_id,
+                                                   source=sources[spec.input_id], experiment=fields,
+                                                   priority=EXPERIMENT_PRIORITY, targets=targets))
+        s.flush()  # the experiment first
+        run_service.insert_runs(s, rows)  # then every run in one statement
     platform.wakeup()
     return exp
 

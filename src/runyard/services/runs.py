@@ -241,6 +241,33 @@ def queue_run(
 
     ``targets`` memoizes instance/version lookups across the runs of one experiment.
     """
+    row = queued_run_row(platform, session, principal, app, request, version_id=version_id, source=source,
+                         experiment=experiment, priority=priority, targets=targets)
+    # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
+    session.execute(insert(Run.__table__), row)
+    return str(row["id"])
+
+
+def insert_runs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows made by :func:`queued_run_row` with one statement (executemany)."""
+    if rows:
+        session.execute(insert(Run.__table__), rows)
+
+
+def queued_run_row(
+    platform: Platform,
+    session: Session,
+    principal: Principal,
+    app: Application,
+    request: RunRequest,
+    *,
+    version_id: str | None = None,
+    source: RunSource | None = None,
+    experiment: ExperimentFields | None = None,
+    priority: int | None = None,
+    targets: dict[tuple[str, str], Any] | None = None,
+) -> dict[str, Any]:
+    """The validated row of one queued run (its input stored), to be inserted by the caller."""
     check_configuration(platform.settings, request.configuration)
     run_id = new_id("run", 12)
     instance_id = "" if version_id else (request.instance_id or app.default_instance or "latest")
@@ -268,44 +295,39 @@ def queue_run(
         _check_input_archive(platform, session, app, request, in_fmt)
     key, size = (source.key, source.size) if source is not None else _store_input(platform, session, app, run_id, request)
     exp = experiment or ExperimentFields()
-    # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
-    session.execute(
-        insert(Run.__table__),
-        dict(
-            id=run_id,
-            app_pk=app.pk,
-            account_id=principal.account_id,
-            app_id=app.id,
-            instance_id=instance_id,
-            version_id=version_id,
-            bundle_id=bundle.id,
-            name=request.name or "",
-            description=request.description or "",
-            user_email=principal.email,
-            input_format=in_fmt,
-            output_format=out_fmt,
-            input_key=key,
-            input_size=size,
-            options={
-                "request": {k: option_value_str(v) for k, v in request.options.items()},
-                "instance": instance_options,
-                "summary": summary,
-            },
-            configuration=request.configuration,
-            execution_class=cls,
-            priority=priority if priority is not None else default_priority,
-            queuing_disabled=no_queue,
-            secrets_collection_id=secrets_id,
-            idempotency_key=request.idempotency_key,
-            experiment_id=exp.experiment_id,
-            input_id=exp.input_id,
-            input_set_id=exp.input_set_id,
-            option_set=exp.option_set,
-            scenario_id=exp.scenario_id,
-            repetition=exp.repetition,
-        ),
+    return dict(
+        id=run_id,
+        app_pk=app.pk,
+        account_id=principal.account_id,
+        app_id=app.id,
+        instance_id=instance_id,
+        version_id=version_id,
+        bundle_id=bundle.id,
+        name=request.name or "",
+        description=request.description or "",
+        user_email=principal.email,
+        input_format=in_fmt,
+        output_format=out_fmt,
+        input_key=key,
+        input_size=size,
+        options={
+            "request": {k: option_value_str(v) for k, v in request.options.items()},
+            "instance": instance_options,
+            "summary": summary,
+        },
+        configuration=request.configuration,
+        execution_class=cls,
+        priority=priority if priority is not None else default_priority,
+        queuing_disabled=no_queue,
+        secrets_collection_id=secrets_id,
+        idempotency_key=request.idempotency_key,
+        experiment_id=exp.experiment_id,
+        input_id=exp.input_id,
+        input_set_id=exp.input_set_id,
+        option_set=exp.option_set,
+        scenario_id=exp.scenario_id,
+        repetition=exp.repetition,
     )
-    return run_id
 
 
 def _check_input_archive(platform: Platform, session: Session, app: Application, request: RunRequest, fmt: str) -> None:
@@ -448,9 +470,15 @@ _FINISH = (
 
 
 def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus | None:
-    """Store what the runner produced and move the run to its terminal status."""
+    """Store what the runner produced and move the run to its terminal status (on one connection: the
+    status is read, the output stored, then the status moved if it still may)."""
     with platform.db.engine.connect() as conn:
-        run = conn.execute(_FINISH_READ, {"run_id": run_id}).first()
+        return _finish(platform, conn, run_id, report)
+
+
+def _finish(platform: Platform, conn: Any, run_id: str, report: RunReport) -> RunStatus | None:
+    run = conn.execute(_FINISH_READ, {"run_id": run_id}).first()
+    conn.rollback()  # no transaction stays open while the output is stored (an upload to S3 takes time)
     if run is None or states.is_terminal(run.status):
         return None
     cancel = run.cancel_requested or report.canceled
@@ -477,7 +505,7 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
         if status is RunStatus.FAILED else None,
     }
     params = {f"new_{name}": value for name, value in values.items()}
-    with platform.db.engine.begin() as conn:
+    with conn.begin():
         moved = conn.execute(_FINISH, {"run_id": run_id, "sources": [s.value for s in states.sources_of(status)], **params}).rowcount
     return status if moved else None
 
