@@ -79,7 +79,19 @@ def test_sigkill_and_restart(server_process, tmp_path: Path, reap_pids: list[int
         assert api.get(f"/v1/applications/{app}/runs/{run_id}/input").json() == run_input
     assert result(api, app, done)["output"] == done_output
     assert metas[done]["status_v2"] == "succeeded"
-    wait_for(lambda: not any(work.iterdir()), timeout=10, what="the work root to be empty once all runs ended")
+    # What stays are kept workspaces (laid out again for the next run of the app): at most one per
+    # runner thread, each named after an ended run and holding nothing but the app's copy.
+    wait_for(lambda: _only_kept_workspaces(work, set(metas)), timeout=10, what="the work root to hold only kept workspaces")
+
+
+def _only_kept_workspaces(work: Path, ended: set[str]) -> bool:
+    entries = list(work.iterdir())
+    return len(entries) <= 2 and all(
+        e.is_dir() and run_dir_owners(work) <= ended
+        and [p.name for p in e.iterdir()] == ["ws"] and [p.name for p in (e / "ws").iterdir()] == ["app"]
+        and sorted(p.name for p in (e / "ws" / "app").iterdir()) == ["app.yaml", "main.py"]
+        for e in entries
+    )
 
 
 def test_stale_run_dirs_are_removed_and_nothing_else(tmp_path: Path) -> None:
