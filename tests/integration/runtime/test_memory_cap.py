@@ -1,4 +1,5 @@
-"""The execution class's memory cap holds for both ways of starting a process (prlimit or preexec hook)."""
+"""The execution class's memory cap holds for every way of starting a process (the built launcher,
+prlimit, the preexec hook)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,52 @@ from pathlib import Path
 
 import pytest
 
+from runyard.execution.runtime import limit_exec
 from runyard.execution.runtime.process import ProcessSpec, run_process
 
 ALLOCATE = "import sys\ntry:\n    b = bytearray(400 * 1024 * 1024)\nexcept MemoryError:\n    sys.exit(42)\nprint('allocated')\n"
 
 
-@pytest.mark.parametrize("trusted", [True, False], ids=["prlimit", "preexec"])
-def test_an_allocation_above_the_cap_fails_and_below_it_works(tmp_path: Path, trusted: bool) -> None:
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if limit_exec.compiler() is None:
+        pytest.skip("no C compiler here: the cap is set with prlimit")
+    built = limit_exec.build(tmp_path_factory.mktemp("bin"))
+    assert built is not None, "the launcher must build where there is a C compiler"
+    return built
+
+
+@pytest.mark.parametrize("way", ["limit-exec", "prlimit", "preexec"])
+def test_an_allocation_above_the_cap_fails_and_below_it_works(tmp_path: Path, way: str, request: pytest.FixtureRequest) -> None:
+    trusted = way != "preexec"
+    program = request.getfixturevalue("launcher") if way == "limit-exec" else None
     script = tmp_path / "alloc.py"
     script.write_text(ALLOCATE)
     lines: list[str] = []
 
     def run(memory_mb: int | None) -> int | None:
         spec = ProcessSpec(argv=[sys.executable, str(script)], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
-                           stdout_path=tmp_path / "out", memory_mb=memory_mb, trusted_launcher=trusted)
+                           stdout_path=tmp_path / "out", memory_mb=memory_mb, trusted_launcher=trusted,
+                           limit_exec=program)
         return run_process(spec, on_stderr_line=lines.append).exit_code
 
     assert run(200) == 42, lines
     assert run(2000) == 0, lines
     assert (tmp_path / "out").read_text().strip() == "allocated"
     assert run(None) == 0
+
+
+def test_the_launcher_sets_both_limits_and_reports_its_own_failures(launcher: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    shown = subprocess.run([str(launcher), str(300 * 1024 * 1024), "/bin/sh", "-c", "ulimit -Sv; ulimit -Hv"],
+                           capture_output=True, text=True, env={})
+    assert shown.returncode == 0 and shown.stdout.split() == [str(300 * 1024)] * 2
+    assert subprocess.run([str(launcher), "lots", "/bin/true"], capture_output=True).returncode == 125
+    missing = subprocess.run([str(launcher), "1048576000", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 127 and "cannot execute" in missing.stderr
+
+
+def test_without_a_working_compiler_there_is_no_launcher(tmp_path: Path) -> None:
+    assert limit_exec.build(tmp_path / "a", cc="/bin/false") is None
+    assert not list((tmp_path / "a").iterdir())  # nothing half-built is left

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from runyard.domain.manifest import Manifest
 from runyard.domain.memo import Memo
+from runyard.execution.runtime import limit_exec
 
 BUNDLED_DEPS = Path(".nextmv/python/deps")
 _KEY_SALT = "runyard-env-v1"  # bump when the env layout changes so old envs are not reused
@@ -35,6 +36,7 @@ _NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
 _INCLUDE_RE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(.+)$")
 _MAX_INCLUDE_DEPTH = 5
 _TAIL_LINES = 40
+LIMIT_EXEC_DIR = ".bin"  # under the cache root: built programs (the memory cap's launcher)
 
 Log = Callable[[str], None]
 
@@ -164,6 +166,10 @@ class EnvironmentBuilder:
         # read once, and the key of a requirement set is hashed once.
         self._requirements: Memo[tuple[str, str], tuple[list[str], list[str]]] = Memo(256)
         self._keys: Memo[tuple[str, ...], str] = Memo(256)
+
+    def limit_exec(self) -> Path | None:
+        """The memory cap's launcher (``limit_exec``), built once into this cache; None without a compiler."""
+        return limit_exec.build(self.root / LIMIT_EXEC_DIR)
 
     def requirements_for(self, app_dir: Path, manifest: Manifest, warn: Log | None = None) -> list[str]:
         """See the module-level :func:`requirements_for`; remembered per bundle directory and manifest."""

@@ -40,11 +40,13 @@ class ProcessSpec:
     max_output_bytes: int | None = None  # stdout bytes; also caps each streamed channel
     memory_mb: int | None = None
     # argv[0] is an interpreter Runyard built (a Python app's environment), so it certainly exists and
-    # executes: the memory cap can then be set by util-linux ``prlimit`` in front of it instead of a
-    # ``preexec_fn``, which lets CPython start the process with vfork instead of copying the server's
-    # page tables with fork (about 15 ms per run on a 100 MB server). For an app's own binary an exec
-    # failure must surface as ``OSError`` (e.g. a binary built for another CPU), so it keeps the hook.
+    # executes: the memory cap can then be set by a program in front of it (``limit_exec``, else
+    # util-linux ``prlimit``) instead of a ``preexec_fn``, which lets CPython start the process with
+    # vfork instead of copying the server's page tables with fork (about 15 ms per run on a 100 MB
+    # server). For an app's own binary an exec failure must surface as ``OSError`` (e.g. a binary built
+    # for another CPU), so it keeps the hook.
     trusted_launcher: bool = False
+    limit_exec: Path | None = None  # the built ``limit_exec`` program, if there is one
     poll_interval: float = 0.1
     kill_grace: float = 0.5
 
@@ -68,6 +70,8 @@ def _launch(spec: ProcessSpec) -> tuple[list[str], Callable[[], None] | None]:
     if spec.memory_mb is None:
         return argv, None
     limit = int(spec.memory_mb) * 1024 * 1024
+    if spec.trusted_launcher and spec.limit_exec is not None:
+        return [str(spec.limit_exec), str(limit), *argv], None
     if spec.trusted_launcher and _PRLIMIT is not None:
         return [_PRLIMIT, f"--as={limit}:{limit}", "--", *argv], None
 

@@ -130,6 +130,7 @@ class _Run:
         self.launched = False            # whether a process may have been started
         self.pid: int | None = None      # the app's process, once started
         self.spare: Spare | None = None  # the laid-out workspace, for the pool once the run ended
+        self.limit_exec: Path | None = None  # the memory cap's launcher, for a Python app with a cap
 
     def log(self, line: str) -> None:
         self.ctx.log(self.task.run_id, line)
@@ -149,7 +150,10 @@ class _Run:
         requirements = envs.requirements_for(bundle, manifest, self.log)
         if requirements:  # (an app without any has a log without this line)
             self.log(f"runyard: Python requirements: {', '.join(requirements)}")
-        return envs.ensure(requirements, self.log)
+        python = envs.ensure(requirements, self.log)
+        if self.task.memory_mb is not None:
+            self.limit_exec = envs.limit_exec()
+        return python
 
     def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
         task = self.task
@@ -201,7 +205,7 @@ class _Run:
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
         spec = ProcessSpec(argv=argv, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
                            deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
-                           trusted_launcher=manifest.type == "python",
+                           trusted_launcher=manifest.type == "python", limit_exec=self.limit_exec,
                            poll_interval=poll_interval, kill_grace=kill_grace)
         self.launched = True
         try:
