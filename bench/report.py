@@ -44,6 +44,12 @@ def _p1(r: dict[str, Any]) -> list[Row]:
                 "overhead < 20 ms at p50", r["goal"]["met"])]
 
 
+def _around(baseline: dict[str, Any]) -> str:
+    if "before_runs_per_s" not in baseline:
+        return ""
+    return f" ({baseline['before_runs_per_s']:.1f} before, {baseline['after_runs_per_s']:.1f} after)"
+
+
 def _p2(r: dict[str, Any]) -> list[Row]:
     out = []
     for w in r["by_workers"]:
@@ -55,7 +61,7 @@ def _p2(r: dict[str, Any]) -> list[Row]:
                   if len(rounds) > 1 else "")
         out.append(Row("P2", f"{WHAT['P2']}: {r['runs']} runs, W={w['workers']}",
                        f"batch experiment: {w['runyard']['runs_per_s']:.1f} runs/s ({w['runyard']['seconds']:.1f} s){extra}",
-                       f"ThreadPoolExecutor({w['workers']}): {w['baseline']['runs_per_s']:.1f} runs/s",
+                       f"ThreadPoolExecutor({w['workers']}): {w['baseline']['runs_per_s']:.1f} runs/s{_around(w['baseline'])}",
                        f"{w['ratio']:.2f}×{spread}", "≥ 0.8×", w["met"]))
     return out
 
