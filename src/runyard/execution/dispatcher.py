@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from runyard.domain.manifest import parse_manifest
+from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
@@ -39,7 +39,10 @@ _CLAIM = (
         func.coalesce(_RUNS.c.status, "").in_([s.value for s in sources_of(RunStatus.RUNNING)]),
     )
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
-    .returning(*_RUNS.c)
+    # What a task is made of (not the run's configuration, statistics or logs: less to decode per run).
+    .returning(*(_RUNS.c[name] for name in (
+        "id", "app_id", "app_pk", "bundle_id", "input_key", "input_format", "output_format", "options",
+        "execution_class", "priority", "created_at", "secrets_collection_id")))
 )
 _BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
@@ -57,6 +60,7 @@ class Dispatcher:
         self._dispatching = threading.Lock()
         self._thread: threading.Thread | None = None
         self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest): an executable never changes
+        self._manifests: Memo[str, Manifest] = Memo(1024)  # id -> its manifest, parsed
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -186,7 +190,7 @@ class Dispatcher:
         return bundle
 
     def _task(self, run: Any, bundle: Any) -> RunTask:
-        manifest = parse_manifest(bundle.manifest)
+        manifest = self._manifests.get(bundle.id) or self._manifests.remember(bundle.id, parse_manifest(bundle.manifest))
         stored = run.options or {}
         active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
         cls = self._platform.settings.execution.classes.get(run.execution_class)

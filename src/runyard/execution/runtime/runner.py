@@ -26,6 +26,7 @@ from pathlib import Path
 
 from runyard.domain.errors import RunyardError
 from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
 from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
@@ -111,9 +112,15 @@ def command_argv(manifest: Manifest, app_dir: Path, python: Path | None, options
     return _launcher(manifest, app_dir, python, bundle_dir) + render_options(options, template)
 
 
-def _parse(manifest: dict) -> Manifest:
+_manifests: Memo[str, Manifest] = Memo(256)  # by the manifest's JSON: every run of a version has the same
+
+
+def _parse(manifest: dict, key: str) -> Manifest:
+    parsed = _manifests.get(key)
+    if parsed is not None:
+        return parsed
     try:
-        return parse_manifest(manifest)
+        return _manifests.remember(key, parse_manifest(manifest))
     except RunyardError as exc:
         raise WorkspaceError(f"invalid manifest: {exc.message}") from None
 
@@ -123,6 +130,7 @@ class _Run:
 
     def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path, pool: WorkspacePool | None = None) -> None:
         self.task, self.ctx, self.run_dir, self.pool = task, ctx, run_dir, pool
+        self.manifest_key = json.dumps(task.manifest, sort_keys=True)
         self.workspace = run_dir / "ws"
         self.out_dir = run_dir  # stdout and the output archive, next to the workspace
         self.stderr_tail = _Tail()
@@ -157,7 +165,7 @@ class _Run:
 
     def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
         task = self.task
-        manifest = _parse(task.manifest)
+        manifest = _parse(task.manifest, self.manifest_key)
         bundle = self.ctx.bundle_dir(task.bundle_id)
         python = self.environment(manifest, bundle, envs)
         if self.ctx.cancel_requested(task.run_id):
@@ -176,7 +184,7 @@ class _Run:
     def lay_out(self, bundle: Path, manifest: Manifest) -> Path:
         """The run directory with the workspace and its app copy: a kept one of the same executable
         (see ``spares``) or a fresh one. Returns the app directory."""
-        key = f"{bundle}\n{json.dumps(self.task.manifest, sort_keys=True)}"
+        key = f"{bundle}\n{self.manifest_key}"
         pristine = self.pool.take(key, self.run_dir) if self.pool is not None else None
         if pristine is not None:
             self.spare = Spare(key, self.run_dir, pristine)
