@@ -5,12 +5,11 @@ reads the queue index and updates by primary key."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 import json
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event, insert, select, text
 
 from runyard.storage.db import Run
