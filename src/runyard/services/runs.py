@@ -231,18 +231,11 @@ def queue_run(
     app: Application,
     request: RunRequest,
     *,
-    version_id: str | None = None,
     source: RunSource | None = None,
     experiment: ExperimentFields | None = None,
-    priority: int | None = None,
-    targets: dict[tuple[str, str], Any] | None = None,
 ) -> str:
-    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher).
-
-    ``targets`` memoizes instance/version lookups across the runs of one experiment.
-    """
-    row = queued_run_row(platform, session, principal, app, request, version_id=version_id, source=source,
-                         experiment=experiment, priority=priority, targets=targets)
+    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher)."""
+    row = queued_run_row(platform, session, principal, app, request, source=source, experiment=experiment)
     # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
     session.execute(insert(Run.__table__), row)
     return str(row["id"])
@@ -267,7 +260,10 @@ def queued_run_row(
     priority: int | None = None,
     targets: dict[tuple[str, str], Any] | None = None,
 ) -> dict[str, Any]:
-    """The validated row of one queued run (its input stored), to be inserted by the caller."""
+    """The validated row of one queued run (its input stored), to be inserted by the caller.
+
+    ``targets`` memoizes instance/version lookups across the runs of one experiment.
+    """
     check_configuration(platform.settings, request.configuration)
     run_id = new_id("run", 12)
     instance_id = "" if version_id else (request.instance_id or app.default_instance or "latest")
