@@ -61,7 +61,9 @@ def test_a_later_run_gets_the_workspace_back_clean(ctx: FakeContext, envs: Envir
     _run(ctx, envs, tmp_path, pool, 3, edit=True)  # the app appends to its own main.py
     assert len(pool) == 0 and not list((tmp_path / "work").iterdir())  # that copy was deleted
     fourth = _run(ctx, envs, tmp_path, pool, 4)
-    assert fourth["cwd_inode"] != first["cwd_inode"] and not fourth["edited"] and fourth["found"] == fresh
+    # A fresh copy (the kept one was deleted above; its inode number may be handed out again at once,
+    # so numbers cannot tell the copies apart), with the code as pushed.
+    assert not fourth["edited"] and fourth["found"] == fresh
 
 
 def test_a_fresh_copy_changed_in_place_is_not_kept(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path) -> None:
