@@ -29,7 +29,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,19 +50,25 @@ class Pristine:
     entries: dict[str, Signature]
 
 
+def _listing(top: str, pending: list[str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(path relative to ``top``, entry) for every entry of the directories in ``pending`` (relative
+    paths, ``""`` for ``top``); the caller appends the directories to descend into."""
+    while pending:
+        rel = pending.pop()
+        with os.scandir(f"{top}/{rel}" if rel else top) as listing:
+            for entry in listing:
+                yield (f"{rel}/{entry.name}" if rel else entry.name), entry
+
+
 def record(root: Path) -> Pristine:
     """The signatures of everything under ``root`` as it is now (right after it was laid out)."""
     top = str(root)
     entries: dict[str, Signature] = {}
     pending = [""]
-    while pending:
-        rel = pending.pop()
-        with os.scandir(f"{top}/{rel}" if rel else top) as listing:
-            for entry in listing:
-                child = f"{rel}/{entry.name}" if rel else entry.name
-                entries[child] = _signature(entry.stat(follow_symlinks=False))
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(child)
+    for child, entry in _listing(top, pending):
+        entries[child] = _signature(entry.stat(follow_symlinks=False))
+        if entry.is_dir(follow_symlinks=False):
+            pending.append(child)
     return Pristine(root=_signature(os.lstat(top)), entries=entries)
 
 
@@ -79,27 +85,23 @@ def _remove(entry: os.DirEntry[str]) -> None:
 def restore(root: Path, pristine: Pristine) -> bool:
     """Remove what was added under ``root``; True if what is left is exactly ``pristine``."""
     top = str(root)
+    seen = 0
+    pending = [""]
     try:
         if _signature(os.lstat(top)) != pristine.root:
             return False
-        seen = 0
-        pending = [""]
-        while pending:
-            rel = pending.pop()
-            with os.scandir(f"{top}/{rel}" if rel else top) as listing:
-                for entry in listing:
-                    child = f"{rel}/{entry.name}" if rel else entry.name
-                    wanted = pristine.entries.get(child)
-                    if wanted is None:
-                        _remove(entry)
-                        if os.path.lexists(entry.path):
-                            return False
-                        continue
-                    if _signature(entry.stat(follow_symlinks=False)) != wanted:
-                        return False
-                    seen += 1
-                    if stat.S_ISDIR(wanted[0]):
-                        pending.append(child)
+        for child, entry in _listing(top, pending):
+            wanted = pristine.entries.get(child)
+            if wanted is None:
+                _remove(entry)
+                if os.path.lexists(entry.path):
+                    return False
+                continue
+            if _signature(entry.stat(follow_symlinks=False)) != wanted:
+                return False
+            seen += 1
+            if stat.S_ISDIR(wanted[0]):
+                pending.append(child)
     except OSError:
         return False
     return seen == len(pristine.entries)
