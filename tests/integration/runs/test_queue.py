@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -162,3 +163,28 @@ def test_simultaneous_submissions_never_overfill_a_class(start_server, tmp_path:
     assert statuses == ["queued"] * 6 + ["running"] * 2
     gate.touch()
     assert {wait_status(api, app, r)["status_v2"] for r in run_ids} == {"succeeded"}
+
+
+def test_a_freed_slot_runs_the_next_queued_run_in_the_same_runner_thread(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The runner thread that frees a slot claims the next queued run and runs it itself, instead of
+    handing it to another thread that would contend with it for the interpreter while it records its
+    result; the dispatcher thread plays no part in it."""
+    api = start_server(concurrency=1)
+    app = new_tool_app(api, "chain")
+    wait_status(api, app, submit(api, app, steps()))
+    runtime = api.client.app.state.runtime
+    threads: dict[str, str] = {}
+    run_one = runtime.executor._run_one
+
+    def recording(task):  # type: ignore[no-untyped-def]
+        threads[task.run_id] = threading.current_thread().name
+        return run_one(task)
+
+    runtime.executor._run_one = recording
+    runtime.dispatcher.dispatch_once = lambda: 0  # the dispatcher thread starts nothing
+    blocker = _blocker(api, app, tmp_path)
+    queued = [submit(api, app, steps()) for _ in range(3)]
+    assert {metadata(api, app, r)["status_v2"] for r in queued} == {"queued"}
+    _cancel(api, app, blocker)
+    assert [wait_status(api, app, r)["status_v2"] for r in queued] == ["succeeded"] * 3
+    assert len({threads[r] for r in [blocker, *queued]}) == 1, threads

@@ -86,6 +86,7 @@ class EmbeddedExecutor(Executor):
         # Twice the slots: a thread that has freed its slot may still be cleaning up after its run.
         workers = 2 * max(1, sum(c.concurrency for c in self._classes.values()))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runyard-run")
+        self._local = threading.local()  # .adopting: the list a runner thread's next run goes to
         self._envs = EnvironmentBuilder(root=settings.env_path(), python=settings.execution.python)
         self._ctx = _Context(platform, self._cancel, self._inputs)
         self._work_root = settings.work_path()
@@ -98,9 +99,34 @@ class EmbeddedExecutor(Executor):
             self._running[task.run_id] = execution_class
             self._cancel[task.run_id] = threading.Event()
             self._inputs[task.run_id] = input_key
+        adopting = getattr(self._local, "adopting", None)
+        if adopting is not None and not adopting:
+            adopting.append(task)  # a runner thread asked for its next run: it runs it itself
+            return
         self._pool.submit(self._execute, task)
 
     def _execute(self, task: RunTask) -> None:
+        """Run ``task``, then as long as the queue has work for the slot it freed, the next one, all in
+        this thread: starting the next run from another thread while this one records its result would
+        have both contend for the interpreter lock, which costs the server more CPU per run than the
+        recording itself."""
+        next_task: RunTask | None = task
+        while next_task is not None:
+            try:
+                self._run_one(next_task)
+            except Exception:  # cleaning up failed: logged, and the slot still goes on to the next run
+                log.exception("cleaning up after run %s failed", next_task.run_id)
+            next_task = self._adopt_next()
+
+    def _adopt_next(self) -> RunTask | None:
+        self._local.adopting = adopted = []
+        try:
+            self._platform.start_queued()
+        finally:
+            self._local.adopting = None
+        return adopted[0] if adopted else None
+
+    def _run_one(self, task: RunTask) -> None:
         settings = self._platform.settings.execution
         try:
             report = execute(
@@ -123,9 +149,6 @@ class EmbeddedExecutor(Executor):
             self._running.pop(task.run_id, None)
             self._cancel.pop(task.run_id, None)
             self._inputs.pop(task.run_id, None)
-        # The next queued run starts while this one's result is stored, not after, and from this
-        # thread: no dispatcher thread to wake and schedule first.
-        self._platform.start_queued()
         try:
             self._on_done(task.run_id, report)
         except Exception:
