@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from integration.conftest import Api, make_bundle
+from integration.conftest import ECHO_APP, Api, make_bundle
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -136,6 +136,50 @@ def test_versions_instances_and_lists(api: Api) -> None:
     paged = api.get("/v1/applications/a7/instances?pagereturn=true").json()
     assert [i["id"] for i in paged["items"]] == ["i1"]
     assert api.get("/v1/applications/a7/instances/latest").json()["id"] == "latest"
+
+
+def test_a_run_executes_what_its_instance_points_at(api: Api, client) -> None:  # type: ignore[no-untyped-def]
+    """A submission resolves the application, instance, version and executable in one read: each way of
+    naming (or not naming) the instance, each missing piece, and every change seen by the next run."""
+    archive_app = {**ECHO_APP, "app.yaml": "type: python\nfiles: [main.py]\nconfiguration:\n  content:\n    format: csv-archive\n"}
+    api.new_app("t1")  # the first executable: JSON out
+    assert api.post("/v1/applications/t1/versions", json={"id": "v1"}).status_code == 200
+    assert api.push("t1", archive_app).status_code == 200  # the latest executable: csv-archive out
+    assert api.post("/v1/applications/t1/instances", json={"id": "i1", "version_id": "v1"}).status_code == 200
+
+    def submit(query: str = "") -> tuple[str, str, str]:
+        response = api.post(f"/v1/applications/t1/runs{query}", json={"input": {"x": 1}})
+        assert response.status_code == 200, response.text
+        meta = api.get(f"/v1/applications/t1/runs/{response.json()['run_id']}/metadata").json()["metadata"]
+        return meta["application_instance_id"], meta["application_version_id"], meta["format"]["output"]["type"]
+
+    def refused(query: str = "", as_api: Api = api) -> tuple[int, str]:
+        response = as_api.post(f"/v1/applications/t1/runs{query}", json={"input": {"x": 1}})
+        return response.status_code, response.json()["error"]
+
+    assert submit("?instance_id=i1") == ("i1", "v1", "json")
+    assert submit() == ("latest", "", "csv-archive")
+    assert submit("?instance_id=devint") == ("devint", "", "csv-archive")
+    assert api.put("/v1/applications/t1", json={"default_instance": "i1"}).status_code == 200
+    assert submit() == ("i1", "v1", "json")
+    assert submit("?instance_id=latest") == ("latest", "", "csv-archive")
+    # The instance moves to a version of the latest executable: the very next run follows it.
+    assert api.post("/v1/applications/t1/versions", json={"id": "v2"}).status_code == 200
+    assert api.put("/v1/applications/t1/instances/i1", json={"version_id": "v2"}).status_code == 200
+    assert submit() == ("i1", "v2", "csv-archive")
+    assert api.put("/v1/applications/t1/instances/i1", json={"version_id": "v1"}).status_code == 200
+    assert submit("?instance_id=i1") == ("i1", "v1", "json")
+    # Missing pieces are the same errors as on every other endpoint.
+    assert refused("?instance_id=nope") == (404, "instance 'nope' of application 't1' does not exist")
+    assert api.put("/v1/applications/t1", json={"default_instance": "gone"}).status_code == 200
+    assert refused() == (404, "instance 'gone' of application 't1' does not exist")
+    assert api.delete("/v1/applications/t1/versions/v1").status_code == 409  # i1 still runs it
+    acct = api.post("/v1/admin/accounts", json={"name": "team b"}).json()
+    other = Api(client, api.post(f"/v1/admin/accounts/{acct['id']}/keys", json={"role": "developer"}).json()["key"])
+    assert refused("?instance_id=latest", as_api=other) == (404, "application 't1' does not exist")
+    api.new_app("t2", push=False)
+    nothing = api.post("/v1/applications/t2/runs", json={"input": {}})
+    assert nothing.status_code == 409 and "no pushed executable" in nothing.json()["error"]
 
 
 def test_pagination_walks_every_item_once(api: Api) -> None:

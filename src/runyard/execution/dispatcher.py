@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
@@ -60,7 +59,6 @@ class Dispatcher:
         self._dispatching = threading.Lock()
         self._thread: threading.Thread | None = None
         self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest): an executable never changes
-        self._manifests: Memo[str, Manifest] = Memo(1024)  # id -> its manifest, parsed
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -190,7 +188,7 @@ class Dispatcher:
         return bundle
 
     def _task(self, run: Any, bundle: Any) -> RunTask:
-        manifest = self._manifests.get(bundle.id) or self._manifests.remember(bundle.id, parse_manifest(bundle.manifest))
+        manifest = run_service.bundle_manifest(bundle.id, bundle.manifest)
         stored = run.options or {}
         active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
         cls = self._platform.settings.execution.classes.get(run.execution_class)

@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
 from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, NotFound, UnsafeArchive
 from runyard.domain.ids import new_id
 from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.memo import Memo
 from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus
 from runyard.execution.runtime.types import RunReport
@@ -29,7 +30,7 @@ from runyard.services.secrets import check_exists as check_secrets
 from runyard.services.uploads import resolve_upload
 from runyard.services.versions import bundle_of, load_version
 from runyard.storage.archives import ArchiveLimits, inspect_archive
-from runyard.storage.db import Application, Bundle, Run
+from runyard.storage.db import Application, Bundle, Instance, Run, Version
 
 INPUT_FORMATS = ("json", "text", "csv", "csv-archive", "multi-file")
 OUTPUT_FORMATS = ("json", "text", "csv-archive", "multi-file")
@@ -194,14 +195,67 @@ class ExperimentFields:
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
     """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
     with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
+        found = _submission_target(s, principal, app_id, request.instance_id)
+        app, targets = found if found is not None else (load_app(s, principal, app_id), None)
         if request.idempotency_key:
             prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
             if prior is not None:
                 return prior
-        run_id = queue_run(platform, s, principal, app, request)
+        run_id = queue_run(platform, s, principal, app, request, targets=targets)
     platform.start_queued()
     return run_id
+
+
+@dataclass(frozen=True)
+class AppRef:
+    """What a submission needs of its application (read with its target in one statement)."""
+
+    pk: int
+    id: str
+    default_instance: str | None
+
+
+# Every submission resolves its application, instance, version and executable: one statement on the
+# session's connection instead of four ORM queries (a third of a submission's server time went there).
+_APPS, _INSTANCES, _VERSIONS, _BUNDLES = (t.__table__ for t in (Application, Instance, Version, Bundle))
+_WANTED = func.coalesce(bindparam("instance_id", type_=String), func.nullif(_APPS.c.default_instance, ""), "latest")
+_SUBMISSION_TARGET = (
+    select(_APPS.c.pk, _APPS.c.id, _APPS.c.default_instance, _APPS.c.latest_bundle_id, _WANTED.label("instance_id"),
+           _INSTANCES.c.pk.label("instance_pk"), _INSTANCES.c.configuration, _VERSIONS.c.id.label("version_id"),
+           _VERSIONS.c.bundle_id, _BUNDLES.c.id.label("found_bundle_id"), _BUNDLES.c.manifest)
+    .select_from(
+        _APPS.outerjoin(_INSTANCES, and_(_INSTANCES.c.app_pk == _APPS.c.pk, _INSTANCES.c.id == _WANTED))
+        .outerjoin(_VERSIONS, and_(_VERSIONS.c.app_pk == _APPS.c.pk, _VERSIONS.c.id == _INSTANCES.c.version_id))
+        .outerjoin(_BUNDLES, _BUNDLES.c.id == func.coalesce(_VERSIONS.c.bundle_id, _APPS.c.latest_bundle_id))
+    )
+    .where(_APPS.c.account_id == bindparam("account_id"), _APPS.c.id == bindparam("app_id"))
+)
+_MANIFESTS: Memo[str, Manifest] = Memo(1024)
+
+
+def bundle_manifest(bundle_id: str, manifest: dict[str, Any]) -> Manifest:
+    """An executable's manifest, parsed once: an executable never changes."""
+    return _MANIFESTS.get(bundle_id) or _MANIFESTS.remember(bundle_id, parse_manifest(manifest))
+
+
+def _submission_target(session: Session, principal: Principal, app_id: str, instance_id: str | None) -> tuple[AppRef, dict[tuple[str, str], Any]] | None:
+    """The application and, as :func:`queued_run_row`'s ``targets``, what a run on ``instance_id`` (or the
+    default) executes. ``None`` when something is missing: the ORM path then raises the precise error."""
+    row = session.execute(_SUBMISSION_TARGET, {"account_id": principal.account_id, "app_id": app_id,
+                                               "instance_id": instance_id or None}).first()
+    if row is None:
+        return None
+    if row.instance_pk is not None:  # an instance of the application's own
+        if row.version_id is None or row.found_bundle_id != row.bundle_id:
+            return None
+        version_id, configuration = row.version_id, dict(row.configuration or {})
+    else:  # a built-in one runs the latest pushed executable
+        if row.instance_id not in BUILTIN or row.latest_bundle_id is None or row.found_bundle_id != row.latest_bundle_id:
+            return None
+        version_id, configuration = "", {}
+    manifest = bundle_manifest(row.found_bundle_id, row.manifest)
+    app = AppRef(pk=row.pk, id=row.id, default_instance=row.default_instance)
+    return app, {("instance", row.instance_id): (version_id, row.found_bundle_id, configuration, manifest)}
 
 
 def _capacity_now(platform: Platform, session: Session, cls: str) -> bool:
@@ -233,9 +287,10 @@ def queue_run(
     *,
     source: RunSource | None = None,
     experiment: ExperimentFields | None = None,
+    targets: dict[tuple[str, str], Any] | None = None,
 ) -> str:
     """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher)."""
-    row = queued_run_row(platform, session, principal, app, request, source=source, experiment=experiment)
+    row = queued_run_row(platform, session, principal, app, request, source=source, experiment=experiment, targets=targets)
     # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
     session.execute(insert(Run.__table__), row)
     return str(row["id"])
@@ -275,10 +330,10 @@ def queued_run_row(
             bundle, instance_cfg = bundle_of(session, version.bundle_id), {}
         else:
             version_id, bundle, instance_cfg = _target(session, app, instance_id)
-        cached = (version_id, bundle, instance_cfg, parse_manifest(bundle.manifest))
+        cached = (version_id, bundle.id, instance_cfg, parse_manifest(bundle.manifest))
         if targets is not None:
             targets[cache_key] = cached
-    version_id, bundle, instance_cfg, manifest = cached
+    version_id, bundle_id, instance_cfg, manifest = cached
     in_fmt, out_fmt = _formats(manifest, request.configuration, request, source)
     instance_options = instance_cfg.get("options") or {}
     _, summary = resolve_options(manifest, instance_options, request.options)
@@ -298,7 +353,7 @@ def queued_run_row(
         app_id=app.id,
         instance_id=instance_id,
         version_id=version_id,
-        bundle_id=bundle.id,
+        bundle_id=bundle_id,
         name=request.name or "",
         description=request.description or "",
         user_email=principal.email,
