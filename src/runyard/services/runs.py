@@ -330,7 +330,7 @@ def queued_run_row(
             bundle, instance_cfg = bundle_of(session, version.bundle_id), {}
         else:
             version_id, bundle, instance_cfg = _target(session, app, instance_id)
-        cached = (version_id, bundle.id, instance_cfg, parse_manifest(bundle.manifest))
+        cached = (version_id, bundle.id, instance_cfg, bundle_manifest(bundle.id, bundle.manifest))
         if targets is not None:
             targets[cache_key] = cached
     version_id, bundle_id, instance_cfg, manifest = cached
