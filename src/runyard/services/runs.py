@@ -71,8 +71,8 @@ def load_run(session: Session, app: Application, run_id: str) -> Run:
     return run
 
 
-# Reading one run is the hottest query (every poll): one statement built once, bound per call, run on a
-# plain connection. Its row has the ``Run`` columns as attributes, read-only.
+# Reading one run is the hottest query (every poll): one statement compiled once, run as a ``PointRead``.
+# Its row has the ``Run`` columns as attributes, read-only.
 _RUN_OF_APP = (
     select(Run.__table__)
     .join(Application.__table__, Application.pk == Run.app_pk)
@@ -82,8 +82,7 @@ _RUN_OF_APP = (
 
 def get_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
     """The caller's run, read-only; ``NotFound`` names the application when that is what is missing."""
-    with platform.db.engine.connect() as conn:
-        row = conn.execute(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id}).first()
+    row = platform.db.first(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id})
     if row is not None:
         return row  # type: ignore[return-value]  # a Row with Run's columns
     with platform.db.session() as s:

@@ -1,0 +1,45 @@
+"""``Database.first`` (a ``PointRead``) gives the row Core gives, value for value, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, select
+
+from runyard.storage.db import Account, Application, Run, create_database
+
+RUN = select(Run.__table__).where(Run.id == bindparam("run_id"), Run.account_id == bindparam("account_id"))
+APP_COUNT = select(Application.id, Application.locked).where(Application.account_id == bindparam("account_id"))
+
+
+def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> None:
+    db = create_database(database_url)
+    db.migrate()
+    with db.session() as s:
+        s.add(Account(id="acct", name="acct"))
+        s.flush()
+        app = Application(account_id="acct", id="app", name="app", locked=True)
+        s.add(app)
+        s.flush()
+        s.add(Run(
+            id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="succeeded", has_output=True,
+            options={"request": {"duration": "3s"}, "summary": [{"name": "duration", "value": "3s"}]},
+            configuration={"queuing": {"priority": 2}}, statistics={"result": {"value": 3.5, "custom": {"é": [1, 2]}}},
+            metrics={"m": 1}, error_log=None, priority=2, queuing_disabled=True, input_size=2**40, duration_ms=12.5,
+            created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), started_at=None,
+            finished_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC), repetition=None,
+        ))
+    params = {"run_id": "run-1", "account_id": "acct"}
+    with db.engine.connect() as conn:
+        expected = conn.execute(RUN, params).first()
+    assert expected is not None
+    for _ in range(2):  # the first call learns the processors, the second uses them
+        row = db.first(RUN, params)
+        assert row._asdict() == expected._asdict()
+        assert [type(v) for v in row] == [type(v) for v in expected]
+    assert row.created_at.tzinfo is UTC and row.options["summary"][0]["value"] == "3s"
+    assert row.has_output is True and row.queuing_disabled is True and row.statistics["result"]["custom"] == {"é": [1, 2]}
+    assert db.first(RUN, {"run_id": "run-2", "account_id": "acct"}) is None
+    assert db.first(RUN, {"run_id": "run-1", "account_id": "other"}) is None  # every parameter is bound
+    assert tuple(db.first(APP_COUNT, {"account_id": "acct"})) == ("app", True)  # a second statement, its own row type
+    db.dispose()
