@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from runyard.storage.db import Account, Application, Run, create_database
 
 RUN = select(Run.__table__).where(Run.id == bindparam("run_id"), Run.account_id == bindparam("account_id"))
 APP_COUNT = select(Application.id, Application.locked).where(Application.account_id == bindparam("account_id"))
+BY_STATUS = select(Run.status, func.count()).where(Run.account_id == bindparam("account_id")).group_by(Run.status)
 
 
 def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> None:
@@ -21,6 +22,7 @@ def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> No
         app = Application(account_id="acct", id="app", name="app", locked=True)
         s.add(app)
         s.flush()
+        s.add(Run(id="run-2", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
         s.add(Run(
             id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="succeeded", has_output=True,
             options={"request": {"duration": "3s"}, "summary": [{"name": "duration", "value": "3s"}]},
@@ -39,7 +41,9 @@ def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> No
         assert [type(v) for v in row] == [type(v) for v in expected]
     assert row.created_at.tzinfo is UTC and row.options["summary"][0]["value"] == "3s"
     assert row.has_output is True and row.queuing_disabled is True and row.statistics["result"]["custom"] == {"é": [1, 2]}
-    assert db.first(RUN, {"run_id": "run-2", "account_id": "acct"}) is None
+    assert db.first(RUN, {"run_id": "run-3", "account_id": "acct"}) is None
     assert db.first(RUN, {"run_id": "run-1", "account_id": "other"}) is None  # every parameter is bound
     assert tuple(db.first(APP_COUNT, {"account_id": "acct"})) == ("app", True)  # a second statement, its own row type
+    assert sorted(tuple(r) for r in db.all(BY_STATUS, {"account_id": "acct"})) == [("queued", 1), ("succeeded", 1)]
+    assert db.all(BY_STATUS, {"account_id": "other"}) == []
     db.dispose()

@@ -35,7 +35,7 @@ _CLAIM = (
         ),
         # The recheck goes through coalesce() so that no planner reads it through the queue index
         # (SQLite did: every queued run scanned for each claim); the rows are found by primary key.
-        func.coalesce(_RUNS.c.status, "").in_([s.value for s in sources_of(RunStatus.RUNNING)]),
+        run_service.status_among(func.coalesce(_RUNS.c.status, ""), sources_of(RunStatus.RUNNING)),
     )
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
     # What a task is made of (not the run's configuration, statistics or logs: less to decode per run).

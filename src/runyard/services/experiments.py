@@ -242,18 +242,18 @@ def get_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str
 
 def peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str, *,
                complete: bool = True) -> tuple[Any, Counts] | None:
-    """``get_batch`` for readers that poll: statements built once, on a plain connection, with no session
+    """``get_batch`` for readers that poll: statements built once, run as ``PointRead``s, with no session
     or commit (a client waiting for an experiment asks many times a second). The experiment comes back
     as a read-only row with ``Experiment``'s columns. One whose last run has ended goes through
     ``get_batch``, which completes it; with ``complete=False`` the answer is then None instead."""
-    with platform.db.engine.connect() as conn:
-        app_pk = conn.scalar(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
-        if app_pk is None:
-            raise NotFound(f"application {app_id!r} does not exist")
-        exp = conn.execute(_EXPERIMENT, {"app_pk": app_pk, "exp_id": exp_id}).first()
-        if exp is None:
-            raise NotFound(f"experiment {exp_id!r} of application {app_id!r} does not exist")
-        c = _tally(conn.execute(_COUNTS, {"app_pk": app_pk, "exp_id": exp_id}).all())
+    db = platform.db
+    app = db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
+    if app is None:
+        raise NotFound(f"application {app_id!r} does not exist")
+    exp = db.first(_EXPERIMENT, {"app_pk": app.pk, "exp_id": exp_id})
+    if exp is None:
+        raise NotFound(f"experiment {exp_id!r} of application {app_id!r} does not exist")
+    c = _tally(db.all(_COUNTS, {"app_pk": app.pk, "exp_id": exp_id}))
     if exp.status == "started" and c.finished >= c.total:
         return get_batch(platform, principal, app_id, exp_id) if complete else None
     return exp, c

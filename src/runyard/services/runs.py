@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
@@ -474,6 +474,12 @@ def update_run(platform: Platform, principal: Principal, app_id: str, run_id: st
 
 # --- what the runner and dispatcher use -------------------------------------------------------
 
+def status_among(column: Any, statuses: frozenset[RunStatus]) -> ColumnElement[bool]:
+    """``column`` is one of ``statuses``, as plain comparisons: ``IN`` with a list would be an expanding
+    parameter, which SQLAlchemy renders anew on every execution of a statement built once."""
+    return or_(*(column == s.value for s in sorted(statuses)))
+
+
 def transition(session: Session, run_id: str, target: RunStatus, **values: Any) -> bool:
     """Move a run to ``target`` only from a status the state machine allows; True if it moved."""
     sources = [s.value for s in states.sources_of(target)]
@@ -506,29 +512,25 @@ def log_text(platform: Platform, run_id: str) -> str:
     return "\n".join(r.get("l", "") for r in iter_log_records(platform, run_id))
 
 
-# Every run ends through these two statements: built once, bound per call, run on a plain connection.
+# Every run ends through these two statements, built once: a ``PointRead``, then the update for its status.
 _RUNS = Run.__table__
 _FINISH_READ = select(_RUNS.c.status, _RUNS.c.cancel_requested, _RUNS.c.started_at, _RUNS.c.created_at).where(
     _RUNS.c.id == bindparam("run_id"))
 _FINISHED_COLUMNS = ("status", "error", "finished_at", "duration_ms", "execution_ms", "output_size", "has_output",
                      "statistics", "metrics", "error_log")
-_FINISH = (
-    update(_RUNS)
-    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(bindparam("sources", expanding=True)))
+_FINISH = {  # by terminal status: the statuses it may be reached from are part of the statement
+    target: update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"), status_among(_RUNS.c.status, states.sources_of(target)))
     .values({name: bindparam(f"new_{name}", type_=_RUNS.c[name].type) for name in _FINISHED_COLUMNS})
-)
+    for target in states.TERMINAL
+}
 
 
 def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus | None:
-    """Store what the runner produced and move the run to its terminal status (on one connection: the
-    status is read, the output stored, then the status moved if it still may)."""
-    with platform.db.engine.connect() as conn:
-        return _finish(platform, conn, run_id, report)
-
-
-def _finish(platform: Platform, conn: Any, run_id: str, report: RunReport) -> RunStatus | None:
-    run = conn.execute(_FINISH_READ, {"run_id": run_id}).first()
-    conn.rollback()  # no transaction stays open while the output is stored (an upload to S3 takes time)
+    """Store what the runner produced and move the run to its terminal status: the status is read, the
+    output stored (with no transaction open: an upload to S3 takes time), then the status moved if it
+    still may."""
+    run = platform.db.first(_FINISH_READ, {"run_id": run_id})
     if run is None or states.is_terminal(run.status):
         return None
     cancel = run.cancel_requested or report.canceled
@@ -555,8 +557,8 @@ def _finish(platform: Platform, conn: Any, run_id: str, report: RunReport) -> Ru
         if status is RunStatus.FAILED else None,
     }
     params = {f"new_{name}": value for name, value in values.items()}
-    with conn.begin():
-        moved = conn.execute(_FINISH, {"run_id": run_id, "sources": [s.value for s in states.sources_of(status)], **params}).rowcount
+    with platform.db.engine.begin() as conn:
+        moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
     return status if moved else None
 
 

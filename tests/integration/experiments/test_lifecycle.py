@@ -244,38 +244,71 @@ def test_a_time_window_input_set_takes_the_instances_own_runs(lab: Lab) -> None:
     assert all(i["run_id"] in own for i in created["inputs"])
 
 
-def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
-    """Clients poll an experiment many times a second: a started one is answered with SELECTs alone
-    and no transaction to commit; the poll that finds every run ended completes it."""
+def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyped-def]
+    """Record (thread, statement) for every statement the database driver is given, below SQLAlchemy
+    (reads run as ``PointRead``s bypass its execution events): SQLite's trace callback, which also
+    shows the BEGIN and COMMIT that sqlite3 issues itself, or a recording psycopg cursor. Returns
+    the function that stops it."""
     import threading
 
     from sqlalchemy import event
 
+    def record(text: str) -> None:
+        seen.append((threading.get_ident(), " ".join(text.split())))
+
+    if engine.dialect.name == "sqlite":
+        def checkout(dbapi_conn, record_, proxy) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.set_trace_callback(record)
+
+        def checkin(dbapi_conn, record_) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.set_trace_callback(None)
+    else:
+        import psycopg
+
+        class Recording(psycopg.Cursor):  # type: ignore[type-arg]
+            def execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+                record(str(query))
+                return super().execute(query, params, **kwargs)
+
+        def checkout(dbapi_conn, record_, proxy) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.cursor_factory = Recording
+
+        def checkin(dbapi_conn, record_) -> None:  # type: ignore[no-untyped-def]
+            if dbapi_conn is not None:
+                dbapi_conn.cursor_factory = psycopg.Cursor
+
+    def commit(conn) -> None:  # type: ignore[no-untyped-def]
+        seen.append((threading.get_ident(), "COMMIT"))
+
+    listeners = [(engine, "checkout", checkout), (engine, "checkin", checkin), (engine, "commit", commit)]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+
+    def stop() -> None:
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)
+    return stop
+
+
+def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
+    """Clients poll an experiment many times a second: a started one is answered with SELECTs alone
+    and no transaction to commit; the poll that finds every run ended completes it."""
     base = lab.instance("base")
     slow = lab.managed_input("slow", {"x": 1.0, "sleep": 1.5})
     lab.batch("polled", runs=[{"input_id": slow, "instance_id": base}])
     engine = lab.api.client.app.state.platform.db.engine
     seen: list[tuple[int, str]] = []  # (thread, what): the run executing meanwhile writes from its own threads
-
-    def statement(conn, cursor, text, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        seen.append((threading.get_ident(), " ".join(text.split())))
-
-    def commit(conn) -> None:  # type: ignore[no-untyped-def]
-        seen.append((threading.get_ident(), "COMMIT"))
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "commit", commit)
+    stop = _trace_driver(engine, seen)
     try:
         for path in ("/metadata", ""):
             seen.clear()
             answer = ok(lab.api.get(f"{lab.base}/experiments/batch/polled{path}"))
             assert answer["status"] == "started" and answer["number_of_runs"] == 1
             (reader,) = {thread for thread, what in seen if "FROM experiments" in what}
-            mine = [what.split()[0] for thread, what in seen if thread == reader]
-            assert set(mine) == {"SELECT"}, mine
+            mine = [what.split()[0].upper() for thread, what in seen if thread == reader]
+            assert mine and set(mine) == {"SELECT"}, mine
     finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "commit", commit)
+        stop()
     exp = lab.wait_experiment("polled")
     assert exp["status"] == "completed" and exp["number_of_succeeded_runs"] == 1
     assert ok(lab.api.get(f"{lab.base}/experiments/batch/polled/metadata"))["completed_at"]

@@ -32,9 +32,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 class PointRead:
-    """One ``SELECT`` of an indexed row, compiled once for the engine's dialect and run on a pooled DBAPI
-    connection, each value decoded by its column type's own result processor: the row holds what
-    ``Connection.execute(statement).first()`` would give, as a named tuple.
+    """One ``SELECT`` of an indexed row or a few, compiled once for the engine's dialect and run on a
+    pooled DBAPI connection, each value decoded by its column type's own result processor: the rows hold
+    what ``Connection.execute(statement)`` would give, as named tuples.
 
     Core's per-statement machinery (a ``Connection``, an execution context, a ``Result``) costs about
     50 µs, several times an indexed SQLite read; this is for the reads every poll makes. Parameters
@@ -47,25 +47,38 @@ class PointRead:
         self._sql = str(compiled)
         self._positions = tuple(compiled.positiontup or ()) if compiled.positional else None
         self._columns = list(statement.selected_columns)
-        self._row = namedtuple("Row", [c.key for c in self._columns])  # type: ignore[misc]  # noqa: PYI024
+        # (rename: a column whose key is no identifier, e.g. of an expression, becomes ``_<position>``)
+        self._row = namedtuple("Row", [c.key for c in self._columns], rename=True)  # type: ignore[misc]  # noqa: PYI024
         self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def first(self, params: Mapping[str, Any]) -> Any | None:
+        rows = self._fetch(params, one=True)
+        return rows[0] if rows else None
+
+    def all(self, params: Mapping[str, Any]) -> list[Any]:
+        return self._fetch(params, one=False)
+
+    def _fetch(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         bound: Any = params if self._positions is None else tuple(params[name] for name in self._positions)
         conn = self._engine.raw_connection()
         try:
             cursor = conn.cursor()
             try:
                 cursor.execute(self._sql, bound)
-                values = cursor.fetchone()
-                if values is not None and self._processors is None:
+                if one:
+                    row = cursor.fetchone()
+                    rows = [] if row is None else [row]
+                else:
+                    rows = cursor.fetchall()
+                if rows and self._processors is None:
                     self._processors = self._result_processors(cursor.description)
             finally:
                 cursor.close()
         finally:
             conn.close()  # back to the pool, which ends the read's transaction
-        if values is None:
-            return None
+        return [self._decode(values) for values in rows]
+
+    def _decode(self, values: Any) -> Any:
         if self._processors:
             values = list(values)
             for i, process in self._processors:
@@ -94,10 +107,17 @@ class Database:
 
     def first(self, statement: Select[Any], params: Mapping[str, Any]) -> Any | None:
         """The first row of ``statement`` (a module-level constant) through a ``PointRead``, or ``None``."""
+        return self._point_read(statement).first(params)
+
+    def all(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
+        """Every row of ``statement`` (a module-level constant, an indexed read of a few rows) through a ``PointRead``."""
+        return self._point_read(statement).all(params)
+
+    def _point_read(self, statement: Select[Any]) -> PointRead:
         entry = self._prepared.get(id(statement))
         if entry is None or entry[0] is not statement:
             entry = self._prepared[id(statement)] = (statement, PointRead(self.engine, statement))
-        return entry[1].first(params)
+        return entry[1]
 
     @property
     def dialect(self) -> str:
