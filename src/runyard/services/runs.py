@@ -482,11 +482,11 @@ def status_among(column: Any, statuses: frozenset[RunStatus]) -> ColumnElement[b
 
 def transition(session: Session, run_id: str, target: RunStatus, **values: Any) -> bool:
     """Move a run to ``target`` only from a status the state machine allows; True if it moved."""
-    sources = [s.value for s in states.sources_of(target)]
     # A Core UPDATE on the table: the ORM's bulk-update path would first evaluate the criteria against
     # every object in the session, which cost more than the statement on the hot path of every run.
     runs = Run.__table__
-    result = session.execute(update(runs).where(runs.c.id == run_id, runs.c.status.in_(sources)).values(status=target.value, **values))
+    allowed = status_among(runs.c.status, states.sources_of(target))
+    result = session.execute(update(runs).where(runs.c.id == run_id, allowed).values(status=target.value, **values))
     return bool(result.rowcount)
 
 
