@@ -9,6 +9,7 @@ from pathlib import Path
 
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.dispatcher import Dispatcher
+from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.execution.runtime.types import RunReport
 from runyard.services import accounts
 from runyard.services import runs as run_service
@@ -24,6 +25,7 @@ class Runtime:
     platform: Platform
     dispatcher: Dispatcher
     executor: Executor
+    sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
 
     def start(self) -> None:
         self.dispatcher.start()
@@ -62,7 +64,25 @@ def development_secrets_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def open_sandbox(settings: Settings) -> Sandbox | None:
+    """The sandbox runs execute in; None when it is turned off. SandboxUnavailable when it is on and
+    cannot be had: the server does not start then."""
+    if settings.sandbox == "off" or settings.executor == "stub":
+        return None
+    ex = settings.execution
+    return detect(bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths))
+
+
+def sandbox_status(settings: Settings, sandbox: Sandbox | None) -> str:
+    if sandbox is not None:
+        return sandbox.describe()
+    if settings.executor == "stub":
+        return "none (stub executor: no processes)"
+    return "off: runs are NOT sandboxed (RUNYARD_SANDBOX=off)"
+
+
 def build_runtime(settings: Settings) -> Runtime:
+    sandbox = open_sandbox(settings)  # first: a server that cannot confine runs does not start
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
     platform.run_events = RunEvents()
@@ -71,10 +91,11 @@ def build_runtime(settings: Settings) -> Runtime:
         run_service.finish_run(platform, run_id, report)
         platform.run_events.notify(run_id)
 
-    executor = create_executor(settings.executor, platform=platform, on_done=on_done)
+    executor = create_executor(settings.executor, platform=platform, on_done=on_done, sandbox=sandbox)
     dispatcher.attach(executor)
     platform.wakeup = dispatcher.wakeup
     platform.start_queued = dispatcher.dispatch_now
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
-    return Runtime(platform=platform, dispatcher=dispatcher, executor=executor)
+    return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
+                   sandbox=sandbox_status(settings, sandbox))

@@ -85,6 +85,8 @@ def serve(
     url = f"{'https' if ssl_certfile else 'http'}://{settings.host}:{settings.port}"
     console.print(f"[bold green]Runyard[/bold green] listening on [bold]{url}[/bold]")
     console.print(f"data: {settings.data_dir.resolve()}  database: {_redact(settings.resolved_database_url())}")
+    sandboxed = runtime.sandbox.startswith("bubblewrap")
+    console.print(f"runs: {runtime.sandbox}", style=None if sandboxed else "bold red", highlight=False)
     if settings.api_key:
         key_line = "export NEXTMV_API_KEY=$RUNYARD_API_KEY"
     elif not accounts.has_keys(runtime.platform.db):

@@ -100,6 +100,12 @@ class Execution(_Model):
     cwd: str | None = None
 
 
+class RunyardSettings(_Model):
+    """Runyard's own keys in ``app.yaml`` (under ``runyard:``; Nextmv Cloud ignores them)."""
+
+    network: bool = True  # false: the app's runs get no network, whatever their execution class allows
+
+
 class Manifest(_Model):
     type: Literal["python", "go", "java", "binary"] = "python"
     runtime: str = "ghcr.io/nextmv-io/runtime/python:3.11"
@@ -107,6 +113,7 @@ class Manifest(_Model):
     python: PythonSettings | None = None
     configuration: Configuration = Field(default_factory=Configuration)
     execution: Execution | None = None
+    runyard: RunyardSettings | None = None
 
     @field_validator("configuration", mode="before")
     @classmethod

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,11 @@ class ExecutionClass(BaseModel):
     memory_mb: int = Field(4096, description="Address-space cap for a run's process, in MiB.")
     max_duration_seconds: float = Field(870.0, description="Wall-clock limit; the run is killed when reached.")
     concurrency: int = Field(2, description="Runs of this class executing at once.")
+    max_processes: int = Field(512, description="Processes and threads a run may have at once (pids cgroup; else RLIMIT_NPROC).")
+    cpu_seconds: float | None = Field(None, description="CPU time a run may use, all its processes together (default: cores × wall-clock limit).")
+    open_files: int = Field(4096, description="Open files per process (RLIMIT_NOFILE).")
+    workspace_max_bytes: int = Field(8 * 1024**3, description="Largest total size of a run's workspace, and of any one file it writes.")
+    network: bool = Field(True, description="Whether runs of this class reach the network (an app's manifest can turn it off too).")
 
 
 def _default_classes() -> dict[str, ExecutionClass]:
@@ -45,6 +51,9 @@ class ExecutionSettings(BaseModel):
     lost_runs: str = Field("fail", description="What a restart does with runs that were running: 'fail' or 'requeue'.")
     poll_interval_seconds: float = Field(0.1, description="How often the runner checks for cancel and deadlines.")
     kill_grace_seconds: float = Field(0.5, description="Time between SIGTERM and SIGKILL when a run is stopped.")
+    sandbox_uid: int = Field(61000, description="Uid (and gid) a root server runs sandboxed apps as; never the server's.")
+    sandbox_ro_paths: list[str] = Field(default_factory=list, description="More read-only paths runs may see (toolchains under /opt, …).")
+    bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
 
 
 class Settings(BaseSettings):
@@ -56,6 +65,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
     blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://); default files in the data dir.")
     executor: str = Field("embedded", description="Run executor backend: embedded or stub.")
+    sandbox: Literal["on", "off"] = Field("on", description="'off' runs apps unconfined, as the server (development only).")
     api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")
     signing_secret: str | None = Field(None, description="HMAC secret for signed URLs; generated and stored if unset.")
     secrets_key: str | None = Field(None, description="Key that encrypts secrets at rest; generated in development mode.")

@@ -42,6 +42,22 @@ def app_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("app-envs")
 
 
+@pytest.fixture(scope="session")
+def gate_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder sandboxed runs can read (``execution.sandbox_ro_paths``), for gate files a test touches."""
+    root = tmp_path_factory.mktemp("gates")
+    root.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def gates(gate_root: Path, request: pytest.FixtureRequest) -> Path:
+    """This test's gate folder, which its runs see (read-only) in their sandbox."""
+    folder = gate_root / f"{len(list(gate_root.iterdir()))}-{request.node.name[:40]}"
+    folder.mkdir(mode=0o755)
+    return folder
+
+
 def execution_settings(env_dir: Path, *, concurrency: int = 2, max_duration: float = 300, **extra: Any) -> dict[str, Any]:
     """One execution class ``c1`` (the default) plus the shared env cache and a quick poll."""
     return {
@@ -55,11 +71,12 @@ def execution_settings(env_dir: Path, *, concurrency: int = 2, max_duration: flo
 
 
 @pytest.fixture
-def start_server(database_url: str, tmp_path: Path, app_env_dir: Path) -> Iterator[Callable[..., Api]]:
+def start_server(database_url: str, tmp_path: Path, app_env_dir: Path, gate_root: Path) -> Iterator[Callable[..., Api]]:
     """``start_server(concurrency=…, limits=…, …)``: an in-process server with the embedded executor."""
     with ExitStack() as stack:
 
         def start(*, limits: dict[str, Any] | None = None, **execution: Any) -> Api:
+            execution.setdefault("sandbox_ro_paths", [str(gate_root)])
             settings = Settings(
                 data_dir=tmp_path / "data",
                 database_url=database_url,
@@ -148,6 +165,24 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+SANDBOX_UID = 61000  # Settings().execution.sandbox_uid: every sandboxed run's processes, and nothing else
+
+
+def sandbox_processes() -> list[int]:
+    """Live processes running as the sandbox uid: those of runs, found by the kernel's account of who
+    they are (not by anything a run could change about itself). Tests run one at a time, so these are
+    the current test's."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID and process_alive(int(entry)):
+                    found.append(int(entry))
+            except FileNotFoundError:
+                continue
+    return found
 
 
 def kill_quietly(pid: int) -> None:
@@ -264,11 +299,12 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server_process(database_url: str, tmp_path: Path, app_env_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+def server_process(database_url: str, tmp_path: Path, app_env_dir: Path, gate_root: Path) -> Iterator[Callable[..., ServerProcess]]:
     """``server_process(**env)``: a started ``runyard serve``; stopped at teardown."""
     servers: list[ServerProcess] = []
 
     def make(**env: str) -> ServerProcess:
+        env.setdefault("RUNYARD_EXECUTION__SANDBOX_RO_PATHS", f'["{gate_root}"]')
         server = ServerProcess(data_dir=tmp_path / "data", database_url=database_url, env_dir=app_env_dir, env=env)
         servers.append(server)
         return server.start()

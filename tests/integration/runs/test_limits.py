@@ -61,4 +61,7 @@ def test_an_app_cannot_make_a_server_file_its_output(start_server, tmp_path: Pat
     assert answer.status_code == 200
     assert "a server file" not in answer.text
     assert server_file.read_text() == '{"solution": "a server file"}'
-    assert "replaced its stdout file" in run_log(api, app, run_id)
+    log = run_log(api, app, run_id)
+    # In a sandbox the app cannot even reach its stdout file (it lives outside the workspace); without
+    # one, the runtime notices the swap.
+    assert "replaced its stdout file" in log or "Permission denied" in log, log

@@ -9,10 +9,10 @@ from .apps import steps
 from .conftest import new_tool_app, submit, wait_for
 
 
-def test_live_logs_follow_a_running_app(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_live_logs_follow_a_running_app(gates, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     api = start_server()
     app = new_tool_app(api, "live")
-    gate = tmp_path / "gate"
+    gate = gates / "gate"
     run_id = submit(api, app, steps({"log": "first line"}, {"log": "second line"}, {"wait_file": str(gate)},
                                     {"log": "third line"}))
     url = f"/v1/applications/{app}/runs/{run_id}/logs/live"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runyard.execution.runtime.orphans import remove_run_dirs, run_dir_owners
+from runyard.execution.runtime.sandbox import descendants
 
 from .apps import steps
 from .conftest import (
@@ -29,7 +30,7 @@ ONE_SLOT = json.dumps({CLASS: {"concurrency": 1, "max_duration_seconds": 300}})
 
 
 @pytest.mark.parametrize("lost_runs", ["fail", "requeue"])
-def test_sigkill_and_restart(server_process, tmp_path: Path, reap_pids: list[int], lost_runs: str) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_and_restart(server_process, gates: Path, reap_pids: list[int], lost_runs: str) -> None:  # type: ignore[no-untyped-def]
     server = server_process(RUNYARD_EXECUTION__CLASSES=ONE_SLOT, RUNYARD_EXECUTION__DEFAULT_CLASS=CLASS,
                             RUNYARD_EXECUTION__LOST_RUNS=lost_runs)
     api = server.api()
@@ -39,27 +40,30 @@ def test_sigkill_and_restart(server_process, tmp_path: Path, reap_pids: list[int
     assert wait_status(api, app, done)["status_v2"] == "succeeded"
     done_output = result(api, app, done)["output"]
 
-    gate, pid_file = tmp_path / "gate", tmp_path / "app.pid"
-    block_input = steps({"pid_file": str(pid_file)}, {"spawn": ["sleep", "1000"]}, {"wait_file": str(gate)},
-                        {"log": "passed the gate"})
+    gate = gates / "gate"
+    block_input = steps({"spawn": ["sleep", "1000"]}, {"wait_file": str(gate)}, {"log": "passed the gate"})
     blocked = submit(api, app, block_input)
     queued_inputs = [steps({"log": f"queued {i}"}) for i in range(2)]
     queued = [submit(api, app, run_input) for run_input in queued_inputs]
     wait_status(api, app, blocked, {"running"})
-    grandchild = int(wait_for(lambda: re.search(r"grandchild pid (\d+)", run_log(api, app, blocked)), timeout=120,
-                              what="the blocked run's grandchild").group(1))
-    app_pid = int(pid_file.read_text())
-    reap_pids.extend([app_pid, grandchild])
+    wait_for(lambda: re.search(r"grandchild pid (\d+)", run_log(api, app, blocked)), timeout=120,
+             what="the blocked run's grandchild")
+    # The run's processes, as the kernel sees them: the sandbox and everything below it.
+    run_processes = descendants(server.process.pid)
+    assert len(run_processes) >= 4, "bwrap, its init, the app and its grandchild"
+    reap_pids.extend(run_processes)
     assert [metadata(api, app, r)["status_v2"] for r in queued] == ["queued", "queued"]
     work = server.data_dir / "work"
     old_dirs = list(work.glob(f"{blocked}-*"))
     assert old_dirs, "the running run has a directory under the work root"
 
     server.kill()
-    assert process_alive(app_pid) and process_alive(grandchild), "SIGKILL leaves the run's processes orphaned"
+    # The sandbox dies with the server that started it, and its PID namespace with it: nothing of the
+    # run is left, whatever it did to its session or environment.
+    wait_for(lambda: not any(process_alive(pid) for pid in run_processes), timeout=1.0,
+             what="every process of the run to end with the server", interval=0.01)
 
     server.start()  # returns once /healthz answers: recovery has run by then
-    assert not process_alive(app_pid) and not process_alive(grandchild), "the orphans of the lost run are killed"
     assert not any(d.exists() for d in old_dirs), "the lost attempt's directory is removed"
     gate.touch()
 

@@ -20,10 +20,10 @@ def long_poll(api: Any, app: str, run_id: str, wait: float) -> requests.Response
     return api.get(f"/v1/applications/{app}/runs/{run_id}", params={"wait": wait})
 
 
-def test_the_answer_comes_when_the_run_ends_with_the_output(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_answer_comes_when_the_run_ends_with_the_output(gates, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     api = start_server()
     app = new_tool_app(api, "lp")
-    gate = tmp_path / "gate"
+    gate = gates / "gate"
     run_id = submit(api, app, steps({"wait_file": str(gate)}, {"log": "done"}))
     answers: list[tuple[float, Any]] = []
     started = time.monotonic()
@@ -44,10 +44,10 @@ def test_the_answer_comes_when_the_run_ends_with_the_output(start_server, tmp_pa
     assert body == result(api, app, run_id), "the same answer as the plain result"
 
 
-def test_at_the_timeout_the_run_comes_as_it_is(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_at_the_timeout_the_run_comes_as_it_is(gates, start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     api = start_server()
     app = new_tool_app(api, "lp")
-    gate = tmp_path / "gate"
+    gate = gates / "gate"
     run_id = submit(api, app, steps({"wait_file": str(gate)}))
     started = time.monotonic()
     response = long_poll(api, app, run_id, 0.5)

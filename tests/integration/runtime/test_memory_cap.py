@@ -1,5 +1,5 @@
 """The execution class's memory cap holds for every way of starting a process (the built launcher,
-prlimit, the preexec hook)."""
+the preexec hook), and the launcher joins cgroups and sets every rlimit it is given."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from runyard.execution.runtime import limit_exec
 from runyard.execution.runtime.process import ProcessSpec, run_process
+from runyard.execution.runtime.sandbox import SelfLimits
 
 ALLOCATE = "import sys\ntry:\n    b = bytearray(400 * 1024 * 1024)\nexcept MemoryError:\n    sys.exit(42)\nprint('allocated')\n"
 
@@ -17,15 +18,14 @@ ALLOCATE = "import sys\ntry:\n    b = bytearray(400 * 1024 * 1024)\nexcept Memor
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if limit_exec.compiler() is None:
-        pytest.skip("no C compiler here: the cap is set with prlimit")
+        pytest.skip("no C compiler here: a preexec hook sets the limits")
     built = limit_exec.build(tmp_path_factory.mktemp("bin"))
     assert built is not None, "the launcher must build where there is a C compiler"
     return built
 
 
-@pytest.mark.parametrize("way", ["limit-exec", "prlimit", "preexec"])
+@pytest.mark.parametrize("way", ["limit-exec", "preexec"])
 def test_an_allocation_above_the_cap_fails_and_below_it_works(tmp_path: Path, way: str, request: pytest.FixtureRequest) -> None:
-    trusted = way != "preexec"
     program = request.getfixturevalue("launcher") if way == "limit-exec" else None
     script = tmp_path / "alloc.py"
     script.write_text(ALLOCATE)
@@ -33,8 +33,8 @@ def test_an_allocation_above_the_cap_fails_and_below_it_works(tmp_path: Path, wa
 
     def run(memory_mb: int | None) -> int | None:
         spec = ProcessSpec(argv=[sys.executable, str(script)], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
-                           stdout_path=tmp_path / "out", memory_mb=memory_mb, trusted_launcher=trusted,
-                           limit_exec=program)
+                           stdout_path=tmp_path / "out", limit_exec=program,
+                           limits=SelfLimits(rlimits=(("as", memory_mb * 1024 * 1024),)) if memory_mb else SelfLimits())
         return run_process(spec, on_stderr_line=lines.append).exit_code
 
     assert run(200) == 42, lines
@@ -46,11 +46,17 @@ def test_an_allocation_above_the_cap_fails_and_below_it_works(tmp_path: Path, wa
 def test_the_launcher_sets_both_limits_and_reports_its_own_failures(launcher: Path, tmp_path: Path) -> None:
     import subprocess
 
-    shown = subprocess.run([str(launcher), str(300 * 1024 * 1024), "/bin/sh", "-c", "ulimit -Sv; ulimit -Hv"],
+    shown = subprocess.run([str(launcher), "-r", f"as={300 * 1024 * 1024}", "-r", "nofile=77", "-r", "cpu=9", "--",
+                            "/bin/sh", "-c", "ulimit -Sv; ulimit -Hv; ulimit -n; ulimit -t"],
                            capture_output=True, text=True, env={})
-    assert shown.returncode == 0 and shown.stdout.split() == [str(300 * 1024)] * 2
-    assert subprocess.run([str(launcher), "lots", "/bin/true"], capture_output=True).returncode == 125
-    missing = subprocess.run([str(launcher), "1048576000", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout.split() == [str(300 * 1024)] * 2 + ["77", "9"]
+    assert subprocess.run([str(launcher), "-r", "as=lots", "--", "/bin/true"], capture_output=True).returncode == 125
+    assert subprocess.run([str(launcher), "-r", "bogus=1", "--", "/bin/true"], capture_output=True).returncode == 125
+    assert subprocess.run([str(launcher), "/bin/true"], capture_output=True).returncode == 125  # no "--"
+    unjoinable = subprocess.run([str(launcher), "-c", str(tmp_path / "nope" / "cgroup.procs"), "--", "/bin/true"],
+                                capture_output=True, text=True)
+    assert unjoinable.returncode == 125 and "cannot join the cgroup" in unjoinable.stderr
+    missing = subprocess.run([str(launcher), "--", str(tmp_path / "nope")], capture_output=True, text=True)
     assert missing.returncode == 127 and "cannot execute" in missing.stderr
 
 

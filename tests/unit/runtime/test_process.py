@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from runyard.execution.runtime.process import ProcessSpec, run_process
+from runyard.execution.runtime.sandbox import SelfLimits
 
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
 
@@ -187,7 +188,8 @@ def test_memory_cap(tmp_path: Path) -> None:
         print("allocated")
     """
     lines: list[str] = []
-    outcome = run_process(_spec(tmp_path, code, memory_mb=300), on_stderr_line=lines.append)
+    capped = SelfLimits(rlimits=(("as", 300 * 1024 * 1024),))
+    outcome = run_process(_spec(tmp_path, code, limits=capped), on_stderr_line=lines.append)
     assert outcome.exit_code != 0
     assert any("MemoryError" in line for line in lines)
     uncapped = run_process(_spec(tmp_path, code), on_stderr_line=lambda line: None)

@@ -12,6 +12,7 @@ from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.orphans import INPUTS_DIR
 from runyard.execution.runtime.runner import cleanup, execute
+from runyard.execution.runtime.sandbox import Sandbox
 from runyard.execution.runtime.spares import WorkspacePool
 from runyard.execution.runtime.types import RunReport, RunTask
 from runyard.services import runs as run_service
@@ -74,9 +75,10 @@ class _Context:
 
 
 class EmbeddedExecutor(Executor):
-    def __init__(self, *, platform: Platform, on_done: ReportSink) -> None:
+    def __init__(self, *, platform: Platform, on_done: ReportSink, sandbox: Sandbox | None = None) -> None:
         settings = platform.settings
         self._platform = platform
+        self._sandbox = sandbox
         self._on_done = on_done
         self._classes = settings.execution.classes
         self._lock = threading.Lock()
@@ -139,6 +141,7 @@ class EmbeddedExecutor(Executor):
                 keep_workspace=settings.keep_workspaces,
                 defer_cleanup=True,  # after the result is stored: waiting clients don't wait for it
                 pool=self._spares,
+                sandbox=self._sandbox,
             )
         except Exception as exc:  # the runner should not raise; if it does, the run must still end
             log.exception("runner raised for run %s", task.run_id)

@@ -1,9 +1,9 @@
-"""The memory cap's launcher, built from ``limit_exec.c`` with the machine's C compiler when it has one.
+"""The launcher of an app's process, built from ``limit_exec.c`` with the machine's C compiler when it has one.
 
-A Python app's process is started as ``limit-exec BYTES python main.py``: the program sets the address-space
-limit and executes the interpreter. util-linux ``prlimit`` does the same (and is what is used without a
-compiler), but loading its shared libraries costs about a millisecond of CPU for every run; the static
-program costs about a third of that. It is built once per source and kept in the environment cache.
+A run's process is started as ``limit-exec -c CGROUP -r nofile=N … -- bwrap …``: the program joins the
+run's cgroups, sets its rlimits and executes the sandbox. Without a compiler a ``preexec_fn`` does the
+same, which keeps CPython from starting the process with vfork (a copy of the server's page tables
+per run). It is built once per source and kept in the environment cache.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def compiler() -> str | None:
 
 def build(cache_dir: Path, cc: str | None = None) -> Path | None:
     """The launcher under ``cache_dir`` (built on first use; static if the C library allows it), or
-    None when it cannot be built here: then the cap is set with ``prlimit``."""
+    None when it cannot be built here: then a preexec hook does its work."""
     key = str(cache_dir)
     with _lock:
         if key in _built:
@@ -57,10 +57,10 @@ def _build(cache_dir: Path, cc: str | None) -> Path | None:
             if done.returncode == 0 and _works(partial):
                 os.replace(partial, target)  # atomic: another process building it at once is harmless
                 return target
-        log.warning("could not build the memory-cap launcher with %s; prlimit sets the cap instead: %s",
+        log.warning("could not build the launcher with %s; a preexec hook does its work instead: %s",
                     cc, done.stderr.decode(errors="replace")[-500:])
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("could not build the memory-cap launcher: %s; prlimit sets the cap instead", exc)
+        log.warning("could not build the launcher: %s; a preexec hook does its work instead", exc)
     finally:
         partial.unlink(missing_ok=True)
     return None
@@ -68,6 +68,6 @@ def _build(cache_dir: Path, cc: str | None) -> Path | None:
 
 def _works(program: Path) -> bool:
     """The program sets the limit it is given and executes what follows it."""
-    done = subprocess.run([str(program), str(512 * 1024 * 1024), "/bin/sh", "-c", "ulimit -v"],
+    done = subprocess.run([str(program), "-r", f"as={512 * 1024 * 1024}", "--", "/bin/sh", "-c", "ulimit -v"],
                           capture_output=True, timeout=30, env={})
     return done.returncode == 0 and done.stdout.strip() == str(512 * 1024).encode()

@@ -1,25 +1,27 @@
 """Launch one app process and own its whole process tree until every member is gone.
 
-The process runs in its own session (so its group id is its pid); cancel, deadline, an output cap
-or any exception in here ends the whole group with SIGTERM, a grace period, then SIGKILL. The group
-is killed again once the leader has exited, before the leader is reaped, so orphaned grandchildren
-die too and the group id cannot have been reused by an unrelated process.
+The process runs in its own session (so its group id is its pid); cancel, deadline, a limit or any
+exception in here ends the run with SIGTERM, a grace period, then SIGKILL. In a sandbox (the usual
+case) the leader is bubblewrap and the app lives in its PID namespace, which the kernel empties when
+bwrap's init dies: nothing of the run survives, whatever it did to its session or environment.
+Unsandboxed, the group is killed again once the leader has exited, before the leader is reaped, so
+orphaned grandchildren that stayed in the group die too.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import resource
 import select
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from runyard.execution.runtime.sandbox import RunCgroup, SelfLimits, descendants, workspace_size
 
 LineSink = Callable[[str], None]
 _MAX_LINE = 64 * 1024  # longer "lines" are split, so a newline-free flood cannot exhaust memory
@@ -38,15 +40,18 @@ class ProcessSpec:
     stdout_path: Path | None = None      # where stdout is kept; with on_stdout_line it is also streamed
     deadline: float | None = None
     max_output_bytes: int | None = None  # stdout bytes; also caps each streamed channel
-    memory_mb: int | None = None
-    # argv[0] is an interpreter Runyard built (a Python app's environment), so it certainly exists and
-    # executes: the memory cap can then be set by a program in front of it (``limit_exec``, else
-    # util-linux ``prlimit``) instead of a ``preexec_fn``, which lets CPython start the process with
-    # vfork instead of copying the server's page tables with fork (about 15 ms per run on a 100 MB
-    # server). For an app's own binary an exec failure must surface as ``OSError`` (e.g. a binary built
-    # for another CPU), so it keeps the hook.
-    trusted_launcher: bool = False
-    limit_exec: Path | None = None  # the built ``limit_exec`` program, if there is one
+    # What the first process sets on itself (cgroups joined, rlimits) before it executes ``argv``: done
+    # by the ``limit_exec`` program when there is one (so CPython can start the process with vfork
+    # instead of copying the server's page tables with fork), else by a ``preexec_fn``.
+    limits: SelfLimits = field(default_factory=SelfLimits)
+    limit_exec: Path | None = None
+    # ``argv`` is a bubblewrap command: the app runs in its own PID namespace below it, which ends
+    # with it. Stopping the run signals the namespace's processes, then kills bwrap.
+    sandboxed: bool = False
+    cgroup: RunCgroup | None = None      # the run's cgroup, for CPU time and which limit was hit
+    cpu_seconds: float | None = None     # CPU time of the whole run, checked with the cgroup
+    workspace: Path | None = None        # its size is checked every WORKSPACE_CHECK_SECONDS …
+    workspace_max_bytes: int | None = None  # … against this
     poll_interval: float = 0.1
     kill_grace: float = 0.5
 
@@ -57,28 +62,24 @@ class ProcessOutcome:
     canceled: bool = False
     deadline_hit: bool = False
     output_exceeded: bool = False
+    limit: str | None = None  # a limit of the execution class that ended the run (see LIMIT_NAMES)
     duration_ms: float = 0.0
     pid: int | None = None
 
 
-_PRLIMIT = shutil.which("prlimit", path="/usr/bin:/bin:/usr/sbin:/sbin")
+WORKSPACE_CHECK_SECONDS = 2.0
+_SIGNAL_LIMITS = {128 + signal.SIGXCPU: "cpu", 128 + signal.SIGXFSZ: "file_size",
+                  -signal.SIGXCPU: "cpu", -signal.SIGXFSZ: "file_size"}
 
 
 def _launch(spec: ProcessSpec) -> tuple[list[str], Callable[[], None] | None]:
-    """The argv to execute and the preexec hook (None when none is needed) that cap the address space."""
+    """The argv to execute and the preexec hook (None when none is needed) that apply ``spec.limits``."""
     argv = list(spec.argv)
-    if spec.memory_mb is None:
+    if not spec.limits:
         return argv, None
-    limit = int(spec.memory_mb) * 1024 * 1024
-    if spec.trusted_launcher and spec.limit_exec is not None:
-        return [str(spec.limit_exec), str(limit), *argv], None
-    if spec.trusted_launcher and _PRLIMIT is not None:
-        return [_PRLIMIT, f"--as={limit}:{limit}", "--", *argv], None
-
-    def apply() -> None:  # in the child between fork and exec: only setrlimit, nothing that takes locks
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return argv, apply
+    if spec.limit_exec is not None:
+        return [str(spec.limit_exec), *spec.limits.launcher_args(), *argv], None
+    return argv, spec.limits.apply  # in the child between fork and exec: only writes and setrlimit
 
 
 class _Channel:
@@ -214,11 +215,24 @@ class _ExitWatch:
             self._fd = None
 
 
-def _terminate_group(watch: _ExitWatch, grace: float) -> None:
-    """SIGTERM the group, give it ``grace`` seconds, then SIGKILL whatever is left of it."""
-    _signal_group(watch.pid, signal.SIGTERM)
-    watch.wait(grace)
+def _terminate(watch: _ExitWatch, spec: ProcessSpec) -> None:
+    """SIGTERM the run's processes, give them ``kill_grace`` seconds, then SIGKILL what is left. In a
+    sandbox the signal goes to every process of its PID namespace (bwrap's descendants), and the kill
+    to bwrap: its init dies with it, and the kernel ends the namespace's processes with their init."""
+    if spec.sandboxed:
+        for pid in descendants(watch.pid):
+            _signal_pid(pid, signal.SIGTERM)
+    else:
+        _signal_group(watch.pid, signal.SIGTERM)
+    watch.wait(spec.kill_grace)
     _signal_group(watch.pid, signal.SIGKILL)
+
+
+def _signal_pid(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _output_size(stdout_file: BinaryIO | None, channels: list[_Channel]) -> int:
@@ -226,29 +240,58 @@ def _output_size(stdout_file: BinaryIO | None, channels: list[_Channel]) -> int:
     return max([file_size, *(ch.count for ch in channels)])
 
 
-def _stop_reason(spec: ProcessSpec, should_cancel: Callable[[], bool], size: int) -> str | None:
-    if should_cancel():
-        return "canceled"
-    if spec.deadline is not None and time.monotonic() >= spec.deadline:
-        return "deadline_hit"
-    if spec.max_output_bytes is not None and size > spec.max_output_bytes:
-        return "output_exceeded"
-    return None
+class _Limits:
+    """The checks made every poll: cancel, deadline, output size, and the class's CPU time and workspace size."""
+
+    def __init__(self, spec: ProcessSpec, should_cancel: Callable[[], bool]) -> None:
+        self.spec, self.should_cancel = spec, should_cancel
+        self._next_workspace_check = time.monotonic() + WORKSPACE_CHECK_SECONDS
+
+    def stop_reason(self, size: int) -> tuple[str, str | None] | None:
+        """(outcome attribute, limit name) of a reason to stop, or None."""
+        spec = self.spec
+        if self.should_cancel():
+            return "canceled", None
+        now = time.monotonic()
+        if spec.deadline is not None and now >= spec.deadline:
+            return "deadline_hit", None
+        if spec.max_output_bytes is not None and size > spec.max_output_bytes:
+            return "output_exceeded", None
+        if spec.cpu_seconds is not None and spec.cgroup is not None and spec.cgroup.cpu_seconds() > spec.cpu_seconds:
+            return "limit", "cpu"
+        if spec.workspace is not None and spec.workspace_max_bytes is not None and now >= self._next_workspace_check:
+            self._next_workspace_check = now + WORKSPACE_CHECK_SECONDS
+            if workspace_size(spec.workspace, spec.workspace_max_bytes) > spec.workspace_max_bytes:
+                return "limit", "workspace"
+        return None
 
 
 def _supervise(
     watch: _ExitWatch, spec: ProcessSpec, stdout_file: BinaryIO | None,
     channels: list[_Channel], should_cancel: Callable[[], bool], outcome: ProcessOutcome,
 ) -> None:
-    """Check the limits every ``poll_interval`` until the leader exits or a limit ends the group."""
+    """Check the limits every ``poll_interval`` until the leader exits or a limit ends the run."""
+    checks = _Limits(spec, should_cancel)
     while not _exited(watch.pid):
-        reason = _stop_reason(spec, should_cancel, _output_size(stdout_file, channels))
+        reason = checks.stop_reason(_output_size(stdout_file, channels))
         if reason is not None:
-            setattr(outcome, reason, True)
-            _terminate_group(watch, spec.kill_grace)
+            attribute, limit = reason
+            setattr(outcome, attribute, limit if attribute == "limit" else True)
+            _terminate(watch, spec)
             watch.wait(max(spec.kill_grace, 5.0))
             break
         watch.wait(spec.poll_interval)
+
+
+def _limit_after(spec: ProcessSpec, outcome: ProcessOutcome) -> str | None:
+    """The limit that ended a run the kernel stopped (the cgroup knows; else the signal tells)."""
+    if outcome.limit is not None:
+        return outcome.limit
+    if spec.cgroup is not None:
+        hit = spec.cgroup.limit_hit()
+        if hit is not None:
+            return hit
+    return _SIGNAL_LIMITS.get(outcome.exit_code) if outcome.exit_code is not None else None
 
 
 def _open_stdin(spec: ProcessSpec) -> BinaryIO | int:
@@ -294,6 +337,7 @@ def run_process(
             size = _output_size(stdout_file if direct else None, channels)
             if spec.max_output_bytes is not None and size > spec.max_output_bytes:
                 outcome.output_exceeded = True
+            outcome.limit = _limit_after(spec, outcome)
         finally:
             watch.close()
             _close(stdin, stdout_file, proc.stdout, proc.stderr)

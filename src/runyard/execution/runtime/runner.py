@@ -17,6 +17,7 @@ import collections
 import functools
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -32,6 +33,8 @@ from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_in
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
+from runyard.execution.runtime.redact import Redactor
+from runyard.execution.runtime.sandbox import Limits, RunCgroup, Sandbox, hand_over, self_limits
 from runyard.execution.runtime.spares import Spare, WorkspacePool, record
 from runyard.execution.runtime.types import RunContext, RunReport, RunTask
 from runyard.execution.runtime.workspace import (
@@ -48,6 +51,9 @@ from runyard.execution.runtime.workspace import (
 from runyard.storage.archives import ArchiveLimits
 
 TAIL_BYTES = 4096
+# How a launcher in front of the app says the app's program did not execute (a binary built for
+# another CPU, a missing interpreter): limit-exec, bubblewrap, setpriv.
+_EXEC_FAILED = re.compile(r"^(?:limit-exec: cannot execute|bwrap: execvp|setpriv: failed to execute) (\S+?):? (.+)$")
 _SCAN_ALL = -1  # in RunReport.pending_cleanup: look at every process for leftovers
 STDOUT_FILE = "stdout"
 
@@ -128,8 +134,11 @@ def _parse(manifest: dict, key: str) -> Manifest:
 class _Run:
     """State of one execution; methods are the pipeline's steps in order."""
 
-    def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path, pool: WorkspacePool | None = None) -> None:
-        self.task, self.ctx, self.run_dir, self.pool = task, ctx, run_dir, pool
+    def __init__(self, task: RunTask, ctx: RunContext, run_dir: Path, pool: WorkspacePool | None = None,
+                 sandbox: Sandbox | None = None) -> None:
+        self.task, self.ctx, self.run_dir, self.pool, self.sandbox = task, ctx, run_dir, pool, sandbox
+        self.redact = Redactor.of(task.env, task.files)
+        self.cgroup: RunCgroup | None = None
         self.manifest_key = json.dumps(task.manifest, sort_keys=True)
         self.workspace = run_dir / "ws"
         self.out_dir = run_dir  # stdout and the output archive, next to the workspace
@@ -138,18 +147,21 @@ class _Run:
         self.launched = False            # whether a process may have been started
         self.pid: int | None = None      # the app's process, once started
         self.spare: Spare | None = None  # the laid-out workspace, for the pool once the run ended
-        self.limit_exec: Path | None = None  # the memory cap's launcher, for a Python app with a cap
+        self.limit_exec: Path | None = None  # the launcher that joins the cgroup and sets the rlimits
+        self.python: Path | None = None
 
     def log(self, line: str) -> None:
-        self.ctx.log(self.task.run_id, line)
+        self.ctx.log(self.task.run_id, self.redact(line))
 
     def log_stderr(self, line: str) -> None:
+        line = self.redact(line)
         self.stderr_tail.add(line)
-        self.log(line)
+        self.ctx.log(self.task.run_id, line)
 
     def log_stdout(self, line: str) -> None:
+        line = self.redact(line)
         self.stdout_tail.add(line)
-        self.log(line)
+        self.ctx.log(self.task.run_id, line)
 
     def environment(self, manifest: Manifest, bundle: Path, envs: EnvironmentBuilder) -> Path | None:
         """The python to run with (None for non-Python apps), built or reused from the cache."""
@@ -159,21 +171,26 @@ class _Run:
         if requirements:  # (an app without any has a log without this line)
             self.log(f"runyard: Python requirements: {', '.join(requirements)}")
         python = envs.ensure(requirements, self.log)
-        if self.task.memory_mb is not None:
-            self.limit_exec = envs.limit_exec()
         return python
 
     def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
         task = self.task
         manifest = _parse(task.manifest, self.manifest_key)
         bundle = self.ctx.bundle_dir(task.bundle_id)
-        python = self.environment(manifest, bundle, envs)
+        python = self.python = self.environment(manifest, bundle, envs)
+        self.limit_exec = envs.limit_exec()
         if self.ctx.cancel_requested(task.run_id):
             return RunReport(canceled=True)
         app_dir = self.lay_out(bundle, manifest)
         cwd = run_cwd(app_dir, manifest, bundle)
-        write_file_secrets(app_dir, task.files)
+        secret_files = write_file_secrets(app_dir, task.files)
         stdin = self.input(manifest, cwd)
+        if self.sandbox is not None and self.sandbox.uid is not None:
+            # The app's files (laid out, placed input, secrets) become the sandbox uid's; a kept workspace
+            # already is, which its record holds.
+            hand_over(self.workspace, self.sandbox.uid, self.sandbox.gid)
+            for path in secret_files:
+                os.lchown(path, self.sandbox.uid, self.sandbox.gid)
         argv = command_argv(manifest, app_dir, python, task.options, bundle)
         env = scrubbed_env(task, task.app_id, task.run_id, workspace=self.workspace,
                            bin_dir=python.parent if python else None, execution_id=self.run_dir.name)
@@ -192,6 +209,8 @@ class _Run:
         _make_dir(self.run_dir)
         self.workspace.mkdir()
         app_dir = prepare_workspace(bundle, self.workspace, manifest)
+        if self.sandbox is not None and self.sandbox.uid is not None:
+            hand_over(self.workspace, self.sandbox.uid, self.sandbox.gid)  # before its record: kept like this
         if self.pool is not None:
             self.spare = Spare(key, self.run_dir, record(self.run_dir),
                                check=functools.partial(same_as_bundle, app_dir, bundle, manifest))
@@ -211,9 +230,22 @@ class _Run:
         stdout_path = None if manifest.content_format == "multi-file" else self.out_dir / STDOUT_FILE
         self.ctx.mark_started(task.run_id)
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
-        spec = ProcessSpec(argv=argv, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
-                           deadline=deadline, max_output_bytes=task.max_output_bytes, memory_mb=task.memory_mb,
-                           trusted_launcher=manifest.type == "python", limit_exec=self.limit_exec,
+        limits = _limits(task)
+        command = argv
+        if self.sandbox is not None:
+            manifest_network = manifest.runyard.network if manifest.runyard is not None else True
+            command = self.sandbox.command(argv, cwd=cwd, rw=[self.workspace], ro=self.read_only(),
+                                           network=task.network and manifest_network,
+                                           tmp_bytes=task.workspace_max_bytes)
+            if self.sandbox.cgroups is not None:
+                self.cgroup = self.sandbox.cgroups.group(self.run_dir.name)
+                self.cgroup.create(limits)
+        spec = ProcessSpec(argv=command, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
+                           deadline=deadline, max_output_bytes=task.max_output_bytes,
+                           limits=self_limits(limits, self.cgroup, max_output_bytes=task.max_output_bytes),
+                           limit_exec=self.limit_exec, sandboxed=self.sandbox is not None, cgroup=self.cgroup,
+                           cpu_seconds=limits.cpu_seconds, workspace=self.workspace,
+                           workspace_max_bytes=limits.workspace_max_bytes,
                            poll_interval=poll_interval, kill_grace=kill_grace)
         self.launched = True
         try:
@@ -223,12 +255,19 @@ class _Run:
         except OSError as exc:  # e.g. a binary built for another architecture (GOARCH=arm64)
             raise WorkspaceError(f"could not start {Path(argv[0]).name}: {exc.strerror or exc}") from None
         self.pid = outcome.pid
+        failed_exec = _exec_failure(self.stderr_tail.text()) if outcome.exit_code not in (0, None) else None
+        if failed_exec is not None:
+            raise WorkspaceError(failed_exec)
         stdout_tail = self.stdout_tail.text() if streamed else _file_tail(stdout_path) if stdout_path else ""
         report = RunReport(
             exit_code=outcome.exit_code, canceled=outcome.canceled, deadline_hit=outcome.deadline_hit,
             output_exceeded=outcome.output_exceeded, execution_ms=outcome.duration_ms,
-            stdout_tail=stdout_tail, stderr_tail=self.stderr_tail.text(),
+            stdout_tail=self.redact(stdout_tail), stderr_tail=self.stderr_tail.text(),
         )
+        if outcome.limit is not None and not outcome.canceled and not outcome.deadline_hit and (
+                outcome.limit != "processes" or outcome.exit_code != 0):
+            report.error = limit_message(outcome.limit, limits)
+            self.log(f"runyard: {report.error}")
         if outcome.output_exceeded:
             # Killed for flooding: the oversized stdout is neither parsed (that would load it into the
             # server's memory) nor kept as the run's output; the run fails on the size error.
@@ -237,6 +276,15 @@ class _Run:
             return report
         self.collect(report, manifest, cwd, stdout_path, before)
         return report
+
+    def read_only(self) -> list[Path]:
+        """What the sandbox shows read-only besides the system: a Python app's environment and the
+        interpreter it was made from."""
+        if self.python is None:
+            return []
+        env = self.python.parent.parent
+        base = Path(os.path.realpath(self.python)).parent.parent
+        return [env, base]
 
     def collect(self, report: RunReport, manifest: Manifest, cwd: Path, stdout_path: Path | None,
                 before: dict) -> None:
@@ -250,6 +298,45 @@ class _Run:
             return
         report.output_path = collected.output_path
         report.statistics, report.metrics, report.assets = collected.statistics, collected.metrics, collected.assets
+
+
+def _limits(task: RunTask) -> Limits:
+    cpu = task.cpu_seconds
+    if cpu is None and task.max_duration_seconds and task.cores:
+        cpu = task.max_duration_seconds * task.cores
+    return Limits(memory_mb=task.memory_mb, max_processes=task.max_processes, cpu_seconds=cpu, cores=task.cores,
+                  open_files=task.open_files, file_max_bytes=task.workspace_max_bytes,
+                  workspace_max_bytes=task.workspace_max_bytes)
+
+
+def limit_message(limit: str, limits: Limits) -> str:
+    """The run's error when a limit of its execution class ended it."""
+    if limit == "memory":
+        return f"the run exceeded its memory limit ({limits.memory_mb} MiB) and was stopped"
+    if limit == "processes":
+        return f"the run reached its process limit ({limits.max_processes} processes and threads)"
+    if limit == "cpu":
+        return f"the run used up its CPU time limit ({limits.cpu_seconds:g} s) and was stopped"
+    if limit == "workspace":
+        return f"the run's workspace exceeded its size limit ({_size(limits.workspace_max_bytes)}) and the run was stopped"
+    if limit == "file_size":
+        return f"the run wrote a file larger than its size limit ({_size(limits.file_max_bytes)}) and was stopped"
+    return f"the run hit its {limit} limit"
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "none"
+    return f"{value / 1024**3:g} GiB" if value >= 1024**3 else f"{value / 1024**2:g} MiB"
+
+
+def _exec_failure(stderr_tail: str) -> str | None:
+    """"could not start PROGRAM: reason" when a launcher said the app's program did not execute."""
+    for line in reversed(stderr_tail.splitlines()[-3:]):
+        found = _EXEC_FAILED.match(line.strip())
+        if found:
+            return f"could not start {Path(found.group(1)).name}: {found.group(2)}"
+    return None
 
 
 def _run_dir(work_root: Path, run_id: str) -> Path:
@@ -277,6 +364,7 @@ def execute(
     keep_workspace: bool = False,
     defer_cleanup: bool = False,
     pool: WorkspacePool | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RunReport:
     """Execute ``task`` end to end and report; never raises for run or infrastructure failures.
 
@@ -287,19 +375,21 @@ def execute(
     one and may be kept again by :func:`cleanup`.
     """
     run_dir = _run_dir(Path(work_root), task.run_id)
-    run = _Run(task, ctx, run_dir, None if keep_workspace else pool)
+    run = _Run(task, ctx, run_dir, None if keep_workspace else pool, sandbox)
     try:
         report = run.execute(envs, poll_interval, kill_grace)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's error
-        message = _describe(exc)
+        message = run.redact(_describe(exc))
         _log_quietly(run, f"runyard: {message}")
         report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
     # With keep_workspace nothing is deleted: the workspace (and the stdout next to it) is kept for debugging.
     report.artifacts_dir = None if keep_workspace else run_dir
     # Leftover processes: none if nothing was started, else those made since the app's process (or,
     # should the app's pid be unknown, every process is looked at).
-    scan = None if not run.launched else run.pid if run.pid is not None else _SCAN_ALL
+    # (None in a sandbox: its PID namespace ended with it.)
+    scan = None if not run.launched or sandbox is not None else run.pid if run.pid is not None else _SCAN_ALL
     report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace, scan)
+    report.cgroup = run.cgroup
     report.spare = run.spare
     if not defer_cleanup:
         cleanup(report)
@@ -316,7 +406,11 @@ def cleanup(report: RunReport, *, artifacts: bool = False, pool: WorkspacePool |
     if report.pending_cleanup is not None:
         execution_id, workspace, scan = report.pending_cleanup
         report.pending_cleanup = None
-        if scan is not None:
+        cgroup, report.cgroup = report.cgroup, None
+        if cgroup is not None:  # a sandboxed run: its PID namespace is gone, the cgroup confirms it
+            stragglers = bool(cgroup.kill())
+            cgroup.remove()
+        elif scan is not None:
             stragglers = bool(kill_execution_processes(execution_id, first_pid=None if scan == _SCAN_ALL else scan))
         inside = artifacts and report.artifacts_dir is not None and workspace is not None and workspace.parent == report.artifacts_dir
         if workspace is not None and not inside:

@@ -20,6 +20,12 @@ class RunTask:
     options: dict[str, str] = field(default_factory=dict)  # resolved options, rendered into argv
     max_duration_seconds: float | None = None
     memory_mb: int | None = None
+    cores: float | None = None
+    max_processes: int | None = None
+    cpu_seconds: float | None = None
+    open_files: int | None = None
+    workspace_max_bytes: int | None = None
+    network: bool = True
     max_output_bytes: int = 1024**3
     archive_max_files: int = 20_000                              # bounds for unpacking an archive input
     archive_max_bytes: int = 2 * 1024**3
@@ -70,3 +76,5 @@ class RunReport:
     pending_cleanup: tuple[str, Path | None, int | None] | None = None
     # The laid-out workspace (a ``spares.Spare``) that ``cleanup`` may give to a workspace pool.
     spare: Any = None
+    # The run's cgroup (``sandbox.RunCgroup``), removed by ``cleanup``.
+    cgroup: Any = None

@@ -1,0 +1,475 @@
+"""The sandbox every run executes in: bubblewrap's namespaces, an unprivileged uid, and limits.
+
+A run's processes see a root built for them alone: the system's programs and libraries read-only
+(``/usr`` and the few ``/etc`` files programs read), the app's environment and interpreter read-only,
+their workspace read-write, a private ``/tmp``, their own ``/proc`` and a minimal ``/dev``. The data
+folder, the database, blobs, other runs' workspaces and the secrets key are simply not there.
+
+- **Who runs it.** A server running as root starts ``bwrap`` privileged (it builds the mounts as
+  root, so it can bind an interpreter under ``/root``), and the first thing inside is util-linux
+  ``setpriv`` switching to the sandbox uid with every capability dropped. A server running as an
+  ordinary user starts ``bwrap`` in a user namespace; the run is then its uid outside, and sees
+  nothing of the machine but what is bound in.
+- **Process tree.** ``--unshare-pid``: the app is a child of bubblewrap's init (pid 1 of a new PID
+  namespace). When the app's main process exits, or bwrap is killed (``--die-with-parent`` also
+  covers the server dying), the kernel kills every other process of the namespace, including those
+  that called ``setsid()``, double-forked or cleared their environment. Nothing is left to scan for.
+- **Limits.** Per execution class: with cgroup v1 controllers (as root), a cgroup per run caps
+  memory (``memory``), processes (``pids``) and CPU share (``cpu``), and counts CPU time
+  (``cpuacct``); without them, rlimits (address space, processes of the uid, CPU seconds). Open
+  files and the size of any one file are rlimits in both cases. A cgroup also tells afterwards which
+  limit a run hit, so its error can name it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "runyard"
+# Controllers the per-run cgroup uses (cgroup v1 hierarchies, each mounted on its own).
+_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
+_SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# What programs read from /etc (name resolution, TLS roots, time zone, the dynamic linker, Java's
+# alternatives); the rest of /etc stays out.
+_ETC = (
+    "/etc/ssl", "/etc/ca-certificates", "/etc/ca-certificates.conf", "/etc/pki", "/etc/resolv.conf",
+    "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/services",
+    "/etc/protocols", "/etc/localtime", "/etc/timezone", "/etc/alternatives", "/etc/ld.so.cache",
+    "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/mime.types",
+    "/etc/os-release", "/etc/java-17-openjdk", "/etc/java-21-openjdk", "/etc/java-11-openjdk",
+    "/etc/fonts", "/etc/xml",
+)
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class SandboxUnavailable(RuntimeError):
+    """Runs cannot be sandboxed on this machine."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may use; None is no limit of that kind."""
+
+    memory_mb: int | None = None
+    max_processes: int | None = None
+    cpu_seconds: float | None = None      # CPU time of the whole run (all its processes)
+    cores: float | None = None            # CPU share: quota per period
+    open_files: int | None = None
+    file_max_bytes: int | None = None     # the largest file a process may write (RLIMIT_FSIZE)
+    workspace_max_bytes: int | None = None  # the workspace's total size, checked while the run goes
+
+
+# --- the launcher's part: what a process sets on itself before it becomes bwrap -----------------
+
+RLIMITS = {"as": "RLIMIT_AS", "nofile": "RLIMIT_NOFILE", "cpu": "RLIMIT_CPU", "fsize": "RLIMIT_FSIZE",
+           "nproc": "RLIMIT_NPROC"}
+
+
+@dataclass(frozen=True)
+class SelfLimits:
+    """What the first process sets on itself before it executes the command: the cgroups it joins
+    (their ``cgroup.procs`` files) and its rlimits (name from ``RLIMITS`` → value)."""
+
+    cgroup_procs: tuple[str, ...] = ()
+    rlimits: tuple[tuple[str, int], ...] = ()
+
+    def launcher_args(self) -> list[str]:
+        """Arguments of the ``limit-exec`` program, up to and including ``--``."""
+        args: list[str] = []
+        for path in self.cgroup_procs:
+            args += ["-c", path]
+        for name, value in self.rlimits:
+            args += ["-r", f"{name}={value}"]
+        return [*args, "--"]
+
+    def apply(self) -> None:
+        """The same in Python, for a ``preexec_fn`` (where no launcher could be built)."""
+        import resource
+
+        for path in self.cgroup_procs:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        for name, value in self.rlimits:
+            resource.setrlimit(getattr(resource, RLIMITS[name]), (value, value))
+
+    def __bool__(self) -> bool:
+        return bool(self.cgroup_procs or self.rlimits)
+
+
+def self_limits(limits: Limits, cgroup: RunCgroup | None, *, max_output_bytes: int | None = None) -> SelfLimits:
+    """The launcher's settings for ``limits``: what a cgroup enforces is not duplicated as an rlimit."""
+    rl: list[tuple[str, int]] = []
+    if limits.memory_mb is not None and (cgroup is None or not cgroup.has("memory")):
+        rl.append(("as", int(limits.memory_mb) * 1024 * 1024))
+    if limits.open_files is not None:
+        rl.append(("nofile", int(limits.open_files)))
+    if limits.cpu_seconds is not None and (cgroup is None or not cgroup.has("cpuacct")):
+        rl.append(("cpu", max(1, int(limits.cpu_seconds + 0.999))))
+    if limits.file_max_bytes is not None:
+        # stdout is a file too: its own cap (and message) comes first.
+        rl.append(("fsize", max(int(limits.file_max_bytes), (max_output_bytes or 0) + 1)))
+    if limits.max_processes is not None and (cgroup is None or not cgroup.has("pids")) and os.geteuid() != 0:
+        # Counted per uid by the kernel (every run of the uid together); only a fallback.
+        rl.append(("nproc", int(limits.max_processes)))
+    return SelfLimits(cgroup_procs=tuple(cgroup.procs_files()) if cgroup is not None else (), rlimits=tuple(rl))
+
+
+# --- cgroups ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CgroupRoot:
+    """The cgroup v1 hierarchies Runyard may make per-run groups in (as root)."""
+
+    controllers: dict[str, Path]  # controller -> its ``runyard`` parent group
+
+    @classmethod
+    def detect(cls, root: Path = CGROUP_ROOT) -> CgroupRoot | None:
+        if os.geteuid() != 0 or (root / "cgroup.controllers").exists():  # not root, or cgroup v2 only
+            return None
+        found: dict[str, Path] = {}
+        for name in _CONTROLLERS:
+            base = root / name
+            if not (base / "cgroup.procs").exists():
+                continue
+            parent = base / CGROUP_PARENT
+            try:
+                parent.mkdir(exist_ok=True)
+                if name == "memory":
+                    _write(parent / "memory.use_hierarchy", "1", missing_ok=True)
+            except OSError as exc:
+                log.info("cgroup controller %s is not usable: %s", name, exc)
+                continue
+            found[name] = parent
+        return cls(found) if {"memory", "pids"} <= found.keys() else None
+
+    def group(self, name: str) -> RunCgroup:
+        return RunCgroup({ctl: parent / name for ctl, parent in self.controllers.items()})
+
+    def leftovers(self, prefixes: Iterable[str]) -> list[RunCgroup]:
+        """Groups left by earlier executions whose names start with one of ``prefixes``."""
+        wanted = tuple(prefixes)
+        names: set[str] = set()
+        for parent in self.controllers.values():
+            with contextlib.suppress(OSError):
+                names.update(e.name for e in os.scandir(parent) if e.is_dir() and e.name.startswith(wanted))
+        return [self.group(name) for name in sorted(names)]
+
+
+class RunCgroup:
+    """One run's groups, one per controller."""
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        self.paths = paths
+
+    def has(self, controller: str) -> bool:
+        return controller in self.paths
+
+    def create(self, limits: Limits) -> None:
+        for path in self.paths.values():
+            path.mkdir(exist_ok=True)
+        mem = self.paths.get("memory")
+        if mem is not None and limits.memory_mb is not None:
+            size = str(int(limits.memory_mb) * 1024 * 1024)
+            _write(mem / "memory.limit_in_bytes", size)
+            _write(mem / "memory.memsw.limit_in_bytes", size, missing_ok=True)  # no swapping past it
+        pids = self.paths.get("pids")
+        if pids is not None and limits.max_processes is not None:
+            # bwrap, its init and setpriv come first: the app gets the number it was promised.
+            _write(pids / "pids.max", str(int(limits.max_processes) + 3))
+        cpu = self.paths.get("cpu")
+        if cpu is not None and limits.cores:
+            _write(cpu / "cpu.cfs_period_us", "100000", missing_ok=True)
+            _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(limits.cores * 100000))), missing_ok=True)
+
+    def procs_files(self) -> list[str]:
+        return [str(path / "cgroup.procs") for path in self.paths.values()]
+
+    def pids(self) -> list[int]:
+        path = self.paths.get("freezer") or self.paths.get("pids") or next(iter(self.paths.values()))
+        try:
+            text = (path / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def cpu_seconds(self) -> float:
+        acct = self.paths.get("cpuacct")
+        if acct is None:
+            return 0.0
+        try:
+            return int((acct / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            return 0.0
+
+    def limit_hit(self) -> str | None:
+        """Which kernel-enforced limit the run ran into: ``memory`` or ``processes`` (None: neither)."""
+        mem = self.paths.get("memory")
+        if mem is not None:
+            oom = _read_keyed(mem / "memory.oom_control").get("oom_kill", 0)
+            if oom > 0:
+                return "memory"
+        pids = self.paths.get("pids")
+        if pids is not None and _read_keyed(pids / "pids.events").get("max", 0) > 0:
+            return "processes"
+        return None
+
+    def kill(self, timeout: float = 1.0) -> int:
+        """SIGKILL every process in the group (frozen first, so none can fork meanwhile); how many."""
+        freezer = self.paths.get("freezer")
+        members = self.pids()
+        if not members:
+            return 0
+        if freezer is not None:
+            _write(freezer / "freezer.state", "FROZEN", missing_ok=True)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if freezer is not None:
+            _write(freezer / "freezer.state", "THAWED", missing_ok=True)
+        end = time.monotonic() + timeout
+        while self.pids() and time.monotonic() < end:
+            time.sleep(0.01)
+        return len(members)
+
+    def remove(self) -> None:
+        for path in self.paths.values():
+            for _ in range(50):  # a group is removable once its last task is fully gone
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:
+                        break
+                    time.sleep(0.01)
+
+
+def _write(path: Path, value: str, *, missing_ok: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    try:
+        os.write(fd, value.encode())
+    except OSError:
+        if not missing_ok:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+# --- the process tree, found through the kernel ---------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``: in a PID namespace whose init is a child of ``pid``, that is
+    every process of the namespace, since orphans are reparented to its init."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(children)
+            stack.extend(children)
+    return found
+
+
+# --- bubblewrap ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How runs are sandboxed on this machine (found once by :func:`detect`)."""
+
+    bwrap: str
+    uid: int | None = None          # switched to inside (a root server); None: bwrap's user namespace
+    gid: int | None = None
+    setpriv: str | None = None
+    cgroups: CgroupRoot | None = None
+    ro_paths: tuple[str, ...] = ()  # more read-only paths from the settings (toolchains under /opt, …)
+    _system: tuple[str, ...] = field(default=(), repr=False)  # the system part of every command
+
+    def describe(self) -> str:
+        who = f"uid {self.uid}" if self.uid is not None else "a user namespace"
+        limits = "cgroups" if self.cgroups is not None else "rlimits"
+        return f"bubblewrap ({who}, limits by {limits})"
+
+    def command(self, argv: Sequence[str], *, cwd: Path, rw: Sequence[Path], ro: Sequence[Path],
+                network: bool = True, tmp_bytes: int | None = None) -> list[str]:
+        """``argv`` wrapped: bubblewrap with this run's mounts, then (as root) the switch of uid."""
+        args = [self.bwrap, *self._system]
+        if not network:
+            args.append("--unshare-net")
+        if tmp_bytes:
+            args += ["--size", str(int(tmp_bytes))]
+        args += ["--tmpfs", "/tmp"]  # first: a workspace may live under /tmp, bound over it below
+        binds = [("--ro-bind-try" if p in self.ro_paths else "--ro-bind", p) for p in _outermost(str(p) for p in (*ro, *self.ro_paths))]
+        binds += [("--bind", str(p)) for p in rw]
+        # The folders leading to each bind are made traversable (bwrap would copy their modes, and a
+        # data folder of mode 0700 would hide the workspace from its own app).
+        for parent in _ancestors(path for _, path in binds):
+            args += ["--perms", "0755", "--dir", parent]
+        for option, path in binds:
+            args += [option, path, path]
+        args += ["--chdir", str(cwd)]
+        if self.setpriv is not None and self.uid is not None:
+            args += ["--", self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--"]
+        else:
+            args.append("--")
+        return [*args, *argv]
+
+
+def _ancestors(paths: Iterable[str]) -> list[str]:
+    """The folders above ``paths`` that the sandbox makes itself (not ``/``, ``/tmp`` or ``/usr``), parents first."""
+    found: dict[str, None] = {}
+    for path in paths:
+        parts = Path(path).parts[1:-1]
+        for i in range(1, len(parts) + 1):
+            found["/" + "/".join(parts[:i])] = None
+    return [p for p in found if p not in ("/tmp", "/usr") and not p.startswith("/usr/")]
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """``paths`` without those inside another one (or under ``/usr``, bound whole), in order."""
+    kept: list[str] = []
+    for path in dict.fromkeys(os.path.normpath(p) for p in paths):
+        if path == "/usr" or path.startswith("/usr/"):
+            continue
+        if any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            continue
+        kept = [k for k in kept if not k.startswith(path.rstrip("/") + "/")]
+        kept.append(path)
+    return kept
+
+
+def _system_args(uid: int | None) -> tuple[str, ...]:
+    args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "runyard",
+            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    if uid is not None:  # privileged bwrap: the switch of uid inside needs these two, setpriv drops them
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args.append("--unshare-user")
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _ETC:
+        args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp"]
+    return tuple(args)
+
+
+_detected: dict[tuple, Sandbox] = {}
+_detect_lock = threading.Lock()
+
+
+def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000,
+           ro_paths: Sequence[str] = ()) -> Sandbox:
+    """The sandbox this machine offers, tried once with a real command; SandboxUnavailable says why not."""
+    key = (bwrap, uid, gid, tuple(ro_paths))
+    with _detect_lock:
+        if key in _detected:
+            return _detected[key]
+        found = _detect(bwrap, uid, gid, tuple(ro_paths))
+        _detected[key] = found
+        return found
+
+
+def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...]) -> Sandbox:
+    program = bwrap or shutil.which("bwrap", path=SAFE_PATH)
+    if program is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: install it (Debian: apt-get install bubblewrap), "
+                                 "or set RUNYARD_SANDBOX=off to run apps unconfined (development only)")
+    root = os.geteuid() == 0
+    setpriv = shutil.which("setpriv", path=SAFE_PATH) if root else None
+    if root and setpriv is None:
+        raise SandboxUnavailable("util-linux setpriv is needed to run sandboxed apps under their own uid")
+    sandbox = Sandbox(bwrap=program, uid=uid if root else None, gid=gid if root else None, setpriv=setpriv,
+                      cgroups=CgroupRoot.detect(), ro_paths=ro_paths, _system=_system_args(uid if root else None))
+    probe = sandbox.command(["/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=[])
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30, env={"PATH": SAFE_PATH}, cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(f"bubblewrap does not run here: {exc}") from None
+    if done.returncode != 0:
+        raise SandboxUnavailable(f"bubblewrap cannot make a sandbox here: {done.stderr.decode(errors='replace').strip()[-300:]}")
+    seen = done.stdout.decode().strip()
+    if root and seen != str(uid):
+        raise SandboxUnavailable(f"the sandbox ran as uid {seen}, not {uid}")
+    return sandbox
+
+
+def workspace_size(root: Path, limit: int) -> int:
+    """Bytes the files under ``root`` take on disk, counted up to just past ``limit`` (links not followed)."""
+    total = 0
+    stack = [str(root)]
+    while stack and total <= limit:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += st.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
+
+
+def hand_over(root: Path, uid: int | None, gid: int | None) -> None:
+    """Give ``root`` and everything under it (links themselves, never their targets) to the sandbox uid."""
+    if uid is None:
+        return
+    os.lchown(root, uid, gid if gid is not None else -1)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            os.lchown(os.path.join(dirpath, name), uid, gid if gid is not None else -1)
