@@ -10,7 +10,7 @@ import pytest
 
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.runner import execute
-from runyard.execution.runtime.types import RunReport, RunTask
+from runyard.execution.runtime.types import LocalReport, RunTask
 
 from .conftest import FakeContext, make_bundle, tar_gz, tar_members
 
@@ -29,7 +29,7 @@ SIX_APP = (
 def _run(
     ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path, bundle_files: dict[str, str], manifest: dict,
     *, input_bytes: bytes | None = None, run_id: str = "run-1", **task_kw: object,
-) -> RunReport:
+) -> LocalReport:
     bundle_id = f"bundle-{run_id}"
     ctx.bundles[bundle_id] = make_bundle(tmp_path / bundle_id, bundle_files)
     if input_bytes is not None:

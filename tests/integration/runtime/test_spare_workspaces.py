@@ -9,7 +9,7 @@ from pathlib import Path
 from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.runner import cleanup, execute
 from runyard.execution.runtime.spares import WorkspacePool
-from runyard.execution.runtime.types import RunReport, RunTask
+from runyard.execution.runtime.types import LocalReport, RunTask
 
 from .conftest import FakeContext, make_bundle
 
@@ -39,7 +39,7 @@ def _run(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path, pool: Works
     ctx.inputs[run_id] = tmp_path / f"{run_id}.json"
     ctx.inputs[run_id].write_text(json.dumps(opts))
     task = RunTask(run_id=run_id, app_id="app-1", bundle_id="b1", manifest={"files": ["main.py", "data.txt"]})
-    report: RunReport = execute(task, ctx, envs=envs, work_root=tmp_path / "work", poll_interval=0.05,
+    report: LocalReport = execute(task, ctx, envs=envs, work_root=tmp_path / "work", poll_interval=0.05,
                                 kill_grace=0.3, defer_cleanup=True, pool=pool)
     assert report.exit_code == 0, ctx.logs
     result = json.loads(report.output_path.read_text())  # type: ignore[union-attr]

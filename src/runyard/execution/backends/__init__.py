@@ -6,22 +6,25 @@ from collections.abc import Callable
 
 from runyard.execution.backends.base import Executor, ReportSink
 from runyard.execution.runtime.sandbox import Sandbox
-from runyard.services.platform import Platform
+from runyard.settings import Settings
+from runyard.storage.blobs import BlobStore
 
 
-def create_executor(name: str, *, platform: Platform, on_done: ReportSink, sandbox: Sandbox | None = None) -> Executor:
+def create_executor(name: str, *, settings: Settings, blobs: BlobStore, on_done: ReportSink,
+                    sandbox: Sandbox | None = None, next_run: Callable[[], None] = lambda: None,
+                    wakeup: Callable[[], None] = lambda: None) -> Executor:
     """The executor called ``name``; an unknown name lists the known ones."""
     factories: dict[str, Callable[[], Executor]] = {}
 
     def embedded() -> Executor:
         from runyard.execution.backends.embedded import EmbeddedExecutor
 
-        return EmbeddedExecutor(platform=platform, on_done=on_done, sandbox=sandbox)
+        return EmbeddedExecutor(settings=settings, blobs=blobs, on_done=on_done, sandbox=sandbox, next_run=next_run)
 
     def stub() -> Executor:
         from runyard.execution.backends.stub import StubExecutor
 
-        return StubExecutor(platform=platform, on_done=on_done)
+        return StubExecutor(blobs=blobs, on_done=on_done, wakeup=wakeup)
 
     factories.update(embedded=embedded, stub=stub)
     if name not in factories:

@@ -1,19 +1,23 @@
-"""The narrow executor interface: submit, cancel, free capacity per class, shut down."""
+"""The narrow executor interface: submit, cancel, free capacity per class, what runs here, shut down.
+
+A backend sees the execution contract and nothing of the services or the database: it is handed a
+``RunTask`` and hands back a ``RunReport`` through the sink it was built with.
+"""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
 
-from runyard.execution.runtime.types import RunReport, RunTask
+from runyard.execution.contract import RunReport, RunTask
 
 ReportSink = Callable[[str, RunReport], None]
 
 
 class Executor(abc.ABC):
     @abc.abstractmethod
-    def submit(self, task: RunTask, execution_class: str, input_key: str | None = None) -> None:
-        """Start executing ``task`` (input in blob ``input_key``); its report goes to the sink."""
+    def submit(self, task: RunTask) -> None:
+        """Start executing ``task`` (in its ``execution_class``); its report goes to the sink."""
 
     @abc.abstractmethod
     def cancel(self, run_id: str) -> None:
@@ -22,6 +26,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def free_capacity(self, execution_class: str) -> int:
         """How many more runs of ``execution_class`` may start now."""
+
+    @abc.abstractmethod
+    def running(self) -> list[str]:
+        """The runs executing here now (their leases are renewed while they do)."""
 
     @abc.abstractmethod
     def shutdown(self, *, cancel_running: bool = True) -> None:

@@ -245,7 +245,7 @@ class _Limits:
 
     def __init__(self, spec: ProcessSpec, should_cancel: Callable[[], bool]) -> None:
         self.spec, self.should_cancel = spec, should_cancel
-        self._next_workspace_check = time.monotonic() + WORKSPACE_CHECK_SECONDS
+        self._next_workspace_check = time.monotonic() + spec.poll_interval * 5
 
     def stop_reason(self, size: int) -> tuple[str, str | None] | None:
         """(outcome attribute, limit name) of a reason to stop, or None."""
@@ -291,7 +291,12 @@ def _limit_after(spec: ProcessSpec, outcome: ProcessOutcome) -> str | None:
         hit = spec.cgroup.limit_hit()
         if hit is not None:
             return hit
-    return _SIGNAL_LIMITS.get(outcome.exit_code) if outcome.exit_code is not None else None
+    if outcome.exit_code is not None and outcome.exit_code in _SIGNAL_LIMITS:
+        return _SIGNAL_LIMITS[outcome.exit_code]
+    if (outcome.exit_code not in (0, None) and spec.workspace is not None and spec.workspace_max_bytes is not None
+            and workspace_size(spec.workspace, spec.workspace_max_bytes) > spec.workspace_max_bytes):
+        return "workspace"  # a failed write (the app's own error) past the limit, between two checks
+    return None
 
 
 def _open_stdin(spec: ProcessSpec) -> BinaryIO | int:

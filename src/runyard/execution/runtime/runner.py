@@ -1,12 +1,12 @@
 """The runner: one run from manifest to report. Every executor backend calls :func:`execute`.
 
 Infrastructure failures (environment build, unsafe input archive, missing entrypoint, …) become
-``RunReport.error`` with the same message in the run log: nothing escapes, so a backend never has
+``LocalReport.error`` with the same message in the run log: nothing escapes, so a backend never has
 to interpret exception types to decide a run's status.
 
 Layout under ``work_root``: ``<run>-xxxx/ws`` is the workspace (HOME and TMPDIR; ``app/`` is the app
 copy), removed at the end; ``<run>-xxxx`` itself keeps stdout and the output archive, outside the
-workspace. ``RunReport.artifacts_dir`` names ``<run>-xxxx`` (None when the workspace is kept, which
+workspace. ``LocalReport.artifacts_dir`` names ``<run>-xxxx`` (None when the workspace is kept, which
 keeps them too): the caller deletes it once it stored the output. Every directory and file made per
 run costs an inode allocation, so there are as few as the isolation needs.
 """
@@ -14,6 +14,7 @@ run costs an inode allocation, so there are as few as the isolation needs.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import json
 import os
@@ -29,14 +30,15 @@ from runyard.domain.errors import RunyardError
 from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
+from runyard.execution.contract import Limits
 from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
 from runyard.execution.runtime.redact import Redactor
-from runyard.execution.runtime.sandbox import Limits, RunCgroup, Sandbox, hand_over, self_limits
+from runyard.execution.runtime.sandbox import RunCgroup, Sandbox, hand_over, self_limits
 from runyard.execution.runtime.spares import Spare, WorkspacePool, record
-from runyard.execution.runtime.types import RunContext, RunReport, RunTask
+from runyard.execution.runtime.types import LocalReport, RunContext, RunTask
 from runyard.execution.runtime.workspace import (
     APP_DIR_NAME,
     SAFE_PATH,
@@ -54,7 +56,7 @@ TAIL_BYTES = 4096
 # How a launcher in front of the app says the app's program did not execute (a binary built for
 # another CPU, a missing interpreter): limit-exec, bubblewrap, setpriv.
 _EXEC_FAILED = re.compile(r"^(?:limit-exec: cannot execute|bwrap: execvp|setpriv: failed to execute) (\S+?):? (.+)$")
-_SCAN_ALL = -1  # in RunReport.pending_cleanup: look at every process for leftovers
+_SCAN_ALL = -1  # in LocalReport.pending_cleanup: look at every process for leftovers
 STDOUT_FILE = "stdout"
 
 
@@ -173,14 +175,14 @@ class _Run:
         python = envs.ensure(requirements, self.log)
         return python
 
-    def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> RunReport:
+    def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> LocalReport:
         task = self.task
         manifest = _parse(task.manifest, self.manifest_key)
         bundle = self.ctx.bundle_dir(task.bundle_id)
         python = self.python = self.environment(manifest, bundle, envs)
         self.limit_exec = envs.limit_exec()
         if self.ctx.cancel_requested(task.run_id):
-            return RunReport(canceled=True)
+            return LocalReport(canceled=True)
         app_dir = self.lay_out(bundle, manifest)
         cwd = run_cwd(app_dir, manifest, bundle)
         secret_files = write_file_secrets(app_dir, task.files)
@@ -224,7 +226,7 @@ class _Run:
             raise WorkspaceError(f"input rejected: {exc.message}") from None
 
     def launch(self, manifest: Manifest, argv: list[str], cwd: Path, env: dict[str, str],
-               stdin: Path | None, before: dict, poll_interval: float, kill_grace: float) -> RunReport:
+               stdin: Path | None, before: dict, poll_interval: float, kill_grace: float) -> LocalReport:
         task = self.task
         streamed = manifest.content_format in ARCHIVE_FORMATS  # stdout is (also) a log channel there
         stdout_path = None if manifest.content_format == "multi-file" else self.out_dir / STDOUT_FILE
@@ -236,7 +238,7 @@ class _Run:
             manifest_network = manifest.runyard.network if manifest.runyard is not None else True
             command = self.sandbox.command(argv, cwd=cwd, rw=[self.workspace], ro=self.read_only(),
                                            network=task.network and manifest_network,
-                                           tmp_bytes=task.workspace_max_bytes)
+                                           tmp_bytes=limits.workspace_max_bytes)
             if self.sandbox.cgroups is not None:
                 self.cgroup = self.sandbox.cgroups.group(self.run_dir.name)
                 self.cgroup.create(limits)
@@ -259,7 +261,7 @@ class _Run:
         if failed_exec is not None:
             raise WorkspaceError(failed_exec)
         stdout_tail = self.stdout_tail.text() if streamed else _file_tail(stdout_path) if stdout_path else ""
-        report = RunReport(
+        report = LocalReport(
             exit_code=outcome.exit_code, canceled=outcome.canceled, deadline_hit=outcome.deadline_hit,
             output_exceeded=outcome.output_exceeded, execution_ms=outcome.duration_ms,
             stdout_tail=self.redact(stdout_tail), stderr_tail=self.stderr_tail.text(),
@@ -286,7 +288,7 @@ class _Run:
         base = Path(os.path.realpath(self.python)).parent.parent
         return [env, base]
 
-    def collect(self, report: RunReport, manifest: Manifest, cwd: Path, stdout_path: Path | None,
+    def collect(self, report: LocalReport, manifest: Manifest, cwd: Path, stdout_path: Path | None,
                 before: dict) -> None:
         """Fill the report's outputs; a collection failure is an error but keeps the exit status."""
         try:
@@ -301,12 +303,11 @@ class _Run:
 
 
 def _limits(task: RunTask) -> Limits:
-    cpu = task.cpu_seconds
-    if cpu is None and task.max_duration_seconds and task.cores:
-        cpu = task.max_duration_seconds * task.cores
-    return Limits(memory_mb=task.memory_mb, max_processes=task.max_processes, cpu_seconds=cpu, cores=task.cores,
-                  open_files=task.open_files, file_max_bytes=task.workspace_max_bytes,
-                  workspace_max_bytes=task.workspace_max_bytes)
+    """The task's limits, with the CPU time defaulting to its cores over its wall-clock limit."""
+    limits = task.limits
+    if limits.cpu_seconds is None and task.max_duration_seconds and limits.cores:
+        return dataclasses.replace(limits, cpu_seconds=task.max_duration_seconds * limits.cores)
+    return limits
 
 
 def limit_message(limit: str, limits: Limits) -> str:
@@ -365,7 +366,7 @@ def execute(
     defer_cleanup: bool = False,
     pool: WorkspacePool | None = None,
     sandbox: Sandbox | None = None,
-) -> RunReport:
+) -> LocalReport:
     """Execute ``task`` end to end and report; never raises for run or infrastructure failures.
 
     The app's process group is always gone on return. Ending stragglers that left the group and
@@ -381,7 +382,7 @@ def execute(
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's error
         message = run.redact(_describe(exc))
         _log_quietly(run, f"runyard: {message}")
-        report = RunReport(error=message, stderr_tail=run.stderr_tail.text())
+        report = LocalReport(error=message, stderr_tail=run.stderr_tail.text())
     # With keep_workspace nothing is deleted: the workspace (and the stdout next to it) is kept for debugging.
     report.artifacts_dir = None if keep_workspace else run_dir
     # Leftover processes: none if nothing was started, else those made since the app's process (or,
@@ -396,7 +397,7 @@ def execute(
     return report
 
 
-def cleanup(report: RunReport, *, artifacts: bool = False, pool: WorkspacePool | None = None) -> None:
+def cleanup(report: LocalReport, *, artifacts: bool = False, pool: WorkspacePool | None = None) -> None:
     """End descendants that left the app's process group (setsid, double fork) and remove the workspace
     (with ``artifacts``, the artifacts directory too: the caller has stored what it needed from it).
     With ``artifacts`` and a ``pool``, the run directory is offered to the pool instead, unless a

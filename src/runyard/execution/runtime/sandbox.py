@@ -36,6 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runyard.execution.contract import Limits
+
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -58,19 +60,6 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 class SandboxUnavailable(RuntimeError):
     """Runs cannot be sandboxed on this machine."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one run may use; None is no limit of that kind."""
-
-    memory_mb: int | None = None
-    max_processes: int | None = None
-    cpu_seconds: float | None = None      # CPU time of the whole run (all its processes)
-    cores: float | None = None            # CPU share: quota per period
-    open_files: int | None = None
-    file_max_bytes: int | None = None     # the largest file a process may write (RLIMIT_FSIZE)
-    workspace_max_bytes: int | None = None  # the workspace's total size, checked while the run goes
 
 
 # --- the launcher's part: what a process sets on itself before it becomes bwrap -----------------

@@ -1,36 +1,15 @@
-"""What the runner is given and what it reports. Shared by every executor backend."""
+"""The runner's side of one execution: how it reaches the platform, and its local report (paths on this
+machine), which ``publish`` turns into the contract's ``LocalReport`` (blob keys)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from runyard.execution.contract import RunTask
 
-@dataclass(frozen=True)
-class RunTask:
-    """Everything needed to execute one run, independent of where it executes."""
-
-    run_id: str
-    app_id: str
-    bundle_id: str
-    manifest: dict[str, Any]          # normalized manifest (runyard.domain.manifest.Manifest.model_dump(by_alias=True))
-    input_format: str = "json"        # json | text | csv-archive | multi-file
-    output_format: str = "json"       # the manifest's content format decides collection
-    options: dict[str, str] = field(default_factory=dict)  # resolved options, rendered into argv
-    max_duration_seconds: float | None = None
-    memory_mb: int | None = None
-    cores: float | None = None
-    max_processes: int | None = None
-    cpu_seconds: float | None = None
-    open_files: int | None = None
-    workspace_max_bytes: int | None = None
-    network: bool = True
-    max_output_bytes: int = 1024**3
-    archive_max_files: int = 20_000                              # bounds for unpacking an archive input
-    archive_max_bytes: int = 2 * 1024**3
-    env: dict[str, str] = field(default_factory=dict)          # extra env vars (secrets)
-    files: dict[str, str] = field(default_factory=dict)        # relative path -> text content (file secrets)
+__all__ = ["LocalReport", "RunContext", "RunTask"]
 
 
 class RunContext(Protocol):
@@ -53,8 +32,8 @@ class RunContext(Protocol):
 
 
 @dataclass
-class RunReport:
-    """The runner's account of what happened; the platform derives the final status from it."""
+class LocalReport:
+    """The runner's account of what happened, with its output still in local files."""
 
     exit_code: int | None = None
     canceled: bool = False

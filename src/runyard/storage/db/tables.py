@@ -203,6 +203,9 @@ class Run(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error_log: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # The worker (a server's dispatcher) that runs it, and until when that claim holds unless renewed.
+    owner: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
