@@ -21,12 +21,14 @@ from runyard.domain import stats
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.runs import TERMINAL, RunStatus
-from runyard.services import runs as run_service
 from runyard.services.apps import check_user_id, load_app
+from runyard.services.blob_keys import run_prefix
 from runyard.services.inputs import load_input_set, resolve_input
 from runyard.services.instances import load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
+from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
+from runyard.services.runs.submission import insert_runs, queued_run_row
 from runyard.storage.db import AcceptanceTest, Application, Experiment, Run
 
 EXPERIMENT_PRIORITY = 7
@@ -69,13 +71,13 @@ def _specs(session: Session, app: Application, req: BatchRequest) -> list[RunSpe
     ]
 
 
-def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> dict[str, run_service.RunSource]:
+def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> dict[str, RunSource]:
     """Validate every run; returns the input of each distinct input id (each is looked up once)."""
     if not specs:
         raise Invalid("the experiment would have no runs")
     if len(specs) > MAX_RUNS:
         raise Invalid(f"an experiment may have at most {MAX_RUNS} runs")
-    sources: dict[str, run_service.RunSource] = {}
+    sources: dict[str, RunSource] = {}
     instances: set[str] = set()
     for i, spec in enumerate(specs):
         if not spec.instance_id and not spec.version_id:
@@ -110,13 +112,13 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
         rows = []
         for spec in specs:
             options = (req.option_sets or {}).get(spec.option_set or "", {}) if spec.option_set else {}
-            request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
-            fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
-            rows.append(run_service.queued_run_row(platform, s, principal, app, request, version_id=spec.version_id,
-                                                   source=sources[spec.input_id], experiment=fields,
-                                                   priority=EXPERIMENT_PRIORITY, targets=targets))
+            request = RunRequest(instance_id=spec.instance_id, options=dict(options))
+            fields = ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
+            rows.append(queued_run_row(platform, s, principal, app, request, version_id=spec.version_id,
+                                       source=sources[spec.input_id], experiment=fields,
+                                       priority=EXPERIMENT_PRIORITY, targets=targets))
         s.flush()  # the experiment first
-        run_service.insert_runs(s, rows)  # then every run in one statement
+        insert_runs(s, rows)  # then every run in one statement
     platform.wakeup()
     return exp
 
@@ -310,7 +312,7 @@ def delete_batch(platform: Platform, principal: Principal, app_id: str, exp_id: 
         s.execute(delete(Experiment).where(Experiment.pk == exp_pk))
     for run_id in members:
         platform.cancel_hook(run_id)  # one that outlived the wait (it finds no row to report to)
-        platform.blobs.delete_prefix(f"runs/{run_id}/")
+        platform.blobs.delete_prefix(run_prefix(run_id))
 
 
 def _stop_runs(platform: Platform, app_pk: int, exp_id: str) -> None:

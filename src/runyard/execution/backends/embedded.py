@@ -14,9 +14,9 @@ from runyard.execution.runtime.orphans import INPUTS_DIR
 from runyard.execution.runtime.runner import cleanup, execute
 from runyard.execution.runtime.spares import WorkspacePool
 from runyard.execution.runtime.types import RunReport, RunTask
-from runyard.services import runs as run_service
 from runyard.services.bundles import ensure_unpacked
 from runyard.services.platform import Platform
+from runyard.services.runs.logs import append_log
 from runyard.storage.db import Bundle
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class _Context:
         return target
 
     def log(self, run_id: str, line: str) -> None:
-        run_service.append_log(self._platform, run_id, line)
+        append_log(self._platform, run_id, line)
 
     def cancel_requested(self, run_id: str) -> bool:
         event = self._cancel.get(run_id)
