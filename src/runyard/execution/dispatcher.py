@@ -122,7 +122,7 @@ class Dispatcher:
                     transition(s, run_id, RunStatus.QUEUED, started_at=None)
                 else:
                     transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
-                                           error_log={"error": LOST, "stdout": "", "stderr": ""})
+                               error_log={"error": LOST, "stdout": "", "stderr": ""})
         if not settings.keep_workspaces:
             self._remove_stale_run_dirs(lost)
 

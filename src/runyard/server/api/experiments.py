@@ -160,7 +160,7 @@ def list_acceptance(app_id: str, platform: PlatformDep, principal: Viewer, pagin
 @router.post("/experiments/acceptance")
 def create_acceptance(app_id: str, body: rq.AcceptanceCreate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
     test = acceptance.create_acceptance(platform, principal, app_id, test_id=body.id, experiment_id=body.experiment_id, name=body.name,
-                                  description=body.description, control=body.control, candidate=body.candidate, metrics=body.metrics)
+                                        description=body.description, control=body.control, candidate=body.candidate, metrics=body.metrics)
     return ev.acceptance(test, app_id)
 
 
