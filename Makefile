@@ -12,6 +12,7 @@ test:
 
 lint: setup
 	.venv/bin/ruff check src tests bench
+	.venv/bin/lint-imports --config pyproject.toml --no-cache
 
 bench: setup
 	.venv/bin/python -m bench --full

@@ -47,6 +47,7 @@ import requests
 from sqlalchemy import event, func, insert, select, text
 
 from bench.common import TRIVIAL_INPUT, Server, SetupError, deploy, percentile, summary_ms, write_trivial_app
+from runyard.services.blob_keys import input_key
 from runyard.storage.db import Application, Run, create_database
 
 GOAL_PAGE_P99_MS = 20.0
@@ -191,7 +192,7 @@ def _bulk_insert(db: Any, app_pk: int, n: int) -> dict[str, Any]:
                 "started_at": bound("started_at", created + timedelta(milliseconds=20)),
                 "finished_at": bound("finished_at", created + timedelta(milliseconds=120)),
                 "status": statuses[i % len(statuses)],
-                "input_key": f"runs/{run_id}/input",
+                "input_key": input_key(run_id),
                 "statistics": bound("statistics", {"result": {"value": i}}),
             }
             batch.append(tuple(row[k] for k in order) if order is not None else row)

@@ -12,8 +12,8 @@ from runyard.execution.dispatcher import Dispatcher
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.execution.runtime.types import RunReport
 from runyard.services import accounts
-from runyard.services import runs as run_service
 from runyard.services.platform import Platform, server_secret
+from runyard.services.runs.results import finish_run
 from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
 from runyard.storage.blobs import open_blob_store
@@ -88,7 +88,7 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.run_events = RunEvents()
 
     def on_done(run_id: str, report: RunReport) -> None:
-        run_service.finish_run(platform, run_id, report)
+        finish_run(platform, run_id, report)
         platform.run_events.notify(run_id)
 
     executor = create_executor(settings.executor, platform=platform, on_done=on_done, sandbox=sandbox)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
@@ -78,6 +79,57 @@ def numeric(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def indicator_values(statistics: Any, metrics: Any) -> dict[str, float]:
+    """Numeric leaves of a run's statistics and metrics, by dotted path (metrics win on a clash)."""
+    out: dict[str, float] = {}
+    for doc in (statistics, metrics):
+        if isinstance(doc, dict):
+            for name, value in leaves(doc):
+                number = numeric(value)
+                if number is not None:
+                    out[name] = number
+    return out
+
+
+def leaves(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted path, value) of every non-dict value in nested dicts."""
+    out: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.extend(leaves(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def group_summaries(keys: list[str], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Distribution summaries per group of runs sharing the values of ``keys``, in order of first appearance.
+
+    Each run is a mapping with ``keys`` plus ``status``, ``statistics`` and ``metrics``; only succeeded
+    runs contribute indicator values.
+    """
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[tuple(str(run[k] or "") for k in keys)].append(run)
+    out = []
+    for values, members in groups.items():
+        per_indicator: dict[str, list[float]] = defaultdict(list)
+        for run in members:
+            if run["status"] == "succeeded":
+                for name, number in indicator_values(run["statistics"], run["metrics"]).items():
+                    per_indicator[name].append(number)
+        out.append({
+            "group_keys": keys,
+            "group_values": list(values),
+            "number_of_runs_total": len(members),
+            "number_of_runs_succeeded": sum(r["status"] == "succeeded" for r in members),
+            "number_of_runs_failed": sum(r["status"] == "failed" for r in members),
+            "indicator_keys": sorted(per_indicator),
+            "indicator_distributions": {name: summarize(vals) for name, vals in sorted(per_indicator.items())},
+        })
+    return out
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

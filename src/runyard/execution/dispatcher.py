@@ -14,9 +14,13 @@ from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
 from runyard.execution.runtime.types import RunReport, RunTask
-from runyard.services import runs as run_service
 from runyard.services import secrets as secret_service
 from runyard.services.platform import Platform
+from runyard.services.runs.logs import append_log
+from runyard.services.runs.options import resolve_options
+from runyard.services.runs.results import finish_run
+from runyard.services.runs.submission import bundle_manifest
+from runyard.services.runs.transitions import status_among, transition
 from runyard.storage.db import Bundle, Run
 
 log = logging.getLogger(__name__)
@@ -35,7 +39,7 @@ _CLAIM = (
         ),
         # The recheck goes through coalesce() so that no planner reads it through the queue index
         # (SQLite did: every queued run scanned for each claim); the rows are found by primary key.
-        run_service.status_among(func.coalesce(_RUNS.c.status, ""), sources_of(RunStatus.RUNNING)),
+        status_among(func.coalesce(_RUNS.c.status, ""), sources_of(RunStatus.RUNNING)),
     )
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now", type_=_RUNS.c.started_at.type), attempt=_RUNS.c.attempt + 1)
     # What a task is made of (not the run's configuration, statistics or logs: less to decode per run).
@@ -110,15 +114,15 @@ class Dispatcher:
         if killed:
             log.warning("killed %d orphaned processes of lost runs %s", len(killed), ", ".join(sorted(set(killed.values()))))
         for run_id in lost:  # logged before the status moves: whoever sees the final status sees the line
-            run_service.append_log(self._platform, run_id, REQUEUED if requeue else LOST)
+            append_log(self._platform, run_id, REQUEUED if requeue else LOST)
         now = datetime.now(UTC)
         with self._platform.db.session() as s:
             for run_id in lost:
                 if requeue:
-                    run_service.transition(s, run_id, RunStatus.QUEUED, started_at=None)
+                    transition(s, run_id, RunStatus.QUEUED, started_at=None)
                 else:
-                    run_service.transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
-                                           error_log={"error": LOST, "stdout": "", "stderr": ""})
+                    transition(s, run_id, RunStatus.FAILED, error=LOST, finished_at=now,
+                               error_log={"error": LOST, "stdout": "", "stderr": ""})
         if not settings.keep_workspaces:
             self._remove_stale_run_dirs(lost)
 
@@ -166,12 +170,12 @@ class Dispatcher:
         for run in runs:
             bundle = bundles[run.bundle_id]
             if bundle is None:
-                run_service.finish_run(self._platform, run.id, RunReport(error="the run's executable no longer exists"))
+                finish_run(self._platform, run.id, RunReport(error="the run's executable no longer exists"))
                 continue
             try:
                 task = self._task(run, bundle)
             except Exception as exc:  # a run that cannot even be described fails instead of looping
-                run_service.finish_run(self._platform, run.id, RunReport(error=f"could not prepare the run: {exc}"))
+                finish_run(self._platform, run.id, RunReport(error=f"could not prepare the run: {exc}"))
                 continue
             assert self._executor is not None
             self._executor.submit(task, cls, run.input_key)
@@ -188,9 +192,9 @@ class Dispatcher:
         return bundle
 
     def _task(self, run: Any, bundle: Any) -> RunTask:
-        manifest = run_service.bundle_manifest(bundle.id, bundle.manifest)
+        manifest = bundle_manifest(bundle.id, bundle.manifest)
         stored = run.options or {}
-        active, _ = run_service.resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
+        active, _ = resolve_options(manifest, stored.get("instance") or {}, stored.get("request") or {})
         cls = self._platform.settings.execution.classes.get(run.execution_class)
         limits = self._platform.settings.limits
         env, files = secret_service.for_run(self._platform, run.app_pk, run.secrets_collection_id) if run.secrets_collection_id else ({}, {})

@@ -21,8 +21,9 @@ from runyard.domain.errors import RunyardError
 from runyard.server.deps import bearer_token
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import views
-from runyard.services import accounts, experiments, runs
+from runyard.services import accounts, experiments
 from runyard.services.platform import Platform, Principal, point_read
+from runyard.services.runs.reads import get_run
 
 METADATA = re.compile(r"/v1/applications/([^/]+)/runs/([^/]+)/metadata")
 BATCH = re.compile(r"/v1/applications/([^/]+)/experiments/batch/([^/]+)(/metadata)?")
@@ -57,7 +58,7 @@ class HotPaths:
             principal = self._principal(scope)
             if principal is None:
                 return None
-            run = await point_read(self.platform, runs.get_run, self.platform, principal, app_id, run_id)
+            run = await point_read(self.platform, get_run, self.platform, principal, app_id, run_id)
         except RunyardError:
             return None  # the full stack answers it, with its error body and status
         return _json(views.run_information(run))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import is_valid_user_id, new_id
+from runyard.services.blob_keys import app_prefix, run_prefix
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Application, Run
@@ -96,5 +97,5 @@ def delete_app(platform: Platform, principal: Principal, app_id: str) -> None:
     for run_id in active:
         platform.cancel_hook(run_id)
     for run_id in run_ids:
-        platform.blobs.delete_prefix(f"runs/{run_id}/")
-    platform.blobs.delete_prefix(f"apps/{pk}/")
+        platform.blobs.delete_prefix(run_prefix(run_id))
+    platform.blobs.delete_prefix(app_prefix(pk))

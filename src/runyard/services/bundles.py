@@ -16,6 +16,7 @@ from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.manifest import Manifest, manifest_from_requirements, parse_manifest
 from runyard.services.apps import load_app
+from runyard.services.blob_keys import bundle_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.signed import signed_url
 from runyard.storage.archives import ArchiveLimits, safe_extract
@@ -29,7 +30,7 @@ def binary_upload_url(platform: Platform, principal: Principal, app_id: str, bas
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         bundle_id = new_id("exec", 12)
-        key = f"apps/{app.pk}/bundles/{bundle_id}.tar.gz"
+        key = bundle_key(app.pk, bundle_id)
         s.add(Bundle(id=bundle_id, app_pk=app.pk, blob_key=key, user_email=principal.email))
     return signed_url(platform, base_url, "PUT", key)
 

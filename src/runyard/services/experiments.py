@@ -1,4 +1,4 @@
-"""Batch experiments, scenario tests and acceptance tests.
+"""Batch experiments and scenario tests (acceptance tests are in ``services.acceptance``).
 
 Experiment runs go through the same queue as every run, one priority step behind interactive
 runs, so a large experiment never starves people waiting on a single run. Status, counts,
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,16 +16,18 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from runyard.domain import stats
+from runyard.domain import acceptance, stats
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.runs import TERMINAL, RunStatus
-from runyard.services import runs as run_service
 from runyard.services.apps import check_user_id, load_app
+from runyard.services.blob_keys import run_prefix
 from runyard.services.inputs import load_input_set, resolve_input
 from runyard.services.instances import load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
+from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
+from runyard.services.runs.submission import insert_runs, queued_run_row
 from runyard.storage.db import AcceptanceTest, Application, Experiment, Run
 
 EXPERIMENT_PRIORITY = 7
@@ -69,13 +70,13 @@ def _specs(session: Session, app: Application, req: BatchRequest) -> list[RunSpe
     ]
 
 
-def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> dict[str, run_service.RunSource]:
+def _check_specs(session: Session, app: Application, req: BatchRequest, specs: list[RunSpec]) -> dict[str, RunSource]:
     """Validate every run; returns the input of each distinct input id (each is looked up once)."""
     if not specs:
         raise Invalid("the experiment would have no runs")
     if len(specs) > MAX_RUNS:
         raise Invalid(f"an experiment may have at most {MAX_RUNS} runs")
-    sources: dict[str, run_service.RunSource] = {}
+    sources: dict[str, RunSource] = {}
     instances: set[str] = set()
     for i, spec in enumerate(specs):
         if not spec.instance_id and not spec.version_id:
@@ -110,13 +111,13 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
         rows = []
         for spec in specs:
             options = (req.option_sets or {}).get(spec.option_set or "", {}) if spec.option_set else {}
-            request = run_service.RunRequest(instance_id=spec.instance_id, options=dict(options))
-            fields = run_service.ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
-            rows.append(run_service.queued_run_row(platform, s, principal, app, request, version_id=spec.version_id,
-                                                   source=sources[spec.input_id], experiment=fields,
-                                                   priority=EXPERIMENT_PRIORITY, targets=targets))
+            request = RunRequest(instance_id=spec.instance_id, options=dict(options))
+            fields = ExperimentFields(exp_id, spec.input_id, spec.input_set_id, spec.option_set, spec.scenario_id, spec.repetition)
+            rows.append(queued_run_row(platform, s, principal, app, request, version_id=spec.version_id,
+                                       source=sources[spec.input_id], experiment=fields,
+                                       priority=EXPERIMENT_PRIORITY, targets=targets))
         s.flush()  # the experiment first
-        run_service.insert_runs(s, rows)  # then every run in one statement
+        insert_runs(s, rows)  # then every run in one statement
     platform.wakeup()
     return exp
 
@@ -166,51 +167,16 @@ def _runs(session: Session, exp: Experiment) -> list[Run]:
     return list(session.scalars(select(Run).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id).order_by(Run.created_at, Run.id)))
 
 
-def indicator_values(run: Run) -> dict[str, float]:
-    """Numeric leaves of a run's statistics and metrics, by dotted path (metrics win on a clash)."""
-    out: dict[str, float] = {}
-    for doc in (run.statistics, run.metrics):
-        if isinstance(doc, dict):
-            for name, value in _leaves(doc):
-                number = stats.numeric(value)
-                if number is not None:
-                    out[name] = number
-    return out
-
-
-def _leaves(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            out.extend(_leaves(value, f"{prefix}{key}."))
-        else:
-            out.append((f"{prefix}{key}", value))
-    return out
+def run_values(run: Run) -> dict[str, Any]:
+    """What the statistics read of a run, as plain values."""
+    return {"instance_id": run.instance_id, "version_id": run.version_id, "option_set": run.option_set,
+            "scenario_id": run.scenario_id, "status": run.status, "statistics": run.statistics, "metrics": run.metrics}
 
 
 def summaries(exp: Experiment, runs: list[Run]) -> list[dict[str, Any]]:
     """Distribution summaries per (instance, version, option set[, scenario]) group."""
     keys = ["instance_id", "version_id", "option_set"] + (["scenario_id"] if exp.type == "scenario" else [])
-    groups: dict[tuple[str, ...], list[Run]] = defaultdict(list)
-    for run in runs:
-        groups[tuple(str(getattr(run, k) or "") for k in keys)].append(run)
-    out = []
-    for values, members in groups.items():
-        per_indicator: dict[str, list[float]] = defaultdict(list)
-        for run in members:
-            if run.status == "succeeded":
-                for name, number in indicator_values(run).items():
-                    per_indicator[name].append(number)
-        out.append({
-            "group_keys": keys,
-            "group_values": list(values),
-            "number_of_runs_total": len(members),
-            "number_of_runs_succeeded": sum(r.status == "succeeded" for r in members),
-            "number_of_runs_failed": sum(r.status == "failed" for r in members),
-            "indicator_keys": sorted(per_indicator),
-            "indicator_distributions": {name: stats.summarize(vals) for name, vals in sorted(per_indicator.items())},
-        })
-    return out
+    return stats.group_summaries(keys, [run_values(run) for run in runs])
 
 
 def refresh(session: Session, exp: Experiment) -> Counts:
@@ -222,8 +188,16 @@ def refresh(session: Session, exp: Experiment) -> Counts:
         exp.completed_at = exp.updated_at = datetime.now(UTC)
         test = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == exp.app_pk, AcceptanceTest.id == exp.id))
         if test is not None:
-            _evaluate(session, test, exp)
+            evaluate_acceptance(session, test, exp)
     return c
+
+
+def evaluate_acceptance(session: Session, test: AcceptanceTest, exp: Experiment) -> None:
+    """An acceptance test's results from its ended experiment's runs."""
+    runs = [run_values(run) for run in _runs(session, exp)]
+    test.results = acceptance.results(test.metrics, test.control, test.candidate, runs)
+    test.status = "completed" if exp.status == "completed" else exp.status
+    test.updated_at = datetime.now(UTC)
 
 
 def final_status(c: Counts) -> str:
@@ -310,7 +284,7 @@ def delete_batch(platform: Platform, principal: Principal, app_id: str, exp_id: 
         s.execute(delete(Experiment).where(Experiment.pk == exp_pk))
     for run_id in members:
         platform.cancel_hook(run_id)  # one that outlived the wait (it finds no row to report to)
-        platform.blobs.delete_prefix(f"runs/{run_id}/")
+        platform.blobs.delete_prefix(run_prefix(run_id))
 
 
 def _stop_runs(platform: Platform, app_pk: int, exp_id: str) -> None:
@@ -329,166 +303,3 @@ def _stop_runs(platform: Platform, app_pk: int, exp_id: str) -> None:
         for run_id in running:  # again each round: a run claimed just now reaches the executor late
             platform.cancel_hook(run_id)
         time.sleep(0.05)
-
-
-# --- acceptance tests ----------------------------------------------------------------------
-
-def _check_metrics(metrics: Any) -> list[dict[str, Any]]:
-    """Metrics in their full wire shape: what is stored is echoed back, and both SDKs require every
-    key of a metric (a missing tolerance becomes ``{"type": "", "value": 0}``, i.e. none)."""
-    if not isinstance(metrics, list) or not metrics:
-        raise Invalid("metrics must be a non-empty list")
-    out = []
-    for i, m in enumerate(metrics):
-        if not isinstance(m, dict) or not isinstance(m.get("field"), str) or not m["field"]:
-            raise Invalid(f"metrics[{i}].field must be a non-empty string")
-        if m.get("metric_type", "direct-comparison") != "direct-comparison":
-            raise Invalid(f"metrics[{i}].metric_type must be direct-comparison")
-        if m.get("statistic") not in stats.STATISTICS:
-            raise Invalid(f"metrics[{i}].statistic must be one of {', '.join(stats.STATISTICS)}")
-        params = m.get("params") if isinstance(m.get("params"), dict) else {}
-        if params.get("operator") not in ("eq", "gt", "ge", "lt", "le", "ne"):
-            raise Invalid(f"metrics[{i}].params.operator must be one of eq, gt, ge, lt, le, ne")
-        tol = params.get("tolerance") or {}
-        value = stats.numeric(tol.get("value", 0)) if isinstance(tol, dict) else None
-        if value is None or value < 0 or tol.get("type", "") not in ("", "absolute", "relative"):
-            raise Invalid(f"metrics[{i}].params.tolerance must be {{type: absolute|relative, value: a number ≥ 0}}")
-        out.append({"field": m["field"], "metric_type": "direct-comparison", "statistic": m["statistic"],
-                    "params": {"operator": params["operator"], "tolerance": {"type": tol.get("type", ""), "value": value}}})
-    return out
-
-
-def create_acceptance(platform: Platform, principal: Principal, app_id: str, *, test_id: str | None, experiment_id: str | None,
-                      name: str | None, description: str | None, control: Any, candidate: Any, metrics: Any) -> AcceptanceTest:
-    metrics = _check_metrics(metrics)
-    sides = {}
-    with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
-        exp_id = experiment_id or test_id
-        if not exp_id:
-            raise Invalid("experiment_id is required")
-        if test_id and test_id != exp_id:
-            raise Invalid("the acceptance test id must equal its batch experiment's id")
-        exp = load_experiment(s, app, exp_id)
-        for label, side in (("control", control), ("candidate", candidate)):
-            if not isinstance(side, dict) or not side.get("instance_id"):
-                raise Invalid(f"{label}.instance_id is required")
-            inst = load_instance(s, app, side["instance_id"])
-            sides[label] = {"instance_id": inst.id, "version_id": side.get("version_id") or inst.version_id or ""}
-        if s.scalar(select(AcceptanceTest.pk).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == exp_id)):
-            raise Conflict(f"acceptance test {exp_id!r} already exists")
-        test = AcceptanceTest(app_pk=app.pk, id=exp_id, experiment_id=exp_id, name=(name or "").strip() or exp.name,
-                              description=description or "", control=sides["control"], candidate=sides["candidate"], metrics=metrics)
-        s.add(test)
-        s.flush()
-        refresh(s, exp)
-        if exp.status != "started" and test.results is None:
-            _evaluate(s, test, exp)
-        return test
-
-
-def _side(runs: list[Run], instance_id: str) -> list[Run]:
-    return [r for r in runs if r.instance_id == instance_id]
-
-
-def _metric_values(runs: list[Run], field_path: str) -> list[float]:
-    out = []
-    for run in runs:
-        if run.status != "succeeded":
-            continue
-        value = None
-        for doc in (run.metrics, run.statistics):
-            value = stats.lookup(doc, field_path.removeprefix("metrics.").removeprefix("statistics."))
-            if value is not None:
-                break
-        number = stats.numeric(value)
-        if number is not None:
-            out.append(number)
-    return out
-
-
-def _result_side(side: dict[str, Any], runs: list[Run], values: list[float]) -> dict[str, Any]:
-    summary = stats.summarize(values)
-    return {
-        "instance_id": side["instance_id"],
-        "version_id": side.get("version_id", ""),
-        "number_of_runs_total": len(runs),
-        "distribution_summary_statistics": {k: summary[k] for k in ("min", "max", "mean", "std", "shifted_geometric_mean", "shift_parameter", "count")},
-        "distribution_percentiles": summary["percentiles"],
-    }
-
-
-def evaluate_metric(metric: dict[str, Any], control: dict[str, Any], candidate: dict[str, Any], runs: list[Run]) -> tuple[dict[str, Any], str]:
-    control_runs, candidate_runs = _side(runs, control["instance_id"]), _side(runs, candidate["instance_id"])
-    cv, kv = _metric_values(control_runs, metric["field"]), _metric_values(candidate_runs, metric["field"])
-    result = {"metric": metric, "statistics": {"control": _result_side(control, control_runs, cv),
-                                                 "candidate": _result_side(candidate, candidate_runs, kv)}, "passed": False}
-    if not cv or not kv:
-        return result, f"no numeric values for {metric['field']!r} in {'control' if not cv else 'candidate'} runs"
-    name = metric["statistic"]
-    c = stats.statistic(stats.summarize(cv), name)
-    k = stats.statistic(stats.summarize(kv), name)
-    tol = metric["params"].get("tolerance") or {}
-    result["passed"] = stats.verdict(k, c, metric["params"]["operator"], tol.get("type", ""), float(tol.get("value", 0)))
-    return result, ""
-
-
-def _evaluate(session: Session, test: AcceptanceTest, exp: Experiment) -> None:
-    runs = _runs(session, exp)
-    metric_results, errors = [], []
-    for metric in test.metrics:
-        result, error = evaluate_metric(metric, test.control, test.candidate, runs)
-        metric_results.append(result)
-        if error:
-            errors.append(error)
-    results: dict[str, Any] = {"passed": bool(metric_results) and all(r["passed"] for r in metric_results), "metric_results": metric_results}
-    if errors:
-        results["error"] = "; ".join(errors)
-    test.results = results
-    test.status = "completed" if exp.status == "completed" else exp.status
-    test.updated_at = datetime.now(UTC)
-
-
-def load_acceptance(session: Session, app: Application, test_id: str) -> AcceptanceTest:
-    row = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk, AcceptanceTest.id == test_id))
-    if row is None:
-        raise NotFound(f"acceptance test {test_id!r} of application {app.id!r} does not exist")
-    return row
-
-
-def get_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str) -> AcceptanceTest:
-    with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
-        test = load_acceptance(s, app, test_id)
-        exp = s.scalar(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id == test.experiment_id))
-        if exp is not None:
-            refresh(s, exp)
-        return test
-
-
-def list_acceptance(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[AcceptanceTest]:
-    with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
-        query = select(AcceptanceTest).where(AcceptanceTest.app_pk == app.pk)
-        page: Page[AcceptanceTest] = paginate(s, query, created=AcceptanceTest.created_at, key=AcceptanceTest.id, token=token, limit=limit)
-        pending = [t.experiment_id for t in page.items if t.status == "started"]
-        if pending:  # bring their status and results up to date, as reading one test does
-            for exp in s.scalars(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id.in_(pending))):
-                refresh(s, exp)
-        return page
-
-
-def update_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str, *, name: str | None, description: str | None) -> AcceptanceTest:
-    with platform.db.session() as s:
-        test = load_acceptance(s, load_app(s, principal, app_id), test_id)
-        if name is not None:
-            test.name = name.strip() or test.id
-        if description is not None:
-            test.description = description
-        test.updated_at = datetime.now(UTC)
-        return test
-
-
-def delete_acceptance(platform: Platform, principal: Principal, app_id: str, test_id: str) -> None:
-    with platform.db.session() as s:
-        s.delete(load_acceptance(s, load_app(s, principal, app_id), test_id))

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.services.apps import check_user_id, load_app
+from runyard.services.blob_keys import managed_inputs_prefix
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
-from runyard.services.runs import RunSource
+from runyard.services.runs.requests import RunSource
 from runyard.services.uploads import resolve_upload
 from runyard.storage.db import Application, Experiment, InputSet, ManagedInput, Run
 
@@ -92,7 +93,7 @@ def create_managed_input(platform: Platform, principal: Principal, app_id: str, 
 
 def managed_input_key(app: Application) -> str:
     """A fresh blob key under the application's prefix (deleted with the application)."""
-    return f"apps/{app.pk}/inputs/{new_id('data', 16)}"
+    return f"{managed_inputs_prefix(app.pk)}{new_id('data', 16)}"
 
 
 def get_managed_input(platform: Platform, principal: Principal, app_id: str, input_id: str) -> ManagedInput:
@@ -129,7 +130,7 @@ def delete_managed_input(platform: Platform, principal: Principal, app_id: str, 
         # Runs made from the input read it from this blob: it goes only when no run refers to it.
         in_use = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.input_key == key).limit(1)) is not None
         s.delete(row)
-    if key.startswith(f"apps/{app.pk}/inputs/") and not in_use:
+    if key.startswith(managed_inputs_prefix(app.pk)) and not in_use:
         platform.blobs.delete(key)
 
 

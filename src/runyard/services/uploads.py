@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from runyard.domain.errors import Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.services.apps import load_app
+from runyard.services.blob_keys import upload_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.signed import signed_url
 from runyard.storage.db import Application, Upload
@@ -27,7 +28,7 @@ def new_upload(platform: Platform, principal: Principal, app_id: str, base_url: 
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         upload_id = new_id("upload", 12)
-        key = f"uploads/{upload_id}"
+        key = upload_key(upload_id)
         s.add(Upload(id=upload_id, app_pk=app.pk, blob_key=key, expires_at=datetime.now(UTC) + timedelta(seconds=ttl)))
     return UploadSlot(upload_id=upload_id, upload_url=signed_url(platform, base_url, "PUT", key, ttl))
 

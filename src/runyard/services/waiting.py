@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from runyard.domain.runs import is_terminal
 from runyard.services.platform import Platform, Principal, point_read
-from runyard.services.runs import get_run
+from runyard.services.runs.reads import get_run
 from runyard.storage.db import Run
 
 MAX_WAIT_SECONDS = 60.0

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from runyard.domain.runs import status_v1
 from runyard.server.deps import PlatformDep, Viewer
 from runyard.server.schemas.views import ts
-from runyard.services import runs
+from runyard.services.runs.reads import account_queue
 
 router = APIRouter(prefix="/v1/account", tags=["account"])
 
@@ -32,6 +32,6 @@ def queue(platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
                 "status": status_v1(r.status),
                 "queuing_priority": r.priority,
             }
-            for r in runs.account_queue(platform, principal)
+            for r in account_queue(platform, principal)
         ]
     }

@@ -13,8 +13,8 @@ from runyard.server.deps import Developer, Operator, PagingDep, PlatformDep, Vie
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
+from runyard.services import acceptance, inputs
 from runyard.services import experiments as exps
-from runyard.services import inputs
 
 router = APIRouter(prefix="/v1/applications/{app_id}", tags=["experiments"])
 
@@ -153,28 +153,28 @@ def delete_batch(app_id: str, exp_id: str, platform: PlatformDep, principal: Ope
 # acceptance tests
 @router.get("/experiments/acceptance")
 def list_acceptance(app_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> Any:
-    page = exps.list_acceptance(platform, principal, app_id, token=paging.token, limit=paging.limit)
+    page = acceptance.list_acceptance(platform, principal, app_id, token=paging.token, limit=paging.limit)
     return listing([ev.acceptance(t, app_id) for t in page.items], page.next_token, paging.paginated)
 
 
 @router.post("/experiments/acceptance")
 def create_acceptance(app_id: str, body: rq.AcceptanceCreate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
-    test = exps.create_acceptance(platform, principal, app_id, test_id=body.id, experiment_id=body.experiment_id, name=body.name,
-                                  description=body.description, control=body.control, candidate=body.candidate, metrics=body.metrics)
+    test = acceptance.create_acceptance(platform, principal, app_id, test_id=body.id, experiment_id=body.experiment_id, name=body.name,
+                                        description=body.description, control=body.control, candidate=body.candidate, metrics=body.metrics)
     return ev.acceptance(test, app_id)
 
 
 @router.get("/experiments/acceptance/{test_id}")
 def get_acceptance(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return ev.acceptance(exps.get_acceptance(platform, principal, app_id, test_id), app_id)
+    return ev.acceptance(acceptance.get_acceptance(platform, principal, app_id, test_id), app_id)
 
 
 @router.patch("/experiments/acceptance/{test_id}")
 def update_acceptance(app_id: str, test_id: str, body: rq.NameDescription, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
-    return ev.acceptance(exps.update_acceptance(platform, principal, app_id, test_id, name=body.name, description=body.description), app_id)
+    return ev.acceptance(acceptance.update_acceptance(platform, principal, app_id, test_id, name=body.name, description=body.description), app_id)
 
 
 @router.delete("/experiments/acceptance/{test_id}", status_code=204)
 def delete_acceptance(app_id: str, test_id: str, platform: PlatformDep, principal: Developer) -> Response:
-    exps.delete_acceptance(platform, principal, app_id, test_id)
+    acceptance.delete_acceptance(platform, principal, app_id, test_id)
     return Response(status_code=204)

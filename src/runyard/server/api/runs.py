@@ -11,8 +11,11 @@ from runyard.server import streams
 from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
-from runyard.services import runs, uploads, waiting
+from runyard.services import uploads, waiting
+from runyard.services.blob_keys import output_key
 from runyard.services.platform import Platform, point_read
+from runyard.services.runs import logs, reads, results, submission, tracked
+from runyard.services.runs.requests import RunRequest
 from runyard.services.signed import signed_url
 from runyard.storage.db import Run
 
@@ -46,7 +49,7 @@ def create_run(
         raise Invalid("send only one of input, upload_id and input_id")
     if body.input is not None and not isinstance(body.input, dict | str):
         raise Invalid("input must be a JSON object or a string")
-    req = runs.RunRequest(
+    req = RunRequest(
         instance_id=instance_id or None,
         input=body.input,
         has_input="input" in body.model_fields_set and body.input is not None,
@@ -58,15 +61,15 @@ def create_run(
         idempotency_key=idempotency_key,
     )
     if body.result is not None:
-        return {"run_id": runs.submit_tracked_run(platform, principal, app_id, req, body.result)}
+        return {"run_id": tracked.submit_tracked_run(platform, principal, app_id, req, body.result)}
     if body.input_id is not None:
-        return {"run_id": runs.submit_run_from_input(platform, principal, app_id, req, body.input_id)}
-    return {"run_id": runs.submit_run(platform, principal, app_id, req)}
+        return {"run_id": submission.submit_run_from_input(platform, principal, app_id, req, body.input_id)}
+    return {"run_id": submission.submit_run(platform, principal, app_id, req)}
 
 
 @router.get("")
 def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> dict[str, Any]:
-    page = runs.list_runs(platform, principal, app_id, token=paging.token, limit=paging.limit or LEGACY_RUN_LIST)
+    page = reads.list_runs(platform, principal, app_id, token=paging.token, limit=paging.limit or LEGACY_RUN_LIST)
     out: dict[str, Any] = {"runs": [views.run_list_item(r) for r in page.items]}
     if page.next_token:
         out["next_page_token"] = page.next_token
@@ -79,7 +82,7 @@ async def run_metadata(app_id: str, run_id: str, platform: PlatformDep, principa
     if wait:
         run = await waiting.wait_for_run(platform, principal, app_id, run_id, wait)
     else:
-        run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
+        run = await point_read(platform, reads.get_run, platform, principal, app_id, run_id)
     return json_response(views.run_information(run))
 
 
@@ -91,7 +94,7 @@ def _output_chunks(platform: Platform, run: Run) -> list[bytes] | Any:
     """The stored output if it is a JSON object, streamed; ``null`` otherwise."""
     if not run.has_output or run.output_format != "json":
         return [b"null"]
-    key = runs.output_key(run.id)
+    key = output_key(run.id)
     with platform.blobs.open(key) as f:
         first = f.read(64).lstrip()
     return platform.blobs.iter_chunks(key) if first.startswith(b"{") else [b"null"]
@@ -109,12 +112,12 @@ async def run_result(app_id: str, run_id: str, request: Request, platform: Platf
         if fmt is None and run.output_format == "json" and (run.output_size or 0) > INLINE_OUTPUT_MAX:
             fmt = "url"
     else:
-        run = await point_read(platform, runs.get_run, platform, principal, app_id, run_id)
+        run = await point_read(platform, reads.get_run, platform, principal, app_id, run_id)
     head = views.run_information(run)
     if run.error_log:
         head["error_log"] = run.error_log
     if fmt == "url":
-        head["output"] = _download(platform, request, runs.output_key(run.id)) if run.has_output else None
+        head["output"] = _download(platform, request, output_key(run.id)) if run.has_output else None
         response = json_response(head)
         if wait:
             response.headers[OUTPUT_DELIVERY_HEADER] = "url"
@@ -131,17 +134,17 @@ def _small_result(platform: Platform, run: Run, head: dict[str, Any]) -> Respons
 
 @router.get("/{run_id}/output")
 def run_output(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
-    run = runs.get_run(platform, principal, app_id, run_id)
+    run = reads.get_run(platform, principal, app_id, run_id)
     if not run.has_output:
         raise Invalid(f"run {run_id!r} has no output ({run.status})")
     if fmt == "url" or run.output_format != "json":
-        return _download(platform, request, runs.output_key(run.id))
-    return streams.json_stream(platform.blobs.iter_chunks(runs.output_key(run.id)))
+        return _download(platform, request, output_key(run.id))
+    return streams.json_stream(platform.blobs.iter_chunks(output_key(run.id)))
 
 
 @router.get("/{run_id}/input")
 def run_input(app_id: str, run_id: str, request: Request, platform: PlatformDep, principal: Viewer, fmt: FormatQuery = None) -> Any:
-    run = runs.get_run(platform, principal, app_id, run_id)
+    run = reads.get_run(platform, principal, app_id, run_id)
     if run.input_key is None:
         return Response(content=b"null", media_type="application/json")
     if fmt == "url" or run.input_format in ("csv-archive", "multi-file"):
@@ -152,10 +155,10 @@ def run_input(app_id: str, run_id: str, request: Request, platform: PlatformDep,
 
 @router.get("/{run_id}/logs")
 def run_logs(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> Any:
-    run = runs.get_run(platform, principal, app_id, run_id)
+    run = reads.get_run(platform, principal, app_id, run_id)
 
     def lines() -> Any:
-        for i, record in enumerate(runs.iter_log_records(platform, run.id)):
+        for i, record in enumerate(logs.iter_log_records(platform, run.id)):
             yield (b"\n" if i else b"") + record.get("l", "").encode()
 
     return streams.json_stream(streams.wrap_object({}, "log", streams.json_string_chunks(lines())))
@@ -163,38 +166,38 @@ def run_logs(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer)
 
 @router.get("/{run_id}/logs/live")
 def run_logs_live(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, since: str | None = None) -> dict[str, Any]:
-    page = runs.live_logs(platform, principal, app_id, run_id, since)
+    page = logs.live_logs(platform, principal, app_id, run_id, since)
     # Always a positive hint: 1.13.0 sleeps exactly this long between polls (0 would spin).
     return {"items": page.records, "status_v2": page.status, "next_page_token": page.next_token, "next_available_in_seconds": 1}
 
 
 @router.get("/{run_id}/assets")
 def run_assets(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return {"items": runs.list_assets(platform, principal, app_id, run_id)}
+    return {"items": results.list_assets(platform, principal, app_id, run_id)}
 
 
 @router.get("/{run_id}/assets/{asset_id}")
 def run_asset(app_id: str, run_id: str, asset_id: str, request: Request, platform: PlatformDep, principal: Viewer) -> dict[str, str]:
-    key, content_type = runs.asset_key(platform, principal, app_id, run_id, asset_id)
+    key, content_type = results.asset_key(platform, principal, app_id, run_id, asset_id)
     return {"download_url": signed_url(platform, base_url(request), "GET", key), "type": content_type}
 
 
 @router.patch("/{run_id}/cancel")
 def cancel_run(app_id: str, run_id: str, platform: PlatformDep, principal: Operator) -> dict[str, str]:
-    runs.cancel_run(platform, principal, app_id, run_id)
+    reads.cancel_run(platform, principal, app_id, run_id)
     return {"status": "canceling"}
 
 
 @router.delete("/{run_id}", status_code=204)
 def delete_run(app_id: str, run_id: str, platform: PlatformDep, principal: Operator) -> Response:
-    runs.delete_run(platform, principal, app_id, run_id)
+    reads.delete_run(platform, principal, app_id, run_id)
     return Response(status_code=204)
 
 
 @router.patch("/{run_id}")
 @router.put("/{run_id}")
 def update_run(app_id: str, run_id: str, body: rq.RunUpdate, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
-    return views.run_information(runs.update_run(platform, principal, app_id, run_id, name=body.name, description=body.description))
+    return views.run_information(reads.update_run(platform, principal, app_id, run_id, name=body.name, description=body.description))
 
 
 

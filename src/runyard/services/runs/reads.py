@@ -1,0 +1,117 @@
+"""Reading runs (one, a page, the account's queue) and the caller's changes to them: cancel, delete, rename."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from runyard.domain import runs as states
+from runyard.domain.errors import Conflict, NotFound
+from runyard.domain.runs import RunStatus
+from runyard.services.apps import load_app
+from runyard.services.blob_keys import run_prefix
+from runyard.services.pagination import Page, paginate_rows
+from runyard.services.platform import Platform, Principal
+from runyard.storage.db import Application, Run
+
+
+def load_run(session: Session, app: Application, run_id: str) -> Run:
+    run = session.scalar(select(Run).where(Run.id == run_id, Run.app_pk == app.pk))
+    if run is None:
+        raise NotFound(f"run {run_id!r} of application {app.id!r} does not exist")
+    return run
+
+
+# Reading one run is the hottest query (every poll): one statement compiled once, run as a ``PointRead``.
+# Its row has the ``Run`` columns as attributes, read-only.
+_RUN_OF_APP = (
+    select(Run.__table__)
+    .join(Application.__table__, Application.pk == Run.app_pk)
+    .where(Application.account_id == bindparam("account_id"), Application.id == bindparam("app_id"), Run.id == bindparam("run_id"))
+)
+
+
+def get_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
+    """The caller's run, read-only; ``NotFound`` names the application when that is what is missing."""
+    row = platform.db.first(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id})
+    if row is not None:
+        return row  # type: ignore[return-value]  # a Row with Run's columns
+    with platform.db.session() as s:
+        load_run(s, load_app(s, principal, app_id), run_id)  # raises the right NotFound
+    raise NotFound(f"run {run_id!r} of application {app_id!r} does not exist")  # pragma: no cover - a race with a delete
+
+
+# Listing runs is a read of one index range: like ``_RUN_OF_APP``, a Core statement on a plain connection.
+# The application is a scalar subquery, not a join: PostgreSQL then knows ``app_pk`` is one value and
+# reads the (app_pk, created_at, id) index in order, 51 rows; with a join it sorted all the app's runs
+# (585 ms at a million runs).
+_APP_PK = (
+    select(Application.__table__.c.pk)
+    .where(Application.__table__.c.account_id == bindparam("account_id"), Application.__table__.c.id == bindparam("app_id"))
+    .scalar_subquery()
+)
+_RUNS_OF_APP = select(Run.__table__).where(Run.__table__.c.app_pk == _APP_PK)
+
+
+def list_runs(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[Run]:
+    """The caller's runs newest first, read-only rows with ``Run``'s columns; ``NotFound`` if the app is not theirs."""
+    table = Run.__table__
+    with platform.db.engine.connect() as conn:
+        page = paginate_rows(conn, _RUNS_OF_APP, created=table.c.created_at, key=table.c.id, token=token, limit=limit,
+                             params={"account_id": principal.account_id, "app_id": app_id})
+    if not page.items:
+        with platform.db.session() as s:
+            load_app(s, principal, app_id)  # an app without (more) runs, or the right NotFound
+    return page  # type: ignore[return-value]  # Rows with Run's columns
+
+
+def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:
+    """A queued run never starts; a running run's process tree is stopped and the run ends canceled."""
+    now = datetime.now(UTC)
+    with platform.db.session() as s:
+        run = load_run(s, load_app(s, principal, app_id), run_id)
+        if states.is_terminal(run.status):
+            raise Conflict(f"run {run_id!r} has already ended ({run.status})")
+        s.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+        moved = s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
+            .values(status=RunStatus.CANCELED, error="run was canceled", finished_at=now)
+        ).rowcount
+    if not moved:
+        platform.cancel_hook(run_id)
+    elif platform.run_events is not None:
+        platform.run_events.notify(run_id)
+
+
+def delete_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:
+    with platform.db.session() as s:
+        run = load_run(s, load_app(s, principal, app_id), run_id)
+        if not states.is_terminal(run.status):
+            s.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+        s.delete(run)
+    platform.cancel_hook(run_id)
+    platform.blobs.delete_prefix(run_prefix(run_id))
+
+
+def update_run(platform: Platform, principal: Principal, app_id: str, run_id: str, *, name: str | None, description: str | None) -> Run:
+    with platform.db.session() as s:
+        run = load_run(s, load_app(s, principal, app_id), run_id)
+        if name is not None:
+            run.name = name
+        if description is not None:
+            run.description = description
+        return run
+
+
+def account_queue(platform: Platform, principal: Principal) -> list[Run]:
+    """The account's runs that are waiting or executing, in the order they will be served."""
+    with platform.db.session() as s:
+        query = (
+            select(Run)
+            .where(Run.account_id == principal.account_id, Run.status.in_((RunStatus.QUEUED.value, RunStatus.RUNNING.value)))
+            .order_by(Run.status.desc(), Run.priority, Run.created_at)
+        )
+        return list(s.scalars(query))

@@ -1,0 +1,28 @@
+"""Moving a run between statuses: conditional updates the state machine allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy.orm import Session
+
+from runyard.domain import runs as states
+from runyard.domain.runs import RunStatus
+from runyard.storage.db import Run
+
+
+def status_among(column: Any, statuses: frozenset[RunStatus]) -> ColumnElement[bool]:
+    """``column`` is one of ``statuses``, as plain comparisons: ``IN`` with a list would be an expanding
+    parameter, which SQLAlchemy renders anew on every execution of a statement built once."""
+    return or_(*(column == s.value for s in sorted(statuses)))
+
+
+def transition(session: Session, run_id: str, target: RunStatus, **values: Any) -> bool:
+    """Move a run to ``target`` only from a status the state machine allows; True if it moved."""
+    # A Core UPDATE on the table: the ORM's bulk-update path would first evaluate the criteria against
+    # every object in the session, which cost more than the statement on the hot path of every run.
+    runs = Run.__table__
+    allowed = status_among(runs.c.status, states.sources_of(target))
+    result = session.execute(update(runs).where(runs.c.id == run_id, allowed).values(status=target.value, **values))
+    return bool(result.rowcount)
