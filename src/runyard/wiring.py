@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runyard.execution.backends import Executor, create_executor
-from runyard.execution.dispatcher import Dispatcher
+from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
-from runyard.execution.runtime.types import RunReport
 from runyard.services import accounts
+from runyard.services.dispatch import Dispatcher
 from runyard.services.platform import Platform, server_secret
-from runyard.services.runs.results import finish_run
 from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
 from runyard.storage.blobs import open_blob_store
@@ -88,10 +87,11 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.run_events = RunEvents()
 
     def on_done(run_id: str, report: RunReport) -> None:
-        finish_run(platform, run_id, report)
+        dispatcher.on_done(run_id, report)
         platform.run_events.notify(run_id)
 
-    executor = create_executor(settings.executor, platform=platform, on_done=on_done, sandbox=sandbox)
+    executor = create_executor(settings.executor, settings=settings, blobs=platform.blobs, on_done=on_done,
+                               sandbox=sandbox, next_run=dispatcher.dispatch_now, wakeup=dispatcher.wakeup)
     dispatcher.attach(executor)
     platform.wakeup = dispatcher.wakeup
     platform.start_queued = dispatcher.dispatch_now

@@ -82,7 +82,7 @@ def test_claiming_queued_runs_reads_them_by_key(api: Api, client) -> None:  # ty
     (SQLite once read the outer condition through the queue index: every queued run, for every claim)."""
     from datetime import UTC, datetime
 
-    from runyard.execution.dispatcher import _CLAIM
+    from runyard.services.dispatch import _CLAIM
 
     api.new_app("queued", push=False)
     api.post("/v1/applications/queued/runs", json={"input": {}, "result": {"status": "succeeded"}})
@@ -99,7 +99,8 @@ def test_claiming_queued_runs_reads_them_by_key(api: Api, client) -> None:  # ty
     with engine.connect() as conn:
         event.listen(conn, "before_cursor_execute", record)
         with conn.begin() as transaction:
-            claimed = conn.execute(_CLAIM, {"cls": "parked", "free": 2, "now": datetime.now(UTC)}).all()
+            claimed = conn.execute(_CLAIM, {"cls": "parked", "free": 2, "now": datetime.now(UTC), "owner": "w",
+                                            "lease": datetime.now(UTC)}).all()
             claim = seen[-1]
             runs = sa.table("runs", sa.column("id"), sa.column("status"))
             statuses = set(conn.execute(sa.select(runs.c.status).where(runs.c.id.in_([r.id for r in claimed]))).scalars())

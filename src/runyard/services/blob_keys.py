@@ -29,8 +29,13 @@ def assets_key(run_id: str) -> str:
     return f"runs/{run_id}/assets.json"
 
 
+def assets_prefix(run_id: str) -> str:
+    """Where each asset's content goes, the asset's id appended."""
+    return f"runs/{run_id}/assets/"
+
+
 def asset_content_key(run_id: str, asset_id: str) -> str:
-    return f"runs/{run_id}/assets/{asset_id}"
+    return f"{assets_prefix(run_id)}{asset_id}"
 
 
 def upload_key(upload_id: str) -> str:

@@ -51,6 +51,7 @@ class ExecutionSettings(BaseModel):
     lost_runs: str = Field("fail", description="What a restart does with runs that were running: 'fail' or 'requeue'.")
     poll_interval_seconds: float = Field(0.1, description="How often the runner checks for cancel and deadlines.")
     kill_grace_seconds: float = Field(0.5, description="Time between SIGTERM and SIGKILL when a run is stopped.")
+    lease_seconds: float = Field(15.0, description="How long a worker's claim on a running run holds unless renewed (renewed every third of it); a run whose worker is gone is resolved after this.")
     sandbox_uid: int = Field(61000, description="Uid (and gid) a root server runs sandboxed apps as; never the server's.")
     sandbox_ro_paths: list[str] = Field(default_factory=list, description="More read-only paths runs may see (toolchains under /opt, …).")
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")

@@ -58,6 +58,9 @@ _ETC = (
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+_OFF_HINT = "; or set RUNYARD_SANDBOX=off to run apps unconfined, as the server (development only)"
+
+
 class SandboxUnavailable(RuntimeError):
     """Runs cannot be sandboxed on this machine."""
 
@@ -411,22 +414,23 @@ def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000,
 
 def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...]) -> Sandbox:
     program = bwrap or shutil.which("bwrap", path=SAFE_PATH)
-    if program is None:
-        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: install it (Debian: apt-get install bubblewrap), "
-                                 "or set RUNYARD_SANDBOX=off to run apps unconfined (development only)")
+    if program is None or not os.access(program, os.X_OK):
+        raise SandboxUnavailable(f"bubblewrap ({program or 'bwrap'}) is not installed: install it (Debian: apt-get "
+                                 f"install bubblewrap){_OFF_HINT}")
     root = os.geteuid() == 0
     setpriv = shutil.which("setpriv", path=SAFE_PATH) if root else None
     if root and setpriv is None:
-        raise SandboxUnavailable("util-linux setpriv is needed to run sandboxed apps under their own uid")
+        raise SandboxUnavailable(f"util-linux setpriv is needed to run sandboxed apps under their own uid{_OFF_HINT}")
     sandbox = Sandbox(bwrap=program, uid=uid if root else None, gid=gid if root else None, setpriv=setpriv,
                       cgroups=CgroupRoot.detect(), ro_paths=ro_paths, _system=_system_args(uid if root else None))
     probe = sandbox.command(["/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=[])
     try:
         done = subprocess.run(probe, capture_output=True, timeout=30, env={"PATH": SAFE_PATH}, cwd="/")
     except (OSError, subprocess.SubprocessError) as exc:
-        raise SandboxUnavailable(f"bubblewrap does not run here: {exc}") from None
+        raise SandboxUnavailable(f"bubblewrap does not run here: {exc}{_OFF_HINT}") from None
     if done.returncode != 0:
-        raise SandboxUnavailable(f"bubblewrap cannot make a sandbox here: {done.stderr.decode(errors='replace').strip()[-300:]}")
+        raise SandboxUnavailable(f"bubblewrap cannot make a sandbox here: {done.stderr.decode(errors='replace').strip()[-300:]}"
+                                 f"{_OFF_HINT}")
     seen = done.stdout.decode().strip()
     if root and seen != str(uid):
         raise SandboxUnavailable(f"the sandbox ran as uid {seen}, not {uid}")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from runyard.domain.errors import Invalid
+from runyard.execution.contract import log_record
 from runyard.services.blob_keys import log_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.reads import get_run
 
 
 def append_log(platform: Platform, run_id: str, line: str, *, at: datetime | None = None) -> None:
-    stamp = (at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
-    record = json.dumps({"t": stamp, "l": line}, ensure_ascii=False) + "\n"
-    platform.blobs.append(log_key(run_id), record.encode())
+    """One line of the platform's own (a lost run, a requeue) in the run's log; the runtime writes the rest."""
+    platform.blobs.append(log_key(run_id), log_record(line, at))
 
 
 def iter_log_records(platform: Platform, run_id: str) -> Iterator[dict[str, str]]:

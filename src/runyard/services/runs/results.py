@@ -1,12 +1,9 @@
-"""The end of a run: the runner's report turned into a final status, with its output and assets stored."""
+"""The end of a run: a backend's report (output and assets already stored, by key) turned into a final status."""
 
 from __future__ import annotations
 
 import json
-import os
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -14,8 +11,8 @@ from sqlalchemy import bindparam, select, update
 from runyard.domain import runs as states
 from runyard.domain.errors import NotFound
 from runyard.domain.runs import RunStatus
-from runyard.execution.runtime.types import RunReport
-from runyard.services.blob_keys import asset_content_key, assets_key, output_key
+from runyard.execution.contract import RunReport
+from runyard.services.blob_keys import asset_content_key, assets_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.reads import get_run
 from runyard.services.runs.transitions import status_among
@@ -36,9 +33,8 @@ _FINISH = {  # by terminal status: the statuses it may be reached from are part 
 
 
 def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus | None:
-    """Store what the runner produced and move the run to its terminal status: the status is read, the
-    output stored (with no transaction open: an upload to S3 takes time), then the status moved if it
-    still may."""
+    """Move the run to the terminal status its report and its recorded cancel intent give: the status
+    is read, then moved if it still may (another actor may have ended it meanwhile)."""
     run = platform.db.first(_FINISH_READ, {"run_id": run_id})
     if run is None or states.is_terminal(run.status):
         return None
@@ -49,8 +45,6 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
         status, error = RunStatus.FAILED, "run output exceeded the size limit and the run was stopped"
     if report.error and not cancel:
         status, error = RunStatus.FAILED, report.error
-    size, has_output = _store_output(platform, run_id, report.output_path)
-    store_assets(platform, run_id, report.assets)
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "status": status.value,
@@ -58,8 +52,8 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
         "finished_at": now,
         "duration_ms": (now - started).total_seconds() * 1000,
         "execution_ms": report.execution_ms,
-        "output_size": size,
-        "has_output": has_output,
+        "output_size": report.output_size if report.output_key else 0,
+        "has_output": report.output_key is not None,
         "statistics": report.statistics if isinstance(report.statistics, dict) else None,
         "metrics": report.metrics if isinstance(report.metrics, dict) else None,
         "error_log": {"error": error, "stdout": report.stdout_tail, "stderr": report.stderr_tail}
@@ -69,42 +63,6 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
     with platform.db.engine.begin() as conn:
         moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
     return status if moved else None
-
-
-def _store_output(platform: Platform, run_id: str, path: Path | None) -> tuple[int, bool]:
-    """Store the output file the runner left (it is the runner's to give: it may be moved, not copied).
-    Only a regular file counts: a symlink the app put in its place is no output."""
-    if path is None:
-        return 0, False
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return 0, False
-    if not stat.S_ISREG(mode):
-        return 0, False
-    return platform.blobs.put_local_file(output_key(run_id), path), True
-
-
-def store_assets(platform: Platform, run_id: str, assets: Any) -> None:
-    """Keep a run's assets: an index plus one blob per asset's content."""
-    if isinstance(assets, dict):
-        assets = assets.get("assets")
-    if not isinstance(assets, list) or not assets:
-        return
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    index = []
-    for i, asset in enumerate(a for a in assets if isinstance(a, dict)):
-        asset_id = f"asset-{i}"
-        content = json.dumps(asset.get("content"), separators=(",", ":")).encode()
-        platform.blobs.put_bytes(asset_content_key(run_id, asset_id), content)
-        entry = {"id": asset_id, "name": str(asset.get("name") or asset_id), "created_at": now, "size": len(content),
-                 "content_type": str(asset.get("content_type") or "json")}
-        if isinstance(asset.get("visual"), dict):
-            entry["visual"] = asset["visual"]
-        if asset.get("description"):
-            entry["description"] = str(asset["description"])
-        index.append(entry)
-    platform.blobs.put_bytes(assets_key(run_id), json.dumps(index).encode())
 
 
 def list_assets(platform: Platform, principal: Principal, app_id: str, run_id: str) -> list[dict[str, Any]]:

@@ -211,7 +211,7 @@ def queued_run_row(
     version_id, bundle_id, instance_cfg, manifest = cached
     in_fmt, out_fmt = _formats(manifest, request.configuration, request, source)
     instance_options = instance_cfg.get("options") or {}
-    _, summary = resolve_options(manifest, instance_options, request.options)
+    active, summary = resolve_options(manifest, instance_options, request.options)
     cls, default_priority, no_queue = _execution(platform, request.configuration, instance_cfg)
     if no_queue and not _capacity_now(platform, session, cls):
         raise CapacityExhausted(f"no capacity is free in execution class {cls!r} and queuing is disabled")
@@ -240,6 +240,7 @@ def queued_run_row(
             "request": {k: option_value_str(v) for k, v in request.options.items()},
             "instance": instance_options,
             "summary": summary,
+            "active": active,  # resolved once, here: what the runner renders into argv
         },
         configuration=request.configuration,
         execution_class=cls,

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from runyard.domain.errors import Invalid
 from runyard.domain.ids import new_id
 from runyard.domain.runs import RunStatus
+from runyard.execution.runtime.publish import store_assets
 from runyard.services.apps import load_app
-from runyard.services.blob_keys import output_key
+from runyard.services.blob_keys import assets_key, assets_prefix, output_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.logs import append_log
 from runyard.services.runs.requests import RunRequest
-from runyard.services.runs.results import store_assets
 from runyard.services.runs.submission import store_input
 from runyard.services.uploads import resolve_upload
 from runyard.storage.db import Application, Run
@@ -85,7 +85,7 @@ def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, re
                 idempotency_key=request.idempotency_key,
             )
         )
-    store_assets(platform, run_id, assets)
+    store_assets(platform.blobs, assets_key(run_id), assets_prefix(run_id), assets)
     for line in log_text.splitlines():
         append_log(platform, run_id, line, at=now)
     return run_id

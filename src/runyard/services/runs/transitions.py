@@ -18,11 +18,14 @@ def status_among(column: Any, statuses: frozenset[RunStatus]) -> ColumnElement[b
     return or_(*(column == s.value for s in sorted(statuses)))
 
 
-def transition(session: Session, run_id: str, target: RunStatus, **values: Any) -> bool:
-    """Move a run to ``target`` only from a status the state machine allows; True if it moved."""
+def transition(session: Session, run_id: str, target: RunStatus, *, guard: dict[str, Any] | None = None,
+               **values: Any) -> bool:
+    """Move a run to ``target`` only from a status the state machine allows (and, with ``guard``, only
+    while those columns still hold those values); True if it moved."""
     # A Core UPDATE on the table: the ORM's bulk-update path would first evaluate the criteria against
     # every object in the session, which cost more than the statement on the hot path of every run.
     runs = Run.__table__
     allowed = status_among(runs.c.status, states.sources_of(target))
-    result = session.execute(update(runs).where(runs.c.id == run_id, allowed).values(status=target.value, **values))
+    same = [runs.c[name].is_(None) if value is None else runs.c[name] == value for name, value in (guard or {}).items()]
+    result = session.execute(update(runs).where(runs.c.id == run_id, allowed, *same).values(status=target.value, **values))
     return bool(result.rowcount)
