@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ class Runtime:
 def open_platform(settings: Settings) -> Platform:
     """Database migrated, default account present, blobs open; no background work started."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The database, blobs and keys are the server's alone (runs never see the folder; this is for
+    # everyone else on the machine).
+    with contextlib.suppress(OSError):
+        settings.data_dir.chmod(0o700)
     db = create_database(settings.resolved_database_url())
     db.migrate()
     accounts.ensure_default_account(db)

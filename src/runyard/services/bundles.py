@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,14 +12,13 @@ from sqlalchemy import select
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.manifest import Manifest, manifest_from_requirements, parse_manifest
+from runyard.execution.runtime.bundles import unpack
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import bundle_key
 from runyard.services.platform import Platform, Principal
 from runyard.services.signed import signed_url
-from runyard.storage.archives import ArchiveLimits, safe_extract
+from runyard.storage.archives import ArchiveLimits
 from runyard.storage.db import Bundle
-
-_unpack_lock = threading.Lock()
 
 
 def binary_upload_url(platform: Platform, principal: Principal, app_id: str, base_url: str) -> str:
@@ -93,41 +89,10 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
 
 
 def _unpack_and_validate(platform: Platform, blob_key: str, target: Path, requirements: dict[str, Any]) -> Manifest:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
-    try:
-        local = platform.blobs.local_path(blob_key)
-        if local is not None:
-            safe_extract(local, tmp, _limits(platform))
-        else:
-            with platform.blobs.open(blob_key) as f:
-                safe_extract(f, tmp, _limits(platform))
-        manifest = _manifest_for(tmp, requirements)
-        with _unpack_lock:
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        return manifest
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def ensure_unpacked(platform: Platform, bundle_id: str, blob_key: str) -> Path:
-    """The unpacked bundle on this machine, unpacking it from the blob store if needed."""
-    target = platform.bundle_cache / bundle_id
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
-    try:
-        with platform.blobs.open(blob_key) as f:
-            safe_extract(f, tmp, _limits(platform))
-        with _unpack_lock:
-            if not target.exists():
-                tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    found: list[Manifest] = []
+    unpack(platform.blobs, blob_key, target, _limits(platform), replace=True,
+           check=lambda tree: found.append(_manifest_for(tree, requirements)))
+    return found[0]
 
 
 def executable_view(bundle: Bundle) -> dict[str, Any]:

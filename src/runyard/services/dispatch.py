@@ -69,8 +69,9 @@ WORKER_REQUEUED = "the worker running the run was lost; the run was queued again
 STOPPED = "the run was interrupted: the server was stopped while it was running"
 STOPPED_REQUEUED = "the server was stopped while the run was running; the run was queued again"
 CANCEL_CHECK_SECONDS = 0.5  # how often a worker looks for cancel intent recorded by another server
-_CANCELS = select(_RUNS.c.id).where(_RUNS.c.owner == bindparam("owner"), _RUNS.c.status == RunStatus.RUNNING.value,
-                                    _RUNS.c.cancel_requested.is_(True))
+# (Every value a bound parameter: Database.all runs it as a PointRead, which binds only those it is given.)
+_CANCELS = select(_RUNS.c.id).where(_RUNS.c.owner == bindparam("owner"), _RUNS.c.status == bindparam("running"),
+                                    _RUNS.c.cancel_requested == bindparam("yes"))
 _CANCEL_REQUESTED = select(_RUNS.c.cancel_requested).where(_RUNS.c.id == bindparam("run_id"))
 
 
@@ -225,7 +226,7 @@ class Dispatcher:
 
     def _forward_cancels(self) -> None:
         assert self._executor is not None
-        for row in self._platform.db.all(_CANCELS, {"owner": self.worker}):
+        for row in self._platform.db.all(_CANCELS, {"owner": self.worker, "running": RunStatus.RUNNING.value, "yes": True}):
             self._executor.cancel(row.id)
 
     def _renew(self) -> None:

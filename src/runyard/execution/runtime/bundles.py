@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from runyard.storage.archives import ArchiveLimits, safe_extract
@@ -13,8 +14,10 @@ from runyard.storage.blobs import BlobStore
 _lock = threading.Lock()
 
 
-def unpack(blobs: BlobStore, blob_key: str, target: Path, limits: ArchiveLimits, *, replace: bool = False) -> Path:
-    """The bundle at ``blob_key`` unpacked (defensively) into ``target``, made whole or not at all."""
+def unpack(blobs: BlobStore, blob_key: str, target: Path, limits: ArchiveLimits, *, replace: bool = False,
+           check: Callable[[Path], object] | None = None) -> Path:
+    """The bundle at ``blob_key`` unpacked (defensively) into ``target``, made whole or not at all;
+    ``check`` sees the unpacked tree before it is put in place (and may refuse it by raising)."""
     if target.is_dir() and not replace:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +29,8 @@ def unpack(blobs: BlobStore, blob_key: str, target: Path, limits: ArchiveLimits,
         else:
             with blobs.open(blob_key) as f:
                 safe_extract(f, tmp, limits)
+        if check is not None:
+            check(tmp)
         with _lock:
             if target.exists():
                 if not replace:

@@ -46,7 +46,7 @@ CGROUP_PARENT = "runyard"
 _CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 _SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What programs read from /etc (name resolution, TLS roots, time zone, the dynamic linker, Java's
-# alternatives); the rest of /etc stays out.
+# alternatives), when the sandbox cannot bind all of it (see _system_args).
 _ETC = (
     "/etc/ssl", "/etc/ca-certificates", "/etc/ca-certificates.conf", "/etc/pki", "/etc/resolv.conf",
     "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/services",
@@ -390,8 +390,14 @@ def _system_args(uid: int | None) -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    for path in _ETC:
-        args += ["--ro-bind-try", path, path]
+    if uid is not None:
+        # /etc whole, read-only, in one mount (a mount per file costs about 2.5 ms a run): the run's uid
+        # owns nothing there, and what is private in it (shadow, keys) is readable by its owner only.
+        args += ["--ro-bind", "/etc", "/etc"]
+    else:
+        # In a user namespace the run is the server's own uid outside: only what programs need.
+        for path in _ETC:
+            args += ["--ro-bind-try", path, path]
     args += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp"]
     return tuple(args)
 

@@ -1,0 +1,285 @@
+"""The executor contract suite: every backend, driven through the contract alone.
+
+A backend is handed ``RunTask``s whose bundle and input are blobs, and hands back ``RunReport``s whose
+output, log and assets are blobs: these tests put blobs in, submit, and read blobs out, with no
+database, services or server anywhere. The stub executes nothing (its output is its input), so it
+takes part in what needs no process; the embedded backend (real sandboxed processes) in everything.
+A distributed backend joins by adding its name to ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runyard.execution.backends import Executor, create_executor
+from runyard.execution.contract import Limits, RunReport, RunTask
+from runyard.settings import Settings
+from runyard.storage.blobs import BlobStore, open_blob_store
+from runyard.wiring import open_sandbox
+
+BACKENDS = ["stub", "embedded"]
+PROCESSES = {"embedded"}  # backends that run the app's processes
+
+JSON_APP = r'''
+import json, os, sys, time
+doc = json.load(sys.stdin)
+for line in doc.get("log", []):
+    print(line, file=sys.stderr, flush=True)
+if doc.get("wait"):
+    end = time.monotonic() + doc["wait"]
+    while time.monotonic() < end and not os.path.exists(doc.get("gate", "/nonexistent")):
+        time.sleep(0.02)
+if doc.get("fail"):
+    print("boom: " + os.environ.get("TOKEN", "none"), file=sys.stderr)
+    sys.exit(3)
+options = {a[1:]: b for a, b in zip(sys.argv[1::2], sys.argv[2::2])}
+out = {"solution": {"echo": doc, "options": options, "token": os.environ.get("TOKEN"),
+                    "licence": open("licence.key").read() if os.path.exists("licence.key") else None,
+                    "pad": "p" * doc.get("pad", 0)},
+       "statistics": {"result": {"value": 42}},
+       "assets": [{"name": "map", "content_type": "json", "content": {"points": [1, 2]}}]}
+print(json.dumps(out))
+'''
+MULTI_FILE_APP = r'''
+import json, os
+names = sorted(os.listdir("inputs"))
+os.makedirs("outputs/solutions", exist_ok=True)
+json.dump({"inputs": names}, open("outputs/solutions/listing.json", "w"))
+json.dump({"result": {"files": len(names)}}, open("outputs/statistics.json", "w"))
+'''
+CSV_APP = r'''
+import os, sys
+print("\n".join(sorted(os.listdir("input"))))
+'''
+TEXT_APP = r'''
+import sys
+print(sys.stdin.read().upper(), end="")
+'''
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@dataclass
+class Harness:
+    """One backend with a blob store and the reports it gave back."""
+
+    name: str
+    executor: Executor
+    blobs: BlobStore
+    reports: dict[str, RunReport] = field(default_factory=dict)
+    done: threading.Condition = field(default_factory=threading.Condition)
+    counter: int = 0
+
+    def on_done(self, run_id: str, report: RunReport) -> None:
+        with self.done:
+            self.reports[run_id] = report
+            self.done.notify_all()
+
+    def task(self, app: str, input_bytes: bytes | None, *, manifest: dict[str, Any] | None = None,
+             input_format: str = "json", **kw: Any) -> RunTask:
+        self.counter += 1
+        run_id = f"run-{self.name}-{self.counter}"
+        bundle_key = f"bundles/{run_id}.tar.gz"
+        self.blobs.put_bytes(bundle_key, _tar_gz({"main.py": app.encode()}))
+        input_key = None
+        if input_bytes is not None:
+            input_key = f"runs/{run_id}/input"
+            self.blobs.put_bytes(input_key, input_bytes)
+        fields: dict[str, Any] = dict(
+            run_id=run_id, app_id="app", bundle_id=f"b-{run_id}", bundle_key=bundle_key,
+            manifest=manifest or {"type": "python", "files": ["main.py"]}, input_key=input_key,
+            output_key=f"runs/{run_id}/output", log_key=f"runs/{run_id}/log", assets_key=f"runs/{run_id}/assets.json",
+            assets_prefix=f"runs/{run_id}/assets/", input_format=input_format, execution_class="c1",
+            max_duration_seconds=120, limits=Limits(memory_mb=1024, max_processes=128, open_files=1024),
+        )
+        fields.update(kw)
+        return RunTask(**fields)
+
+    def run(self, task: RunTask, timeout: float = 120) -> RunReport:
+        self.executor.submit(task)
+        return self.wait(task.run_id, timeout)
+
+    def wait(self, run_id: str, timeout: float = 120) -> RunReport:
+        end = time.monotonic() + timeout
+        with self.done:
+            while run_id not in self.reports:
+                left = end - time.monotonic()
+                assert left > 0, f"no report for {run_id}"
+                self.done.wait(left)
+            return self.reports[run_id]
+
+    def log(self, report: RunReport) -> list[str]:
+        if not report.log_key or not self.blobs.exists(report.log_key):
+            return []
+        return [json.loads(line)["l"] for line in self.blobs.get_bytes(report.log_key).splitlines()]
+
+    def output(self, report: RunReport) -> bytes:
+        assert report.output_key is not None, report
+        return self.blobs.get_bytes(report.output_key)
+
+    def needs_processes(self) -> None:
+        if self.name not in PROCESSES:
+            pytest.skip(f"the {self.name} backend runs no processes")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, app_env_dir: Path) -> Iterator[Harness]:
+    settings = Settings(data_dir=tmp_path / "worker", executor=request.param,
+                        execution={"env_dir": app_env_dir, "poll_interval_seconds": 0.05, "kill_grace_seconds": 0.3,
+                                   "default_class": "c1",
+                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120}}})
+    blobs = open_blob_store(f"file://{tmp_path / 'blobs'}")
+    harness = Harness(request.param, None, blobs)  # type: ignore[arg-type]
+    harness.executor = create_executor(request.param, settings=settings, blobs=blobs, on_done=harness.on_done,
+                                       sandbox=open_sandbox(settings))
+    yield harness
+    harness.executor.shutdown(cancel_running=True)
+
+
+@pytest.fixture(scope="session")
+def app_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("contract-envs")
+
+
+def test_a_json_run_comes_back_with_its_output_under_the_tasks_key(backend: Harness) -> None:
+    report = backend.run(backend.task(JSON_APP, b'{"items": [1, 2]}'))
+    assert report.exit_code == 0 and report.error == ""
+    assert report.output_key == f"runs/run-{backend.name}-1/output"
+    output = json.loads(backend.output(report))
+    if backend.name in PROCESSES:
+        assert output["solution"]["echo"] == {"items": [1, 2]}
+        assert report.statistics == {"result": {"value": 42}}
+    else:
+        assert output == {"items": [1, 2]}
+    assert report.output_size == len(backend.output(report))
+    assert not backend.executor.running()
+
+
+def test_options_statistics_assets_and_logs(backend: Harness) -> None:
+    backend.needs_processes()
+    task = backend.task(JSON_APP, json.dumps({"log": ["first", "second"]}).encode(), options={"duration": "5", "solver": "highs"})
+    report = backend.run(task)
+    assert report.exit_code == 0, backend.log(report)
+    solution = json.loads(backend.output(report))["solution"]
+    assert solution["options"] == {"duration": "5", "solver": "highs"}
+    assert report.statistics == {"result": {"value": 42}}
+    assert report.assets_key == task.assets_key
+    index = json.loads(backend.blobs.get_bytes(task.assets_key))
+    assert [a["name"] for a in index] == ["map"]
+    assert json.loads(backend.blobs.get_bytes(task.assets_prefix + index[0]["id"])) == {"points": [1, 2]}
+    log = backend.log(report)
+    assert log.index("first") < log.index("second")
+
+
+def test_text_multi_file_and_csv_archive_runs(backend: Harness) -> None:
+    backend.needs_processes()
+    text = backend.run(backend.task(TEXT_APP, b"hello", input_format="text",
+                                    manifest={"type": "python", "files": ["main.py"], "configuration": {"content": {"format": "text"}}}))
+    assert json.loads(backend.output(text)) == "HELLO"  # text output is stored as a JSON string
+    archive = _tar_gz({"a.json": b"{}", "b.json": b"{}"})
+    multi = backend.run(backend.task(MULTI_FILE_APP, archive, input_format="multi-file",
+                                     manifest={"type": "python", "files": ["main.py"],
+                                               "configuration": {"content": {"format": "multi-file"}}}))
+    assert multi.exit_code == 0, backend.log(multi)
+    with tarfile.open(fileobj=io.BytesIO(backend.output(multi)), mode="r:gz") as tar:
+        listing = json.loads(tar.extractfile("listing.json").read())  # type: ignore[union-attr]
+    assert listing == {"inputs": ["a.json", "b.json"]}
+    assert multi.statistics == {"result": {"files": 2}}
+    csv = backend.run(backend.task(CSV_APP, _tar_gz({"x.csv": b"a\n1\n", "y.csv": b"b\n2\n"}), input_format="csv-archive",
+                                   manifest={"type": "python", "files": ["main.py"], "configuration": {"content": {"format": "text"}}}))
+    assert json.loads(backend.output(csv)).split() == ["x.csv", "y.csv"]
+
+
+def test_live_logs_reach_the_log_blob_while_the_run_goes(backend: Harness, tmp_path: Path) -> None:
+    backend.needs_processes()
+    task = backend.task(JSON_APP, json.dumps({"log": ["early line"], "wait": 60, "gate": "/tmp/never"}).encode())
+    backend.executor.submit(task)
+    deadline = time.monotonic() + 120
+    while not (backend.blobs.exists(task.log_key) and b"early line" in backend.blobs.get_bytes(task.log_key)):
+        assert time.monotonic() < deadline, "the line never reached the log while the run was going"
+        assert task.run_id not in backend.reports
+        time.sleep(0.05)
+    assert task.run_id in backend.executor.running()
+    backend.executor.cancel(task.run_id)
+    assert backend.wait(task.run_id).canceled
+
+
+def test_cancel_a_running_run_and_a_queued_one(backend: Harness) -> None:
+    backend.needs_processes()
+    slow = [backend.task(JSON_APP, json.dumps({"wait": 60, "log": ["waiting"]}).encode()) for _ in range(2)]
+    for task in slow:
+        backend.executor.submit(task)
+    assert backend.executor.free_capacity("c1") == 0
+    started = time.monotonic()
+    for task in slow:
+        backend.executor.cancel(task.run_id)
+    reports = [backend.wait(task.run_id) for task in slow]
+    assert all(r.canceled for r in reports) and time.monotonic() - started < 5
+    assert backend.executor.free_capacity("c1") == 2
+
+
+def test_the_deadline_ends_a_run(backend: Harness) -> None:
+    backend.needs_processes()
+    report = backend.run(backend.task(JSON_APP, json.dumps({"wait": 60}).encode(), max_duration_seconds=1.0))
+    assert report.deadline_hit and not report.canceled
+
+
+def test_a_failing_app_reports_its_exit_code_and_stderr(backend: Harness) -> None:
+    backend.needs_processes()
+    report = backend.run(backend.task(JSON_APP, json.dumps({"fail": True}).encode()))
+    assert report.exit_code == 3
+    assert "boom" in report.stderr_tail
+
+
+def test_secrets_reach_the_app_and_never_its_log(backend: Harness) -> None:
+    backend.needs_processes()
+    secret = "tok-" + "9" * 20
+    ok = backend.run(backend.task(JSON_APP, b"{}", env={"TOKEN": secret}, files={"licence.key": "LICENCE-TEXT-1234"}))
+    solution = json.loads(backend.output(ok))["solution"]
+    assert solution["token"] == secret and solution["licence"] == "LICENCE-TEXT-1234"
+    failed = backend.run(backend.task(JSON_APP, json.dumps({"fail": True}).encode(), env={"TOKEN": secret}))
+    assert secret not in failed.stderr_tail and "boom: ***" in failed.stderr_tail
+    assert all(secret not in line for line in backend.log(failed))
+
+
+def test_a_large_output(backend: Harness) -> None:
+    backend.needs_processes()
+    report = backend.run(backend.task(JSON_APP, json.dumps({"pad": 20 * 1024 * 1024}).encode()))
+    assert report.exit_code == 0
+    assert report.output_size > 20 * 1024 * 1024
+    assert len(json.loads(backend.output(report))["solution"]["pad"]) == 20 * 1024 * 1024
+
+
+def test_a_worker_shut_down_mid_run_reports_it_interrupted_and_leaves_nothing(backend: Harness) -> None:
+    """The lost-worker case as a backend sees it: it is stopped while a run goes. The run comes back
+    interrupted (the platform then fails or requeues it), and none of its processes is left."""
+    backend.needs_processes()
+    task = backend.task(JSON_APP, json.dumps({"wait": 60, "log": ["going"]}).encode())
+    backend.executor.submit(task)
+    deadline = time.monotonic() + 120
+    while not (backend.blobs.exists(task.log_key) and b"going" in backend.blobs.get_bytes(task.log_key)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    backend.executor.shutdown(cancel_running=True)
+    report = backend.wait(task.run_id, timeout=10)
+    assert report.canceled
+    assert not backend.executor.running()
