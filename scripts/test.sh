@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
+scripts/sandbox-tool.sh
 exec .venv/bin/pytest -q "$@"

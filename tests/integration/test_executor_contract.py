@@ -27,6 +27,8 @@ from runyard.settings import Settings
 from runyard.storage.blobs import BlobStore, open_blob_store
 from runyard.wiring import open_sandbox
 
+from .runtime.conftest import tar_gz
+
 BACKENDS = ["stub", "embedded"]
 PROCESSES = {"embedded"}  # backends that run the app's processes
 
@@ -67,17 +69,6 @@ print(sys.stdin.read().upper(), end="")
 '''
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @dataclass
 class Harness:
     """One backend with a blob store and the reports it gave back."""
@@ -99,7 +90,7 @@ class Harness:
         self.counter += 1
         run_id = f"run-{self.name}-{self.counter}"
         bundle_key = f"bundles/{run_id}.tar.gz"
-        self.blobs.put_bytes(bundle_key, _tar_gz({"main.py": app.encode()}))
+        self.blobs.put_bytes(bundle_key, tar_gz({"main.py": app.encode()}))
         input_key = None
         if input_bytes is not None:
             input_key = f"runs/{run_id}/input"
@@ -195,7 +186,7 @@ def test_text_multi_file_and_csv_archive_runs(backend: Harness) -> None:
     text = backend.run(backend.task(TEXT_APP, b"hello", input_format="text",
                                     manifest={"type": "python", "files": ["main.py"], "configuration": {"content": {"format": "text"}}}))
     assert json.loads(backend.output(text)) == "HELLO"  # text output is stored as a JSON string
-    archive = _tar_gz({"a.json": b"{}", "b.json": b"{}"})
+    archive = tar_gz({"a.json": b"{}", "b.json": b"{}"})
     multi = backend.run(backend.task(MULTI_FILE_APP, archive, input_format="multi-file",
                                      manifest={"type": "python", "files": ["main.py"],
                                                "configuration": {"content": {"format": "multi-file"}}}))
@@ -204,7 +195,7 @@ def test_text_multi_file_and_csv_archive_runs(backend: Harness) -> None:
         listing = json.loads(tar.extractfile("listing.json").read())  # type: ignore[union-attr]
     assert listing == {"inputs": ["a.json", "b.json"]}
     assert multi.statistics == {"result": {"files": 2}}
-    csv = backend.run(backend.task(CSV_APP, _tar_gz({"x.csv": b"a\n1\n", "y.csv": b"b\n2\n"}), input_format="csv-archive",
+    csv = backend.run(backend.task(CSV_APP, tar_gz({"x.csv": b"a\n1\n", "y.csv": b"b\n2\n"}), input_format="csv-archive",
                                    manifest={"type": "python", "files": ["main.py"], "configuration": {"content": {"format": "text"}}}))
     assert json.loads(backend.output(csv)).split() == ["x.csv", "y.csv"]
 
