@@ -10,7 +10,9 @@ database reaches the owning worker within a second, whichever server took the re
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,6 @@ from runyard.domain.runs import RunStatus, sources_of
 from runyard.execution.backends.base import Executor
 from runyard.execution.contract import Limits, RunReport, RunTask
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
-from runyard.execution.runtime.sandbox import CgroupRoot, RunCgroup
 from runyard.services import blob_keys
 from runyard.services import secrets as secret_service
 from runyard.services.platform import Platform
@@ -72,20 +73,23 @@ CANCEL_CHECK_SECONDS = 0.5  # how often a worker looks for cancel intent recorde
 # (Every value a bound parameter: Database.all runs it as a PointRead, which binds only those it is given.)
 _CANCELS = select(_RUNS.c.id).where(_RUNS.c.owner == bindparam("owner"), _RUNS.c.status == bindparam("running"),
                                     _RUNS.c.cancel_requested == bindparam("yes"))
-_CANCEL_REQUESTED = select(_RUNS.c.cancel_requested).where(_RUNS.c.id == bindparam("run_id"))
+_CANCEL_REQUESTED = select(_RUNS.c.cancel_requested, _RUNS.c.owner).where(_RUNS.c.id == bindparam("run_id"))
 
 
 def worker_id(settings: Any) -> str:
     """This server's name as the owner of the runs it executes: kept in its data folder, so a restarted
     server knows its runs from before as its own and resolves them at once."""
     path = settings.data_dir / "worker-id"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        name = new_id("worker", 12)
-        path.write_text(name + "\n")
-        return name
+    with contextlib.suppress(FileNotFoundError):
+        name = path.read_text().strip()
+        if name:
+            return name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = new_id("worker", 12)
+    partial = path.with_name(f".worker-id.{os.getpid()}")
+    partial.write_text(name + "\n")
+    os.replace(partial, path)  # whole or not at all
+    return path.read_text().strip()
 
 
 class Dispatcher:
@@ -152,10 +156,10 @@ class Dispatcher:
         it, which is no user's cancel: then the run is lost (failed, or queued again, as set)."""
         if self._stopping and report.canceled:
             asked = self._platform.db.first(_CANCEL_REQUESTED, {"run_id": run_id})
-            if asked is not None and not asked.cancel_requested:
+            if asked is not None and not asked.cancel_requested and asked.owner == self.worker:
                 self._resolve_lost([run_id], stopped=True)
                 return
-        finish_run(self._platform, run_id, report)
+        finish_run(self._platform, run_id, report, owner=self.worker)
 
     # --- recovery and leases ---------------------------------------------------------------
 
@@ -177,11 +181,11 @@ class Dispatcher:
             return
         requeue = self._platform.settings.execution.lost_runs == "requeue"
         if mine:  # first, so no process of the old attempt runs beside a new one or after the run is resolved
+            # (Sandboxed runs die with the server that started them, and the cgroups of dead servers
+            # are swept when the sandbox is set up; this finds what unsandboxed runs left.)
             killed = kill_run_processes(run_ids)
-            killed_groups = _kill_cgroups(run_ids)
-            if killed or killed_groups:
-                log.warning("killed %d orphaned processes of lost runs %s", len(killed) + killed_groups,
-                            ", ".join(sorted(run_ids)))
+            if killed:
+                log.warning("killed %d orphaned processes of lost runs %s", len(killed), ", ".join(sorted(run_ids)))
         now = datetime.now(UTC)
         for run_id in run_ids:
             with self._platform.db.session() as s:
@@ -193,18 +197,19 @@ class Dispatcher:
                 requeued_msg, lost_msg = REQUEUED, LOST
             else:
                 requeued_msg, lost_msg = WORKER_REQUEUED, WORKER_LOST
-            # Logged before the status moves: whoever sees the final status sees the line.
-            append_log(self._platform, run_id, requeued_msg if requeue else lost_msg)
             with self._platform.db.session() as s:
                 # Still the same claim: a worker that renewed meanwhile keeps its run.
                 guard = {"owner": owner, "lease_expires_at": expired}
                 if requeue:
-                    transition(s, run_id, RunStatus.QUEUED, started_at=None, owner=None, lease_expires_at=None,
-                               guard=guard)
+                    moved = transition(s, run_id, RunStatus.QUEUED, started_at=None, owner=None,
+                                       lease_expires_at=None, guard=guard)
                 else:
-                    transition(s, run_id, RunStatus.FAILED, error=lost_msg, finished_at=now, owner=None,
-                               lease_expires_at=None, error_log={"error": lost_msg, "stdout": "", "stderr": ""},
-                               guard=guard)
+                    moved = transition(s, run_id, RunStatus.FAILED, error=lost_msg, finished_at=now, owner=None,
+                                       lease_expires_at=None, error_log={"error": lost_msg, "stdout": "", "stderr": ""},
+                                       guard=guard)
+            if not moved:
+                continue
+            append_log(self._platform, run_id, requeued_msg if requeue else lost_msg)
             if self._platform.run_events is not None:
                 self._platform.run_events.notify(run_id)
         if requeue:
@@ -236,8 +241,15 @@ class Dispatcher:
             return
         lease = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
         with self._platform.db.engine.begin() as conn:
-            conn.execute(update(_RUNS).where(_RUNS.c.owner == self.worker, _RUNS.c.id.in_(running),
-                                             _RUNS.c.status == RunStatus.RUNNING.value).values(lease_expires_at=lease))
+            renewed = set(conn.execute(
+                update(_RUNS).where(_RUNS.c.owner == self.worker, _RUNS.c.id.in_(running),
+                                    _RUNS.c.status == RunStatus.RUNNING.value)
+                .values(lease_expires_at=lease).returning(_RUNS.c.id)).scalars())
+        for run_id in set(running) - renewed:
+            # No longer ours (resolved by another worker after our lease expired, or ended): stop it here,
+            # and its report will not count (finish_run checks the owner).
+            log.warning("run %s is no longer owned by this worker; stopping it here", run_id)
+            self._executor.cancel(run_id)
 
     def _recover_expired(self) -> None:
         now = datetime.now(UTC)
@@ -353,19 +365,4 @@ class Dispatcher:
         )
 
 
-def _kill_cgroups(run_ids: list[str]) -> int:
-    """Processes left in the cgroups of these runs' executions on this machine (there are none after a
-    crash of the server: the sandbox dies with it; this is the second line of defence)."""
-    from runyard.execution.runtime.orphans import run_dir_prefix
-
-    root = CgroupRoot.detect()
-    if root is None:
-        return 0
-    killed = 0
-    for group in root.leftovers(f"{run_dir_prefix(r)}-" for r in run_ids):
-        killed += group.kill()
-        group.remove()
-    return killed
-
-
-__all__ = ["Dispatcher", "RunCgroup", "worker_id"]
+__all__ = ["Dispatcher", "worker_id"]

@@ -123,3 +123,21 @@ def test_a_graceful_stop_interrupts_runs_without_calling_it_a_cancel(servers, tm
         assert "queued again" in run_log(b, app, run_id)
         assert b.patch(f"/v1/applications/{app}/runs/{run_id}/cancel").status_code == 200
         assert wait_status(b, app, run_id)["status_v2"] == "canceled"
+
+
+def test_a_report_from_a_worker_that_no_longer_owns_the_run_does_not_end_it(servers) -> None:  # type: ignore[no-untyped-def]
+    from runyard.execution.contract import RunReport
+    from runyard.services.runs.results import finish_run
+
+    a = servers("a")
+    app = new_tool_app(a, "stale")
+    run_id = submit(a, app, steps({"log": "x"}))
+    wait_status(a, app, run_id)
+    with a.client.app.state.platform.db.engine.begin() as conn:  # taken over by another worker meanwhile
+        conn.execute(update(Run).where(Run.id == run_id).values(status="running", owner="worker-new",
+                                                                lease_expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    platform = a.client.app.state.platform
+    assert finish_run(platform, run_id, RunReport(exit_code=0), owner="worker-old") is None
+    assert _row(a, run_id).status == "running"
+    assert finish_run(platform, run_id, RunReport(exit_code=0), owner="worker-new") is not None
+    assert _row(a, run_id).status == "succeeded"

@@ -341,3 +341,31 @@ def test_the_tool_app_still_runs_under_the_sandbox_uid(start_server) -> None:  #
     run_id = submit(api, app, steps({"log": "hello"}))
     assert wait_status(api, app, run_id)["status_v2"] == "succeeded"
     assert result(api, app, run_id)["output"]["solution"]["pid"] < 10  # its own PID namespace
+
+
+def test_the_apps_environment_never_passes_through_the_privileged_programs(start_server, gates: Path) -> None:  # type: ignore[no-untyped-def]
+    """Secrets such as LD_PRELOAD would act in bubblewrap and setpriv, which run as root before the
+    sandbox exists: the app's variables reach it only inside, through a file descriptor."""
+    from runyard.execution.runtime.sandbox import descendants
+
+    api = start_server()
+    token = "tok-" + uuid.uuid4().hex
+    app = new_tool_app(api, "env-handover")
+    body = {"id": "env", "name": "env", "secrets": [
+        {"type": "env", "location": "TOKEN", "value": token},
+        {"type": "env", "location": "LD_PRELOAD", "value": "/nonexistent/preload.so"},
+    ]}
+    assert api.post(f"/v1/applications/{app}/secrets", json=body).status_code == 200
+    gate = gates / "gate"
+    run_id = submit(api, app, steps({"env_has": token}, {"log": "holding"}, {"wait_file": str(gate)}),
+                    configuration={"secrets_collection_id": "env"})
+    wait_for(lambda: "holding" in run_log(api, app, run_id), timeout=120, what="the run to hold")
+    privileged = [pid for pid in descendants(os.getpid()) if os.stat(f"/proc/{pid}").st_uid == 0]
+    assert privileged, "bubblewrap runs as root here"
+    for pid in privileged:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert token.encode() not in environ + cmdline and b"LD_PRELOAD" not in environ, pid
+    gate.touch()
+    assert wait_status(api, app, run_id)["status_v2"] == "succeeded", run_log(api, app, run_id)
+    assert result(api, app, run_id)["output"]["solution"]["env_has"] == {token: True}

@@ -16,8 +16,7 @@ from .conftest import new_tool_app, result, run_log, submit, wait_status
 
 LICENSE_PATH = "licenses/x.lic"
 RUNTIME_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
-               "NEXTMV_APP_ID", "NEXTMV_RUN_ID", "RUNYARD_EXECUTION_ID",
-               "PWD"}  # the sandbox sets it, as a shell would
+               "NEXTMV_APP_ID", "NEXTMV_RUN_ID", "RUNYARD_EXECUTION_ID"}
 
 
 def _sha(text: str) -> str:

@@ -4,6 +4,7 @@ batching sinks; cancel intent arrives through ``cancel``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from runyard.execution.contract import RunTask
 from runyard.execution.runtime.bundles import BundleCache
 from runyard.execution.runtime.logsink import LogSinks
 from runyard.storage.blobs import BlobStore
+
+log = logging.getLogger(__name__)
 
 
 class BlobContext:
@@ -36,7 +39,10 @@ class BlobContext:
             self._tasks.pop(run_id, None)
             self._cancel.pop(run_id, None)
             copy = self._copies.pop(run_id, None)
-        self.logs.close(run_id)
+        try:
+            self.logs.close(run_id)
+        except Exception:  # noqa: BLE001 - the run still ends; its log lacks the last lines
+            log.exception("could not write the end of the log of run %s", run_id)
         if copy is not None:
             copy.unlink(missing_ok=True)
 

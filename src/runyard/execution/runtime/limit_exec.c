@@ -14,6 +14,45 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+extern char **environ;
+
+/* The environment stored in fd, NUL-separated; NULL (and a message) when it cannot be read. */
+static char **read_environment(int fd) {
+    size_t size = 0, cap = 65536;
+    char *data = malloc(cap + 1);
+    for (;;) {
+        if (data == NULL) return NULL;
+        if (size == cap) {
+            cap *= 2;
+            data = realloc(data, cap + 1);
+            continue;
+        }
+        ssize_t got = read(fd, data + size, cap - size);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            fprintf(stderr, "limit-exec: cannot read the environment: %s\n", strerror(errno));
+            return NULL;
+        }
+        if (got == 0) break;
+        size += (size_t)got;
+    }
+    close(fd);
+    data[size] = '\0';
+    size_t count = 0;
+    for (size_t i = 0; i < size; i++) if (data[i] == '\0') count++;
+    char **env = calloc(count + 2, sizeof(char *));
+    if (env == NULL) return NULL;
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= size; i++) {
+        if (i == size || data[i] == '\0') {
+            if (i > start) env[n++] = data + start;
+            start = i + 1;
+        }
+    }
+    env[n] = NULL;
+    return env;
+}
+
 static int resource_of(const char *name, size_t len) {
     static const struct { const char *name; int resource; } known[] = {
         {"as", RLIMIT_AS}, {"nofile", RLIMIT_NOFILE}, {"cpu", RLIMIT_CPU},
@@ -60,12 +99,16 @@ int main(int argc, char **argv) {
             if (join(argv[i + 1]) != 0) return 125;
         } else if (strcmp(argv[i], "-r") == 0) {
             if (limit(argv[i + 1]) != 0) return 125;
+        } else if (strcmp(argv[i], "-E") == 0) {
+            char **env = read_environment(atoi(argv[i + 1]));
+            if (env == NULL) return 125;
+            environ = env;
         } else {
             break;
         }
     }
     if (i >= argc - 1 || strcmp(argv[i], "--") != 0) {
-        fputs("usage: limit-exec [-c CGROUP_PROCS]... [-r RESOURCE=VALUE]... -- PROGRAM [ARG...]\n", stderr);
+        fputs("usage: limit-exec [-c CGROUP_PROCS]... [-r RESOURCE=VALUE]... [-E FD] -- PROGRAM [ARG...]\n", stderr);
         return 125;
     }
     execv(argv[i + 1], argv + i + 1);

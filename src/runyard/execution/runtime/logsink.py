@@ -38,8 +38,12 @@ class LogSink:
             self._size += len(record)
             full = self._size >= MAX_BATCH
         if full:
-            self.flush()
-        elif self._on_pending is not None:
+            try:
+                self.flush()
+                return
+            except Exception:  # noqa: BLE001 - kept for the flusher to retry; the app goes on
+                pass
+        if self._on_pending is not None:
             self._on_pending.set()
 
     def due(self, now: float) -> bool:
@@ -47,10 +51,13 @@ class LogSink:
             return bool(self._parts) and now - self._since >= MAX_DELAY
 
     def flush(self) -> None:
+        """Write what waits; on a failure of the store it keeps waiting (for the next flush) and the error
+        is raised."""
         with self._lock:
-            data, self._parts, self._size = b"".join(self._parts), [], 0
+            data = b"".join(self._parts)
             if data:  # appended under the lock: batches land in the order their lines came
                 self._blobs.append(self.key, data)
+            self._parts, self._size = [], 0
 
     def close(self) -> None:
         self.flush()

@@ -38,6 +38,7 @@ class ProcessSpec:
     env: Mapping[str, str]
     stdin_path: Path | None = None
     stdout_path: Path | None = None      # where stdout is kept; with on_stdout_line it is also streamed
+    pass_fds: tuple[int, ...] = ()       # descriptors the process inherits (the sandbox's environment)
     deadline: float | None = None
     max_output_bytes: int | None = None  # stdout bytes; also caps each streamed channel
     # What the first process sets on itself (cgroups joined, rlimits) before it executes ``argv``: done
@@ -291,8 +292,10 @@ def _limit_after(spec: ProcessSpec, outcome: ProcessOutcome) -> str | None:
         hit = spec.cgroup.limit_hit()
         if hit is not None:
             return hit
-    if outcome.exit_code is not None and outcome.exit_code in _SIGNAL_LIMITS:
-        return _SIGNAL_LIMITS[outcome.exit_code]
+    by_signal = _SIGNAL_LIMITS.get(outcome.exit_code) if outcome.exit_code is not None else None
+    applied = {name for name, _ in spec.limits.rlimits}
+    if by_signal is not None and {"cpu": "cpu", "file_size": "fsize"}[by_signal] in applied:
+        return by_signal
     if (outcome.exit_code not in (0, None) and spec.workspace is not None and spec.workspace_max_bytes is not None
             and workspace_size(spec.workspace, spec.workspace_max_bytes) > spec.workspace_max_bytes):
         return "workspace"  # a failed write (the app's own error) past the limit, between two checks
@@ -321,7 +324,7 @@ def run_process(
         proc = subprocess.Popen(
             argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin,
             stdout=stdout_file if direct else subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec,
+            stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec, pass_fds=spec.pass_fds,
         )
     except BaseException:
         _close(stdin, stdout_file)

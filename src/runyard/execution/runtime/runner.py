@@ -20,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import stat
 import time
@@ -31,7 +32,7 @@ from runyard.domain.manifest import Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
 from runyard.execution.contract import Limits
-from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, place_input, snapshot
+from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, input_dir, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
@@ -53,6 +54,8 @@ from runyard.execution.runtime.workspace import (
 from runyard.storage.archives import ArchiveLimits
 
 TAIL_BYTES = 4096
+ARCHIVE_INPUTS = ("multi-file", "csv-archive")
+TMP_MAX_BYTES = 256 * 1024**2  # a run's private /tmp (memory-backed); its workspace is its HOME and TMPDIR
 # How a launcher in front of the app says the app's program did not execute (a binary built for
 # another CPU, a missing interpreter): limit-exec, bubblewrap, setpriv.
 _EXEC_FAILED = re.compile(r"^(?:limit-exec: cannot execute|bwrap: execvp|setpriv: failed to execute) (\S+?):? (.+)$")
@@ -188,9 +191,12 @@ class _Run:
         secret_files = write_file_secrets(app_dir, task.files)
         stdin = self.input(manifest, cwd)
         if self.sandbox is not None and self.sandbox.uid is not None:
-            # The app's files (laid out, placed input, secrets) become the sandbox uid's; a kept workspace
-            # already is, which its record holds.
-            hand_over(self.workspace, self.sandbox.uid, self.sandbox.gid)
+            # What this run added (its input, its secrets) becomes the sandbox uid's, like the laid-out
+            # app (handed over once, before a kept workspace's record is taken: that record holds it so).
+            if task.input_format in ARCHIVE_INPUTS:
+                target = input_dir(cwd, manifest, task.input_format)
+                if target.exists():
+                    hand_over(target, self.sandbox.uid, self.sandbox.gid)
             for path in secret_files:
                 os.lchown(path, self.sandbox.uid, self.sandbox.gid)
         argv = command_argv(manifest, app_dir, python, task.options, bundle)
@@ -233,16 +239,32 @@ class _Run:
         self.ctx.mark_started(task.run_id)
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
         limits = _limits(task)
-        command = argv
+        command, env_fd = argv, None
         if self.sandbox is not None:
+            # The app's variables (secrets among them) reach it only inside the sandbox, through a file
+            # descriptor: the privileged programs before it run with PATH alone.
+            env_fd, shim = _environment_handover(env, self.limit_exec)
             manifest_network = manifest.runyard.network if manifest.runyard is not None else True
-            command = self.sandbox.command(argv, cwd=cwd, rw=[self.workspace], ro=self.read_only(),
+            ro = self.read_only() + ([self.limit_exec] if self.limit_exec is not None else [])
+            command = self.sandbox.command([*shim, *argv], cwd=cwd, rw=[self.workspace], ro=ro,
                                            network=task.network and manifest_network,
-                                           tmp_bytes=limits.workspace_max_bytes)
+                                           tmp_bytes=min(limits.workspace_max_bytes or TMP_MAX_BYTES, TMP_MAX_BYTES))
+            env = {"PATH": SAFE_PATH}
             if self.sandbox.cgroups is not None:
-                self.cgroup = self.sandbox.cgroups.group(self.run_dir.name)
-                self.cgroup.create(limits)
+                self.cgroup = self.sandbox.cgroups.take(limits)
+        try:
+            return self._start(task, manifest, command, cwd, env, env_fd, stdin, stdout_path, streamed, deadline,
+                               limits, argv, before, poll_interval, kill_grace)
+        finally:
+            if env_fd is not None:
+                os.close(env_fd)
+
+    def _start(self, task: RunTask, manifest: Manifest, command: list[str], cwd: Path, env: dict[str, str],
+               env_fd: int | None, stdin: Path | None, stdout_path: Path | None, streamed: bool,
+               deadline: float | None, limits: Limits, argv: list[str], before: dict, poll_interval: float,
+               kill_grace: float) -> LocalReport:
         spec = ProcessSpec(argv=command, cwd=cwd, env=env, stdin_path=stdin, stdout_path=stdout_path,
+                           pass_fds=(env_fd,) if env_fd is not None else (),
                            deadline=deadline, max_output_bytes=task.max_output_bytes,
                            limits=self_limits(limits, self.cgroup, max_output_bytes=task.max_output_bytes),
                            limit_exec=self.limit_exec, sandboxed=self.sandbox is not None, cgroup=self.cgroup,
@@ -300,6 +322,21 @@ class _Run:
             return
         report.output_path = collected.output_path
         report.statistics, report.metrics, report.assets = collected.statistics, collected.metrics, collected.assets
+
+
+def _environment_handover(env: Mapping[str, str], launcher: Path | None) -> tuple[int, list[str]]:
+    """A file descriptor holding ``env``, and the command prefix that, inside the sandbox, makes it the
+    app's environment: the launcher's ``-E``, else a POSIX shell sourcing it."""
+    fd = os.memfd_create("runyard-env", os.MFD_CLOEXEC)  # the child inherits it through pass_fds
+    if launcher is not None:
+        data = b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items() if "\0" not in k + v)
+        prefix = [str(launcher), "-E", str(fd), "--"]
+    else:
+        data = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if "\0" not in v).encode()
+        prefix = ["/bin/sh", "-c", f'. /dev/fd/{fd} && exec "$@"', "sh"]
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd, prefix
 
 
 def _limits(task: RunTask) -> Limits:
@@ -391,6 +428,7 @@ def execute(
     scan = None if not run.launched or sandbox is not None else run.pid if run.pid is not None else _SCAN_ALL
     report.pending_cleanup = (run_dir.name, None if keep_workspace else run.workspace, scan)
     report.cgroup = run.cgroup
+    report.sandbox_cgroups = sandbox.cgroups if sandbox is not None else None
     report.spare = run.spare
     if not defer_cleanup:
         cleanup(report)
@@ -409,8 +447,7 @@ def cleanup(report: LocalReport, *, artifacts: bool = False, pool: WorkspacePool
         report.pending_cleanup = None
         cgroup, report.cgroup = report.cgroup, None
         if cgroup is not None:  # a sandboxed run: its PID namespace is gone, the cgroup confirms it
-            stragglers = bool(cgroup.kill())
-            cgroup.remove()
+            stragglers = bool(report.sandbox_cgroups.give(cgroup))
         elif scan is not None:
             stragglers = bool(kill_execution_processes(execution_id, first_pid=None if scan == _SCAN_ALL else scan))
         inside = artifacts and report.artifacts_dir is not None and workspace is not None and workspace.parent == report.artifacts_dir

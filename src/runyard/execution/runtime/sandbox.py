@@ -46,7 +46,7 @@ CGROUP_PARENT = "runyard"
 _CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 _SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What programs read from /etc (name resolution, TLS roots, time zone, the dynamic linker, Java's
-# alternatives), when the sandbox cannot bind all of it (see _system_args).
+# alternatives); the rest of /etc stays out.
 _ETC = (
     "/etc/ssl", "/etc/ca-certificates", "/etc/ca-certificates.conf", "/etc/pki", "/etc/resolv.conf",
     "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/services",
@@ -117,8 +117,9 @@ def self_limits(limits: Limits, cgroup: RunCgroup | None, *, max_output_bytes: i
     if limits.file_max_bytes is not None:
         # stdout is a file too: its own cap (and message) comes first.
         rl.append(("fsize", max(int(limits.file_max_bytes), (max_output_bytes or 0) + 1)))
-    if limits.max_processes is not None and (cgroup is None or not cgroup.has("pids")) and os.geteuid() != 0:
-        # Counted per uid by the kernel (every run of the uid together); only a fallback.
+    if limits.max_processes is not None and (cgroup is None or not cgroup.has("pids")):
+        # Counted per uid by the kernel (every run of the uid together; root, before the switch to the
+        # sandbox uid, is not held to it): only a fallback.
         rl.append(("nproc", int(limits.max_processes)))
     return SelfLimits(cgroup_procs=tuple(cgroup.procs_files()) if cgroup is not None else (), rlimits=tuple(rl))
 
@@ -128,9 +129,18 @@ def self_limits(limits: Limits, cgroup: RunCgroup | None, *, max_output_bytes: i
 
 @dataclass(frozen=True)
 class CgroupRoot:
-    """The cgroup v1 hierarchies Runyard may make per-run groups in (as root)."""
+    """The cgroup v1 hierarchies Runyard may make run groups in (as root).
+
+    Groups are kept and reused run after run (a pool per server process, named ``p<pid>-<n>``): a
+    group's directory cannot be removed until the kernel has fully released its last task, which
+    takes up to tens of milliseconds after the run ended. A reused group gets the next run's limits,
+    and the counters that tell which limit a run hit are read against their values when it began.
+    """
 
     controllers: dict[str, Path]  # controller -> its ``runyard`` parent group
+    _free: list[RunCgroup] = field(default_factory=list, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    _names: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
 
     @classmethod
     def detect(cls, root: Path = CGROUP_ROOT) -> CgroupRoot | None:
@@ -150,19 +160,52 @@ class CgroupRoot:
                 log.info("cgroup controller %s is not usable: %s", name, exc)
                 continue
             found[name] = parent
-        return cls(found) if {"memory", "pids"} <= found.keys() else None
+        if not {"memory", "pids"} <= found.keys():
+            return None
+        found_root = cls(found)
+        found_root.sweep()
+        return found_root
 
     def group(self, name: str) -> RunCgroup:
         return RunCgroup({ctl: parent / name for ctl, parent in self.controllers.items()})
 
-    def leftovers(self, prefixes: Iterable[str]) -> list[RunCgroup]:
-        """Groups left by earlier executions whose names start with one of ``prefixes``."""
-        wanted = tuple(prefixes)
+    def take(self, limits: Limits) -> RunCgroup:
+        """A group for one run, with ``limits`` set (a kept one, or a new one)."""
+        with self._lock:
+            group = self._free.pop() if self._free else None
+            if group is None:
+                self._names[0] += 1
+                group = self.group(f"p{os.getpid()}-{self._names[0]}")
+        group.begin(limits)
+        return group
+
+    def give(self, group: RunCgroup) -> int:
+        """A run's group back, once its run ended: whatever is left in it is killed first (how many)."""
+        killed = group.kill()
+        if group.pids():
+            return killed  # not reusable; left for the sweep of a later start
+        with self._lock:
+            if len(self._free) < 256:
+                self._free.append(group)
+                return killed
+        group.remove()
+        return killed
+
+    def sweep(self) -> int:
+        """Groups of server processes that no longer run: their leftovers killed, the groups removed."""
+        killed = 0
         names: set[str] = set()
         for parent in self.controllers.values():
             with contextlib.suppress(OSError):
-                names.update(e.name for e in os.scandir(parent) if e.is_dir() and e.name.startswith(wanted))
-        return [self.group(name) for name in sorted(names)]
+                names.update(e.name for e in os.scandir(parent) if e.is_dir())
+        for name in names:
+            owner = name[1:].split("-", 1)[0] if name.startswith("p") else ""
+            if owner.isdigit() and (int(owner) == os.getpid() or os.path.exists(f"/proc/{owner}")):
+                continue
+            group = self.group(name)
+            killed += group.kill()
+            group.remove()
+        return killed
 
 
 class RunCgroup:
@@ -170,26 +213,41 @@ class RunCgroup:
 
     def __init__(self, paths: dict[str, Path]) -> None:
         self.paths = paths
+        self._oom_before = 0
+        self._pids_max_before = 0
 
     def has(self, controller: str) -> bool:
         return controller in self.paths
+
+    def begin(self, limits: Limits) -> None:
+        """Made if new, given ``limits``, its counters read (or reset) for a run that starts now."""
+        self.create(limits)
+        mem, pids, acct = self.paths.get("memory"), self.paths.get("pids"), self.paths.get("cpuacct")
+        self._oom_before = _read_keyed(mem / "memory.oom_control").get("oom_kill", 0) if mem else 0
+        self._pids_max_before = _read_keyed(pids / "pids.events").get("max", 0) if pids else 0
+        if acct is not None:
+            _write(acct / "cpuacct.usage", "0", missing_ok=True)
 
     def create(self, limits: Limits) -> None:
         for path in self.paths.values():
             path.mkdir(exist_ok=True)
         mem = self.paths.get("memory")
-        if mem is not None and limits.memory_mb is not None:
-            size = str(int(limits.memory_mb) * 1024 * 1024)
+        if mem is not None:
+            # memory+swap may never be below memory: lifted first, then both set (a kept group may have
+            # had a smaller limit).
+            size = str(int(limits.memory_mb) * 1024 * 1024) if limits.memory_mb is not None else "-1"
+            _write(mem / "memory.memsw.limit_in_bytes", "-1", missing_ok=True)
             _write(mem / "memory.limit_in_bytes", size)
             _write(mem / "memory.memsw.limit_in_bytes", size, missing_ok=True)  # no swapping past it
         pids = self.paths.get("pids")
-        if pids is not None and limits.max_processes is not None:
+        if pids is not None:
             # bwrap, its init and setpriv come first: the app gets the number it was promised.
-            _write(pids / "pids.max", str(int(limits.max_processes) + 3))
+            _write(pids / "pids.max", str(int(limits.max_processes) + 3) if limits.max_processes is not None else "max")
         cpu = self.paths.get("cpu")
-        if cpu is not None and limits.cores:
+        if cpu is not None:
             _write(cpu / "cpu.cfs_period_us", "100000", missing_ok=True)
-            _write(cpu / "cpu.cfs_quota_us", str(max(1000, int(limits.cores * 100000))), missing_ok=True)
+            quota = str(max(1000, int(limits.cores * 100000))) if limits.cores else "-1"
+            _write(cpu / "cpu.cfs_quota_us", quota, missing_ok=True)
 
     def procs_files(self) -> list[str]:
         return [str(path / "cgroup.procs") for path in self.paths.values()]
@@ -214,12 +272,10 @@ class RunCgroup:
     def limit_hit(self) -> str | None:
         """Which kernel-enforced limit the run ran into: ``memory`` or ``processes`` (None: neither)."""
         mem = self.paths.get("memory")
-        if mem is not None:
-            oom = _read_keyed(mem / "memory.oom_control").get("oom_kill", 0)
-            if oom > 0:
-                return "memory"
+        if mem is not None and _read_keyed(mem / "memory.oom_control").get("oom_kill", 0) > self._oom_before:
+            return "memory"
         pids = self.paths.get("pids")
-        if pids is not None and _read_keyed(pids / "pids.events").get("max", 0) > 0:
+        if pids is not None and _read_keyed(pids / "pids.events").get("max", 0) > self._pids_max_before:
             return "processes"
         return None
 
@@ -390,14 +446,11 @@ def _system_args(uid: int | None) -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    if uid is not None:
-        # /etc whole, read-only, in one mount (a mount per file costs about 2.5 ms a run): the run's uid
-        # owns nothing there, and what is private in it (shadow, keys) is readable by its owner only.
-        args += ["--ro-bind", "/etc", "/etc"]
-    else:
-        # In a user namespace the run is the server's own uid outside: only what programs need.
-        for path in _ETC:
-            args += ["--ro-bind-try", path, path]
+    # Only what programs need of /etc, never all of it: an operator's file there may hold a database
+    # URL or a key and be readable by all. (A mount a file: about 2 ms a run for the lot.)
+    for path in _ETC:
+        if os.path.lexists(path):
+            args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp"]
     return tuple(args)
 
@@ -409,7 +462,8 @@ _detect_lock = threading.Lock()
 def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000,
            ro_paths: Sequence[str] = ()) -> Sandbox:
     """The sandbox this machine offers, tried once with a real command; SandboxUnavailable says why not."""
-    key = (bwrap, uid, gid, tuple(ro_paths))
+    ro_paths = tuple(os.path.normpath(p) for p in ro_paths)
+    key = (bwrap, uid, gid, ro_paths)
     with _detect_lock:
         if key in _detected:
             return _detected[key]
@@ -429,7 +483,10 @@ def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...]) ->
         raise SandboxUnavailable(f"util-linux setpriv is needed to run sandboxed apps under their own uid{_OFF_HINT}")
     sandbox = Sandbox(bwrap=program, uid=uid if root else None, gid=gid if root else None, setpriv=setpriv,
                       cgroups=CgroupRoot.detect(), ro_paths=ro_paths, _system=_system_args(uid if root else None))
-    probe = sandbox.command(["/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=[])
+    # Everything a run's command uses (a size for /tmp, modes for the folders it makes) is tried here,
+    # so an old bubblewrap fails now rather than every run later.
+    probe = sandbox.command(["/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=[Path("/usr/bin")], tmp_bytes=1 << 20)
+    probe[1:1] = ["--perms", "0755", "--dir", "/runyard-probe"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=30, env={"PATH": SAFE_PATH}, cwd="/")
     except (OSError, subprocess.SubprocessError) as exc:
@@ -444,23 +501,18 @@ def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...]) ->
 
 
 def workspace_size(root: Path, limit: int) -> int:
-    """Bytes the files under ``root`` take on disk, counted up to just past ``limit`` (links not followed)."""
+    """Bytes the files under ``root`` take on disk, counted up to just past ``limit``. The tree is the
+    app's while it runs: it is walked by directory descriptors, so a folder swapped for a link is never
+    followed out of it."""
     total = 0
-    stack = [str(root)]
-    while stack and total <= limit:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                total += st.st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
+    for _, dirs, files, dir_fd in os.fwalk(root, follow_symlinks=False):
+        for name in (*dirs, *files):
+            try:
+                total += os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+        if total > limit:
+            break
     return total
 
 

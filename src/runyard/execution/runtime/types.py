@@ -55,5 +55,6 @@ class LocalReport:
     pending_cleanup: tuple[str, Path | None, int | None] | None = None
     # The laid-out workspace (a ``spares.Spare``) that ``cleanup`` may give to a workspace pool.
     spare: Any = None
-    # The run's cgroup (``sandbox.RunCgroup``), removed by ``cleanup``.
+    # The run's cgroup (``sandbox.RunCgroup``), given back to its pool (``sandbox_cgroups``) by ``cleanup``.
     cgroup: Any = None
+    sandbox_cgroups: Any = None

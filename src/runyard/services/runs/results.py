@@ -30,11 +30,15 @@ _FINISH = {  # by terminal status: the statuses it may be reached from are part 
     .values({name: bindparam(f"new_{name}", type_=_RUNS.c[name].type) for name in _FINISHED_COLUMNS})
     for target in states.TERMINAL
 }
+# A worker's report counts only while the run is still its own (another worker may have taken it over
+# after this one's lease expired).
+_FINISH_OWNED = {target: statement.where(_RUNS.c.owner == bindparam("by_owner")) for target, statement in _FINISH.items()}
 
 
-def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus | None:
+def finish_run(platform: Platform, run_id: str, report: RunReport, *, owner: str | None = None) -> RunStatus | None:
     """Move the run to the terminal status its report and its recorded cancel intent give: the status
-    is read, then moved if it still may (another actor may have ended it meanwhile)."""
+    is read, then moved if it still may (another actor may have ended it meanwhile) and, with ``owner``,
+    if that worker still owns it."""
     run = platform.db.first(_FINISH_READ, {"run_id": run_id})
     if run is None or states.is_terminal(run.status):
         return None
@@ -61,7 +65,10 @@ def finish_run(platform: Platform, run_id: str, report: RunReport) -> RunStatus 
     }
     params = {f"new_{name}": value for name, value in values.items()}
     with platform.db.engine.begin() as conn:
-        moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
+        if owner is None:
+            moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
+        else:
+            moved = conn.execute(_FINISH_OWNED[status], {"run_id": run_id, "by_owner": owner, **params}).rowcount
     return status if moved else None
 
 
