@@ -125,21 +125,18 @@ def _sandboxed(root: Path, app_dir: Path, python: Path, stdin: bytes) -> Any:
     ro = [python.parent.parent, Path(os.path.realpath(python)).parent.parent]
     command = sandbox.command([str(python), str(workspace / "main.py")], cwd=workspace, rw=[workspace], ro=ro)
     limits = Limits(memory_mb=4096, max_processes=512, open_files=4096)
-    counter = iter(range(10**9))
 
     def run_once() -> float:
-        group = sandbox.cgroups.group(f"bench-p1-{next(counter)}") if sandbox.cgroups is not None else None
         started = time.perf_counter()
-        if group is not None:
-            group.create(limits)
+        group = sandbox.cgroups.take(limits) if sandbox.cgroups is not None else None
         own = self_limits(limits, group)
         argv = [str(launcher), *own.launcher_args(), *command] if launcher else command
         proc = subprocess.run(argv, input=stdin, capture_output=True, cwd=workspace,
                               env={"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "HOME": str(workspace)},
                               preexec_fn=None if launcher else own.apply)
-        if group is not None:
-            group.remove()
         elapsed = time.perf_counter() - started
+        if group is not None:
+            sandbox.cgroups.give(group)  # after the clock, as Runyard gives it back after the result
         if proc.returncode != 0 or json.loads(proc.stdout)["solution"] != TRIVIAL_INPUT:
             raise RuntimeError(f"the sandboxed baseline failed ({proc.returncode}): {proc.stderr[-300:]!r}")
         return elapsed
