@@ -53,7 +53,7 @@ def test_the_launcher_sets_both_limits_and_reports_its_own_failures(launcher: Pa
     assert subprocess.run([str(launcher), "-r", "as=lots", "--", "/bin/true"], capture_output=True).returncode == 125
     assert subprocess.run([str(launcher), "-r", "bogus=1", "--", "/bin/true"], capture_output=True).returncode == 125
     assert subprocess.run([str(launcher), "/bin/true"], capture_output=True).returncode == 125  # no "--"
-    unjoinable = subprocess.run([str(launcher), "-c", str(tmp_path / "nope" / "cgroup.procs"), "--", "/bin/true"],
+    unjoinable = subprocess.run([str(launcher), "-c", str(tmp_path / "nope" / "tasks"), "--", "/bin/true"],
                                 capture_output=True, text=True)
     assert unjoinable.returncode == 125 and "cannot join the cgroup" in unjoinable.stderr
     missing = subprocess.run([str(launcher), "--", str(tmp_path / "nope")], capture_output=True, text=True)

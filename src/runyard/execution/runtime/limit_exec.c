@@ -1,10 +1,13 @@
 /* Runyard's launcher for an app's process:
- *     limit-exec [-c CGROUP_PROCS_FILE]... [-r RESOURCE=VALUE]... -- PROGRAM [ARG...]
- * joins each cgroup (writes "0", itself, into its cgroup.procs), sets each rlimit (soft and hard;
- * RESOURCE is one of as, nofile, cpu, fsize, nproc), then executes PROGRAM with its arguments (no
- * PATH search). Everything PROGRAM starts inherits both. It does what a Python preexec hook would,
- * without keeping the server from starting the process with vfork; statically linked, it starts in a
- * fraction of a millisecond.
+ *     limit-exec [-c CGROUP_TASKS_FILE]... [-r RESOURCE=VALUE]... [-E FD] -- PROGRAM [ARG...]
+ * joins each cgroup (writes "0", itself, into its tasks file: it has one thread), sets each rlimit
+ * (soft and hard; RESOURCE is one of as, nofile, cpu, fsize, nproc), then executes PROGRAM with its
+ * arguments (no PATH search). Everything PROGRAM starts inherits both. With -E, PROGRAM's environment
+ * is read from the file descriptor FD (NUL-separated NAME=VALUE entries; FD is closed) instead of
+ * this one's: inside the sandbox it hands the app its variables, which so never pass through the
+ * privileged programs before it (where LD_PRELOAD and the like would act as root) nor a command line.
+ * It does what a Python preexec hook would, without keeping the server from starting the process with
+ * vfork; statically linked, it starts in a fraction of a millisecond.
  * Exit codes of its own: 125 (bad use, or a cgroup or limit could not be set), 127 (PROGRAM did not execute). */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,10 +66,10 @@ static int resource_of(const char *name, size_t len) {
     return -1;
 }
 
-static int join(const char *procs) {
-    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+static int join(const char *tasks) {
+    int fd = open(tasks, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, "0", 1) != 1) {
-        fprintf(stderr, "limit-exec: cannot join the cgroup %s: %s\n", procs, strerror(errno));
+        fprintf(stderr, "limit-exec: cannot join the cgroup %s: %s\n", tasks, strerror(errno));
         return -1;
     }
     close(fd);
@@ -108,7 +111,7 @@ int main(int argc, char **argv) {
         }
     }
     if (i >= argc - 1 || strcmp(argv[i], "--") != 0) {
-        fputs("usage: limit-exec [-c CGROUP_PROCS]... [-r RESOURCE=VALUE]... [-E FD] -- PROGRAM [ARG...]\n", stderr);
+        fputs("usage: limit-exec [-c CGROUP_TASKS]... [-r RESOURCE=VALUE]... [-E FD] -- PROGRAM [ARG...]\n", stderr);
         return 125;
     }
     execv(argv[i + 1], argv + i + 1);
