@@ -72,6 +72,14 @@ def test_pip_requirement_installed_and_env_reused(ctx: FakeContext, envs: Enviro
     assert not any(line.startswith("Building Python environment") for line in ctx.logs)
 
 
+def test_an_environment_is_built_with_its_bytecode_compiled(envs: EnvironmentBuilder) -> None:
+    """Sandboxed runs see their environment read-only: what is not compiled when it is built would be
+    compiled again by every run that imports it."""
+    python = envs.ensure(["six==1.15.0"], lambda line: None)
+    site = next((python.parent.parent / "lib").glob("python3*/site-packages"))
+    assert list(site.glob("__pycache__/six.*.pyc")), "six was installed without its bytecode"
+
+
 def test_sdk_bundled_deps_are_reinstalled_not_used(ctx: FakeContext, envs: EnvironmentBuilder, tmp_path: Path) -> None:
     files = {
         "main.py": SIX_APP,

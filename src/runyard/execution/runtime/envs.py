@@ -29,7 +29,7 @@ from runyard.domain.memo import Memo
 from runyard.execution.runtime import limit_exec
 
 BUNDLED_DEPS = Path(".nextmv/python/deps")
-_KEY_SALT = "runyard-env-v1"  # bump when the env layout changes so old envs are not reused
+_KEY_SALT = "runyard-env-v2"  # bump when the env layout changes so old envs are not reused (v2: bytecode compiled)
 _READY_MARKER = ".runyard-ready"
 _REQUIREMENTS_NAME = "requirements.txt"
 _NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
@@ -251,7 +251,9 @@ class EnvironmentBuilder:
         req_file = tmp / _REQUIREMENTS_NAME
         req_file.write_text("\n".join(_normalized(requirements)) + "\n", encoding="utf-8")
         _run_uv(
-            [uv, "pip", "install", "--python", str(tmp / "bin" / "python"), "-r", str(req_file)],
+            # Compiled now: runs see the environment read-only (their sandbox), so a module they import
+            # would otherwise be compiled anew by every run.
+            [uv, "pip", "install", "--compile-bytecode", "--python", str(tmp / "bin" / "python"), "-r", str(req_file)],
             self.root,
             log,
         )
