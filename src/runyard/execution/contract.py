@@ -55,10 +55,6 @@ class RunTask:
     env: dict[str, str] = field(default_factory=dict)    # env secrets
     files: dict[str, str] = field(default_factory=dict)  # relative path -> text content (file secrets)
 
-    @property
-    def memory_mb(self) -> int | None:
-        return self.limits.memory_mb
-
 
 @dataclass
 class RunReport:

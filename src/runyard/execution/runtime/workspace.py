@@ -22,10 +22,10 @@ import yaml
 from runyard.domain.manifest import Manifest
 from runyard.domain.memo import Memo
 from runyard.execution.runtime.orphans import EXECUTION_ID_VAR
+from runyard.execution.runtime.sandbox import SAFE_PATH
 from runyard.execution.runtime.types import RunTask
 
 APP_DIR_NAME = "app"
-SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Never copied into the run: SDK-bundled ARM64 wheels (replaced by our env) and local SDK run caches.
 EXCLUDED = frozenset({".nextmv/python/deps", ".nextmv/runs", ".nextmv/cache"})
 # Secrets may not replace these: the runner depends on them, and the run ids identify the run.
