@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from runyard.testing.postgres import PostgresCluster, start_cluster
+from runyard.testing.ray_cluster import RayCluster
 
 DB_BACKENDS = ["sqlite", "postgresql"]
 
@@ -34,3 +35,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
         return f"sqlite:///{tmp_path / 'runyard.db'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A real Ray cluster, loopback only: a head and two worker nodes (custom resources ``w1``, ``w2``)
+    in a network namespace of their own. Never skipped in CI."""
+    try:
+        cluster = RayCluster(root=tmp_path_factory.mktemp("ray-cluster")).start()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"a Ray cluster cannot be started here: {exc}")
+    yield cluster
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()  # this process's client connection, before the cluster goes
+    cluster.stop()
