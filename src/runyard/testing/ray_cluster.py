@@ -153,6 +153,12 @@ class RayCluster:
             os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait(timeout=30)
 
+    def restart_node(self, name: str) -> None:
+        """Start a killed worker node again (same resources and folder) and wait until it has joined."""
+        node = self.nodes[name]
+        self._start_node(name, head=False, cpus=self.worker_cpus, resources=node.resources)
+        self._wait_for_nodes(len(self.nodes))
+
     def stop(self) -> None:
         """End every process of every node (TERM, then KILL after a few seconds), then the namespace."""
         for node in reversed(list(self.nodes.values())):

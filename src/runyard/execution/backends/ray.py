@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -249,6 +250,24 @@ class Supervisor:
 
 # --- on the server -----------------------------------------------------------------------------------
 
+CONNECT_ATTEMPTS = 5
+
+
+def _connect(ray: Any, address: str, namespace: str) -> None:
+    """Join the cluster; a refused first handshake (the head's client server still starting, or
+    tripping over a process it is reaping) is retried a few times before the server gives up."""
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.WARNING)
+            return
+        except ConnectionError as exc:
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # whatever half of the connection was made
+            if attempt == CONNECT_ATTEMPTS:
+                raise ConnectionError(f"could not join the Ray cluster at {address}: {exc}") from None
+            log.warning("joining the Ray cluster at %s failed (%s); retrying", address, str(exc).splitlines()[0])
+            time.sleep(min(8.0, 0.5 * 2**attempt))
+
 
 class RayExecutor(Executor):
     outlives_server = True
@@ -262,7 +281,7 @@ class RayExecutor(Executor):
         self.owner = f"ray:{self.namespace}"
         self._on_done = on_done
         if not ray.is_initialized():
-            ray.init(address=address, namespace=self.namespace, log_to_driver=False, logging_level=logging.WARNING)
+            _connect(ray, address, self.namespace)
         self._supervisor = (
             ray.remote(Supervisor)
             .options(name=f"runyard-supervisor-{self.namespace}", namespace=self.namespace, lifetime="detached",
