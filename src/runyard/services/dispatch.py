@@ -135,9 +135,9 @@ class Dispatcher:
             self._dispatching.release()
 
     def start(self) -> None:
-        if self._executor is not None:
-            self._executor.start()
         self.recover()
+        if self._executor is not None:
+            self._executor.start()  # reports flow once recovery has adopted what still executes
         self._thread = threading.Thread(target=self._loop, name="runyard-dispatcher", daemon=True)
         self._thread.start()
         self._keeper = threading.Thread(target=self._keep, name="runyard-leases", daemon=True)

@@ -23,8 +23,9 @@ class Executor(abc.ABC):
     outlives_server: bool = False
 
     def start(self) -> None:
-        """Begin reporting (called once by the dispatcher before it recovers runs); ``running`` then
-        lists what already executes for this backend, e.g. on a cluster, from before a restart."""
+        """Begin reporting (called once by the dispatcher after it has recovered runs). ``running``
+        lists from the start what already executes for this backend (on a cluster, runs from before a
+        restart), so recovery adopts them before any of their reports can arrive."""
         return None
 
     @abc.abstractmethod

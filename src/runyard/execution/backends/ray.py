@@ -253,7 +253,7 @@ class Supervisor:
 CONNECT_ATTEMPTS = 5
 
 
-def _connect(ray: Any, address: str, namespace: str) -> None:
+def join_cluster(ray: Any, address: str, namespace: str) -> None:
     """Join the cluster; a refused first handshake (the head's client server still starting, or
     tripping over a process it is reaping) is retried a few times before the server gives up."""
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
@@ -281,7 +281,7 @@ class RayExecutor(Executor):
         self.owner = f"ray:{self.namespace}"
         self._on_done = on_done
         if not ray.is_initialized():
-            _connect(ray, address, self.namespace)
+            join_cluster(ray, address, self.namespace)
         self._supervisor = (
             ray.remote(Supervisor)
             .options(name=f"runyard-supervisor-{self.namespace}", namespace=self.namespace, lifetime="detached",
@@ -294,14 +294,15 @@ class RayExecutor(Executor):
         self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
+        # What the cluster still executes for this installation (from before a restart) is ours.
+        self._running.update(ray.get(self._supervisor.in_flight.remote()))
 
     # --- the contract ---
 
     def start(self) -> None:
         if self._thread is not None:
             return
-        with self._lock:
-            self._running.update(self._ray.get(self._supervisor.in_flight.remote()))
         self._thread = threading.Thread(target=self._collect, name="runyard-ray-reports", daemon=True)
         self._thread.start()
 
@@ -317,13 +318,8 @@ class RayExecutor(Executor):
                 options["resources"] = dict(cls.resources)
         with self._lock:
             self._running[task.run_id] = task.execution_class
-        try:
-            self._ray.get(self._supervisor.submit.remote(task, options))
-        except Exception as exc:  # noqa: BLE001 - the cluster refused it: the run fails, saying why
-            with self._lock:
-                self._running.pop(task.run_id, None)
-            self._on_done(task.run_id, RunReport(error=f"the cluster did not take the run: {type(exc).__name__}: {exc}",
-                                                 log_key=task.log_key))
+            # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
+            self._submitting[self._supervisor.submit.remote(task, options)] = task
 
     def cancel(self, run_id: str) -> None:
         with self._lock:
@@ -360,9 +356,33 @@ class RayExecutor(Executor):
 
     # --- reports ---
 
+    def _check_submissions(self) -> None:
+        """A submission the supervisor refused (or never got) ends its run failed, saying why (looked
+        at between waits for reports: within a second)."""
+        with self._lock:
+            pending = list(self._submitting)
+        if not pending:
+            return
+        ready, _ = self._ray.wait(pending, num_returns=len(pending), timeout=0)
+        for ref in ready:
+            with self._lock:
+                task = self._submitting.pop(ref)
+            try:
+                self._ray.get(ref)
+            except Exception as exc:  # noqa: BLE001
+                with self._lock:
+                    self._running.pop(task.run_id, None)
+                self._on_done(task.run_id, RunReport(
+                    error=f"the cluster did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    log_key=task.log_key))
+
     def _collect(self) -> None:
         ray = self._ray
         while not self._stop.is_set():
+            try:
+                self._check_submissions()
+            except Exception:  # noqa: BLE001
+                log.exception("checking submissions to the cluster failed; retrying")
             try:
                 reports = ray.get(self._supervisor.next_reports.remote(self.REPORT_WAIT_SECONDS))
             except Exception:  # noqa: BLE001 - the supervisor or the connection is gone
