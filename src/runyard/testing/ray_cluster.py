@@ -35,6 +35,12 @@ class Node:
     log: Path
     resources: dict[str, float]
     node_dir: Path
+    log_from: int = 0  # where this start's lines begin in the log (a restarted node appends)
+
+    def log_text(self) -> str:
+        with open(self.log, "rb") as f:
+            f.seek(self.log_from)
+            return f.read().decode(errors="replace")
 
 
 @dataclass
@@ -67,11 +73,9 @@ class RayCluster:
         self._bridges.append(proxy)
         self._proxy_url = f"http://127.0.0.1:{proxy.port}"
         try:
-            self._start_node("head", head=True, cpus=self.head_cpus, resources={"head": 100})
-            self._wait_for_log("head", "Ray runtime started")
+            self._start_and_wait("head", head=True, cpus=self.head_cpus, resources={"head": 100})
             for name, resources in self.workers.items():  # one at a time: together they may time out on 2 cores
-                self._start_node(name, head=False, cpus=self.worker_cpus, resources={name: 100, **resources})
-                self._wait_for_log(name, "Ray runtime started")
+                self._start_and_wait(name, head=False, cpus=self.worker_cpus, resources={name: 100, **resources})
             self._wait_for_nodes(1 + len(self.workers))
             bridge = forward_in(self.ns, CLIENT_PORT)
             self._bridges.append(bridge)
@@ -80,6 +84,20 @@ class RayCluster:
             self.stop()
             raise
         return self
+
+    def _start_and_wait(self, name: str, *, head: bool, cpus: int, resources: dict[str, float], attempts: int = 3) -> None:
+        """Start a node and wait until it runs; Ray gives a raylet 30 s to register (not settable), which a
+        loaded machine can miss: the node is then started again."""
+        for attempt in range(1, attempts + 1):
+            self._start_node(name, head=head, cpus=cpus, resources=resources)
+            try:
+                self._wait_for_log(name, "Ray runtime started")
+                return
+            except RuntimeError:
+                node = self.nodes[name]
+                _end_group(node.process, time.monotonic())
+                if attempt == attempts or head:
+                    raise
 
     def node_env(self, name: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RUNYARD_"))}
@@ -112,19 +130,20 @@ class RayCluster:
         log = self.root / f"{name}.log"
         node_dir = self.root / name
         node_dir.mkdir(parents=True, exist_ok=True)
+        log_from = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
             process = subprocess.Popen(self.ns.command(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=self.node_env(name), start_new_session=True, cwd=self.root)
-        self.nodes[name] = Node(name, process, log, resources, node_dir)
+        self.nodes[name] = Node(name, process, log, resources, node_dir, log_from)
 
     def _wait_for_log(self, name: str, text: str) -> None:
         node = self.nodes[name]
         deadline = time.monotonic() + START_SECONDS
-        while text not in node.log.read_text(errors="replace"):
+        while text not in node.log_text():
             if node.process.poll() is not None:
-                raise RuntimeError(f"ray node {name} exited:\n{node.log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(f"ray node {name} exited:\n{node.log_text()[-3000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"ray node {name} did not start:\n{node.log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(f"ray node {name} did not start:\n{node.log_text()[-3000:]}")
             time.sleep(0.2)
 
     def alive_nodes(self) -> int:
@@ -141,7 +160,7 @@ class RayCluster:
         while self.alive_nodes() < count:
             for node in self.nodes.values():
                 if node.process.poll() is not None:
-                    raise RuntimeError(f"ray node {node.name} exited:\n{node.log.read_text(errors='replace')[-3000:]}")
+                    raise RuntimeError(f"ray node {node.name} exited:\n{node.log_text()[-3000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the ray cluster did not reach {count} nodes")
             time.sleep(0.5)
@@ -156,7 +175,7 @@ class RayCluster:
     def restart_node(self, name: str) -> None:
         """Start a killed worker node again (same resources and folder) and wait until it has joined."""
         node = self.nodes[name]
-        self._start_node(name, head=False, cpus=self.worker_cpus, resources=node.resources)
+        self._start_and_wait(name, head=False, cpus=self.worker_cpus, resources=node.resources)
         self._wait_for_nodes(len(self.nodes))
 
     def stop(self) -> None:

@@ -65,7 +65,12 @@ def _node_of(meta_result: dict[str, Any]) -> str:
     return next(name for name in ("w1", "w2", "head") if f"/{name}/" in cwd)
 
 
-def test_runs_execute_on_the_nodes_their_class_names_sandboxed(ray_server) -> None:  # type: ignore[no-untyped-def]
+def _envs(node_dir: Path) -> dict[str, float]:
+    root = node_dir / "envs"
+    return {p.name: p.stat().st_mtime for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
+
+
+def test_runs_execute_on_the_nodes_their_class_names_sandboxed(ray_server, ray_cluster: RayCluster) -> None:  # type: ignore[no-untyped-def]
     server = ray_server()
     api = server.api()
     app = new_tool_app(api, "placed")
@@ -80,6 +85,12 @@ def test_runs_execute_on_the_nodes_their_class_names_sandboxed(ray_server) -> No
         assert "RUNYARD_NODE_DIR" not in out["output"]["solution"]["env_names"]
     assert placed == {"on-w1": "w1", "on-w2": "w2"}
     assert "Ray cluster" in server.api().get("/healthz").json()["sandbox"]
+    # Each node built the app's environment in its own folder, once: another run there reuses it.
+    built = _envs(ray_cluster.nodes["w1"].node_dir)
+    assert built and _envs(ray_cluster.nodes["w2"].node_dir)
+    again = submit(api, app, steps({"log": "again"}), configuration={"execution_class": "on-w1"})
+    assert wait_status(api, app, again)["status_v2"] == "succeeded"
+    assert _envs(ray_cluster.nodes["w1"].node_dir) == built
 
 
 def test_a_class_concurrency_holds_across_the_cluster(ray_server, gates: Path) -> None:  # type: ignore[no-untyped-def]
