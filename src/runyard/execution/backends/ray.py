@@ -295,8 +295,6 @@ class RayExecutor(Executor):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
-        # What the cluster still executes for this installation (from before a restart) is ours.
-        self._running.update(ray.get(self._supervisor.in_flight.remote()))
 
     # --- the contract ---
 
@@ -334,6 +332,12 @@ class RayExecutor(Executor):
         return max(0, limit - used)
 
     def running(self) -> list[str]:
+        if self._thread is None:
+            # Not reporting yet (a server starting, or a replica about to take over dispatching): what
+            # the cluster still executes for this installation is ours, as of now.
+            in_flight = self._ray.get(self._supervisor.in_flight.remote())
+            with self._lock:
+                self._running.update(in_flight)
         with self._lock:
             return list(self._running)
 
