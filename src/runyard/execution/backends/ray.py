@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "the Ray executor needs Ray on the server and on every node: pip install 'runyard[ray]'"
 NODE_DIR_ENV = "RUNYARD_NODE_DIR"
 LOST = "worker node lost"
+BLOB_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+            "AWS_DEFAULT_REGION")
 
 
 def _import_ray() -> Any:
@@ -73,14 +75,18 @@ class NodeConfig:
     limits: dict[str, Any]
     blob_url: str
     sandbox: str
+    # The blob store's credentials as the server has them (AWS_*), for nodes that have none of their own.
+    blob_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: Settings) -> NodeConfig:
         execution = settings.execution.model_dump(mode="json")
         # Folders are the node's own (its RUNYARD_NODE_DIR), never the server's.
         execution.update(env_dir=None, work_dir=None)
+        blob_url = settings.resolved_blob_url()
+        blob_env = {k: v for k, v in os.environ.items() if k in BLOB_ENV} if blob_url.startswith("s3://") else {}
         return cls(execution=execution, limits=settings.limits.model_dump(mode="json"),
-                   blob_url=settings.resolved_blob_url(), sandbox=settings.sandbox)
+                   blob_url=blob_url, sandbox=settings.sandbox, blob_env=blob_env)
 
     def settings(self) -> Settings:
         root = Path(os.environ.get(NODE_DIR_ENV) or Path(tempfile.gettempdir()) / "runyard-node")
@@ -105,6 +111,8 @@ def _node_host(config: NodeConfig) -> Any:
             from runyard.execution.runtime.sandbox import detect
             from runyard.storage.blobs import open_blob_store
 
+            if not any(name in os.environ for name in BLOB_ENV):  # a node configured on its own keeps that
+                os.environ.update(config.blob_env)
             settings = config.settings()
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(settings.data_dir, 0o700)
