@@ -16,6 +16,7 @@ class LimitSettings(BaseModel):
     archive_max_bytes: int = Field(3 * 1024**3, description="Largest unpacked size of a multi-file input archive.")
     archive_max_files: int = Field(20_000, description="Most members a multi-file input archive may hold.")
     inline_input_max_bytes: int = Field(5 * 1024 * 1024 + 1024, description="Largest inline run input.")
+    json_body_max_bytes: int = Field(6 * 1024 * 1024, description="Largest body of any other API request (run inputs have their own limit; signed uploads theirs).")
     upload_max_bytes: int = Field(8 * 1024**3, description="Largest payload accepted on a signed upload URL.")
     output_max_bytes: int = Field(1024**3, description="Largest stdout a run may write before it is killed.")
     signed_url_ttl_seconds: int = Field(900, description="Lifetime of signed upload and download URLs.")
