@@ -8,9 +8,9 @@ import socket
 from collections.abc import Iterator
 
 from integration.conftest import ADMIN_KEY, Api
+from runyard.services.runs.logs import append_log
 from runyard.settings import Settings
 from runyard.testing.servers import serve_in_thread
-from runyard.services.runs.logs import append_log
 
 MiB = 1024 * 1024
 
