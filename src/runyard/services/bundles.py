@@ -12,7 +12,7 @@ from sqlalchemy import select
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.manifest import Manifest, manifest_from_requirements, parse_manifest
-from runyard.execution.runtime.bundles import unpack
+from runyard.execution.runtime.bundles import archive_sha256, unpack
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import bundle_key
 from runyard.services.platform import Platform, Principal
@@ -74,6 +74,8 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
             raise Conflict("no bundle was uploaded: GET …/binary and PUT the archive to its upload_url first")
         bundle_id, blob_key = bundle.id, bundle.blob_key
     target = platform.bundle_cache / bundle_id
+    # Recorded now and checked whenever the archive is unpacked again: a version runs the code it was cut from.
+    digest = archive_sha256(platform.blobs, blob_key)
     manifest = _unpack_and_validate(platform, blob_key, target, requirements)
     with platform.db.session() as s:
         row = s.get(Bundle, bundle_id)
@@ -81,6 +83,7 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
         if row is None:
             raise NotFound("the bundle disappeared during activation")
         row.status = "active"
+        row.sha256 = digest
         row.requirements = requirements
         row.manifest = manifest.model_dump(by_alias=True, exclude_none=True)
         app.latest_bundle_id = bundle_id

@@ -62,7 +62,7 @@ _CLAIM = (
         "id", "app_id", "app_pk", "bundle_id", "input_key", "input_format", "output_format", "options",
         "execution_class", "priority", "created_at", "secrets_collection_id")))
 )
-_BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest, _BUNDLES.c.blob_key).where(_BUNDLES.c.id == bindparam("bundle_id"))
+_BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest, _BUNDLES.c.blob_key, _BUNDLES.c.sha256).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
 WORKER_LOST = "the run was lost: the worker running it stopped renewing its lease (worker node lost)"
@@ -342,6 +342,7 @@ class Dispatcher:
             bundle_id=bundle.id,
             manifest=bundle.manifest,
             bundle_key=bundle.blob_key,
+            bundle_sha256=bundle.sha256 or "",
             input_key=run.input_key,
             output_key=blob_keys.output_key(run.id),
             log_key=blob_keys.log_key(run.id),

@@ -116,6 +116,10 @@ class Bundle(Base):
     user_email: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when a PUT to the bundle's URL starts: a URL takes one upload, never a second one.
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SHA-256 of the archive, recorded at activation and checked whenever the bundle is unpacked.
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Version(Base):
@@ -157,6 +161,8 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when a PUT to the slot's URL starts: a URL takes one upload, never a second one.
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Run(Base):
