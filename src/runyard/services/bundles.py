@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
-from runyard.domain.manifest import Manifest, manifest_from_requirements, parse_manifest
+from runyard.domain.manifest import Manifest, manifest_from_requirements, manifest_paths, parse_manifest
 from runyard.execution.runtime.bundles import archive_sha256, unpack
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import bundle_key
@@ -54,8 +54,13 @@ def _manifest_for(unpacked: Path, requirements: dict[str, Any]) -> Manifest:
             raise Invalid(f"app.yaml in the bundle is not valid YAML: {exc}") from None
         raw = loaded if isinstance(loaded, dict) else {}
     manifest = parse_manifest(_merge_deep(raw, manifest_from_requirements(requirements)))
+    root = unpacked.resolve()
+    for field, value in manifest_paths(manifest):
+        target = (root / value).resolve()  # links in the bundle are followed, as a run would
+        if value.startswith("/") or (target != root and root not in target.parents):
+            raise Invalid(f"{field}: {value!r} leads outside the app; paths in the manifest are relative to the app's folder")
     entry = (unpacked / manifest.entrypoint).resolve()
-    if not entry.is_file() or unpacked.resolve() not in entry.parents:
+    if not entry.is_file() or root not in entry.parents:
         raise Invalid(f"the bundle has no {manifest.entrypoint} (the entrypoint of a {manifest.type} app)")
     return manifest
 

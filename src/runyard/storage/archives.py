@@ -47,6 +47,52 @@ def _check_link(member: tarfile.TarInfo, name: str) -> None:
         raise UnsafeArchive(f"link {member.name!r} leads out of the archive")
 
 
+MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+def _within(path: str, links: dict[str, str], hops: int = 0) -> str | None:
+    """``path`` (relative to the archive's root) with the archive's own symlinks followed, as a path
+    relative to the root; ``None`` if it leads out. This is what ``realpath`` gives once the members
+    before it are unpacked: a chain of links, each harmless alone, is caught before anything is written."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        out.append(part)
+        here = "/".join(out)
+        if here in links:
+            if hops >= MAX_LINK_HOPS:
+                raise UnsafeArchive(f"archive member {here!r}: too many levels of links")
+            resolved = _within(posixpath.join(posixpath.dirname(here), links[here]), links, hops + 1)
+            if resolved is None:
+                return None
+            out = [] if resolved == "." else resolved.split("/")
+    return "/".join(out) or "."
+
+
+class _LinkChains:
+    """The symlinks seen so far, to check each later member's path and each link through them."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, str] = {}
+
+    def check(self, member: tarfile.TarInfo, name: str) -> None:
+        if self.links and _within(name, self.links) is None:
+            raise UnsafeArchive(f"archive member {member.name!r} leads out of the archive through a link")
+        if member.issym():
+            target = posixpath.join(posixpath.dirname(name), member.linkname.replace("\\", "/"))
+            if _within(target, self.links) is None:
+                raise UnsafeArchive(f"link {member.name!r} leads out of the archive through other links")
+            self.links[name] = member.linkname.replace("\\", "/")
+        elif member.islnk() and self.links and _within(member.linkname.replace("\\", "/"), self.links) is None:
+            raise UnsafeArchive(f"link {member.name!r} leads out of the archive through other links")
+
+
 MAX_HEADER_BYTES = 1024 * 1024
 _META_TYPES = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
 
@@ -69,6 +115,7 @@ def _open(source: Path | BinaryIO, mode: str) -> tarfile.TarFile:
 def _checked(tar: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[tarfile.TarInfo, str]]:
     """Every member with its normalized name, once it passed the path, type, count and size checks."""
     count = total = 0
+    chains = _LinkChains()
     for member in tar:
         name = _check_name(member.name)
         if name == ".":
@@ -77,6 +124,7 @@ def _checked(tar: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[tarf
             raise UnsafeArchive(f"archive member {member.name!r} is a device or FIFO")
         if member.issym() or member.islnk():
             _check_link(member, name)
+        chains.check(member, name)
         total += max(member.size, 0)
         if count >= limits.max_files:
             raise UnsafeArchive(f"archive has more than {limits.max_files} members")
@@ -103,11 +151,22 @@ def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLim
                 try:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as exc:
-                    raise UnsafeArchive(f"archive member {member.name!r} rejected: {exc}") from None
+                    raise UnsafeArchive(f"archive member {member.name!r} rejected: {_filter_reason(exc)}") from None
                 names.append(name)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise UnsafeArchive(f"archive is corrupt: {exc}") from None
     return names
+
+
+def _filter_reason(exc: tarfile.FilterError) -> str:
+    """Why the ``data`` filter refused a member, without the server path its message names."""
+    if isinstance(exc, tarfile.AbsolutePathError | tarfile.AbsoluteLinkError):
+        return "it has an absolute path"
+    if isinstance(exc, tarfile.OutsideDestinationError | tarfile.LinkOutsideDestinationError):
+        return "it leads out of the archive"
+    if isinstance(exc, tarfile.SpecialFileError):
+        return "it is a special file"
+    return "it is not a plain file, folder or link inside the archive"
 
 
 def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
