@@ -13,6 +13,7 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts
 from runyard.services.dispatch import Dispatcher
+from runyard.services.metrics import create_metrics
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
@@ -90,6 +91,7 @@ def build_runtime(settings: Settings) -> Runtime:
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
     platform.run_events = RunEvents()
+    platform.metrics = create_metrics(platform.db, classes=list(settings.execution.classes))
 
     def on_done(run_id: str, report: RunReport) -> None:
         dispatcher.on_done(run_id, report)

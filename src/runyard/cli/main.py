@@ -86,15 +86,16 @@ def serve(
     import uvicorn
 
     from runyard.server.app import create_app
+    from runyard.server.observe import configure_logging
     from runyard.services import accounts
     from runyard.wiring import build_runtime
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         _fail("--ssl-certfile and --ssl-keyfile go together")
         return
     settings = _settings(data_dir, host=host, port=port)
+    configure_logging(log_level, settings.log_format)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         runtime = build_runtime(settings)
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one clear line
@@ -117,6 +118,7 @@ def serve(
     uvicorn.run(
         create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        log_config=None,  # uvicorn's loggers go through the root handler: one format (JSON too) for every line
     )
 
 

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")
     signing_secret: str | None = Field(None, description="HMAC secret for signed URLs; generated and stored if unset.")
     secrets_key: str | None = Field(None, description="Key that encrypts secrets at rest; generated in development mode.")
+    metrics_token: str | None = Field(None, description="Bearer token that may read /metrics (admin keys always may).")
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line, with the request id.")
     public_url: str | None = Field(None, description="Base URL clients reach the server at; default: the request's.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, description="Port to listen on.")

@@ -165,6 +165,25 @@ class Upload(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class AuditEvent(Base):
+    """One state-changing API call: who (key), what (method and route), which resource (path), when,
+    from where, and how it ended. Written by the server, never changed through the API."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_name: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(32), default="")
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(256))
+    path: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
