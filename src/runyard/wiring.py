@@ -13,6 +13,7 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts
 from runyard.services.dispatch import Dispatcher
+from runyard.services.janitor import Janitor
 from runyard.services.metrics import create_metrics
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
@@ -27,12 +28,17 @@ class Runtime:
     dispatcher: Dispatcher
     executor: Executor
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
+    janitor: Janitor | None = None
 
     def start(self) -> None:
         self.dispatcher.start()
         self.dispatcher.wakeup()
+        if self.janitor is not None:
+            self.janitor.start()
 
     def stop(self) -> None:
+        if self.janitor is not None:
+            self.janitor.stop()
         self.dispatcher.stop()
         self.executor.shutdown(cancel_running=True)
         self.platform.db.dispose()
@@ -105,4 +111,4 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
-                   sandbox=sandbox_status(settings, sandbox))
+                   sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform))

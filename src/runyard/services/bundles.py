@@ -81,7 +81,11 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
     target = platform.bundle_cache / bundle_id
     # Recorded now and checked whenever the archive is unpacked again: a version runs the code it was cut from.
     digest = archive_sha256(platform.blobs, blob_key)
-    manifest = _unpack_and_validate(platform, blob_key, target, requirements)
+    try:
+        manifest = _unpack_and_validate(platform, blob_key, target, requirements)
+    except Invalid:
+        _reject(platform, bundle_id, blob_key)
+        raise
     with platform.db.session() as s:
         row = s.get(Bundle, bundle_id)
         app = load_app(s, principal, app_id)
@@ -94,6 +98,15 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
         app.latest_bundle_id = bundle_id
         app.updated_at = datetime.now(UTC)
         return row
+
+
+def _reject(platform: Platform, bundle_id: str, blob_key: str) -> None:
+    """A bundle that failed activation is never run: its archive goes now (a push uploads a new one)."""
+    with platform.db.session() as s:
+        row = s.get(Bundle, bundle_id)
+        if row is not None and row.status == "pending":
+            row.status = "rejected"
+    platform.blobs.delete_prefix(blob_key)
 
 
 def _unpack_and_validate(platform: Platform, blob_key: str, target: Path, requirements: dict[str, Any]) -> Manifest:

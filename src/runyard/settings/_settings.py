@@ -22,6 +22,14 @@ class LimitSettings(BaseModel):
     signed_url_ttl_seconds: int = Field(900, description="Lifetime of signed upload and download URLs.")
 
 
+class JanitorSettings(BaseModel):
+    """What is cleaned up, and when: uploads nobody used, bundles never activated, runs past retention."""
+
+    interval_seconds: float = Field(600.0, description="Time between two sweeps of the janitor (0: never on its own).")
+    abandoned_upload_seconds: float = Field(86400.0, description="An upload no run uses is removed this long after its URL expired.")
+    pending_bundle_seconds: float = Field(86400.0, description="A bundle never activated is removed this long after it was requested.")
+
+
 class ExecutionClass(BaseModel):
     """A named slice of capacity: cores, memory, wall-clock limit and concurrency."""
 
@@ -79,6 +87,7 @@ class Settings(BaseSettings):
     development: bool = Field(True, description="Development mode allows generated secrets.")
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    janitor: JanitorSettings = Field(default_factory=JanitorSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

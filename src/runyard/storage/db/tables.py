@@ -100,6 +100,8 @@ class Application(Base):
     latest_bundle_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # {"keep_days": N, "keep_last": N}: which ended runs the janitor keeps (None: all of them).
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Bundle(Base):

@@ -1,4 +1,4 @@
-"""one-shot upload claims, bundle checksums, the audit log
+"""one-shot upload claims, bundle checksums, the audit log, retention policies
 
 Revision ID: 0004
 Revises: 0002
@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table('bundles') as batch:
         batch.add_column(sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('sha256', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('applications') as batch:
+        batch.add_column(sa.Column('retention', sa.JSON(), nullable=True))
     op.create_table(
         'audit_events',
         sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -42,6 +44,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_audit_events_account_id'), table_name='audit_events')
     op.drop_table('audit_events')
+    with op.batch_alter_table('applications') as batch:
+        batch.drop_column('retention')
     with op.batch_alter_table('bundles') as batch:
         batch.drop_column('sha256')
         batch.drop_column('claimed_at')
