@@ -88,7 +88,7 @@ def test_the_janitor_removes_unused_upload_slots_and_bundles_never_activated(lab
 
 
 def test_a_rejected_bundle_leaves_nothing_on_disk(lab: Lab) -> None:
-    api, base = lab.api, lab.base
+    api = lab.api
     blobs = api.client.app.state.platform.settings.data_path("blobs")
     before = sorted(p.name for p in (blobs / "apps").rglob("*.tar.gz"))
     response = api.push(lab.app_id, {"app.yaml": "type: python\nfiles: [main.py]\n", "other.py": "x = 1\n"})
