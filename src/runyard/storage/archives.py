@@ -182,6 +182,51 @@ def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimi
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
 
 
+@dataclass
+class ArchiveScan:
+    """What a bundle's headers say, read without unpacking it: the regular files and folders by
+    normalized name, its symlinks, and the contents of the few members asked for."""
+
+    files: set[str]
+    dirs: set[str]
+    links: dict[str, str]
+    contents: dict[str, bytes]
+
+    def resolve(self, path: str) -> str | None:
+        """``path`` with the archive's links followed, relative to its root; ``None`` if it leads out."""
+        if path.startswith("/"):
+            return None
+        return _within(path.replace("\\", "/"), self.links)
+
+
+MAX_READ_BYTES = 1024 * 1024  # a member read whole by scan_archive (app.yaml)
+
+
+def scan_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits(), *, read: tuple[str, ...] = ()) -> ArchiveScan:
+    """:func:`inspect_archive`'s checks, plus what is needed to validate a bundle against its manifest
+    without writing a file: names, links, and the contents of the members named in ``read``."""
+    scan = ArchiveScan(files=set(), dirs=set(), links={}, contents={})
+    try:
+        with _open(source, "r|*") as tar:
+            for member, name in _checked(tar, limits):
+                if member.issym():
+                    scan.links[name] = member.linkname.replace("\\", "/")
+                elif member.isdir():
+                    scan.dirs.add(name)
+                else:
+                    scan.files.add(name)
+                    if name in read and member.isfile() and member.size <= MAX_READ_BYTES:
+                        data = tar.extractfile(member)
+                        scan.contents[name] = data.read() if data is not None else b""
+                parent = posixpath.dirname(name)
+                while parent and parent not in scan.dirs:
+                    scan.dirs.add(parent)
+                    parent = posixpath.dirname(parent)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
+    return scan
+
+
 def pack_directory(src: Path, out: BinaryIO) -> None:
     """Write ``src``'s contents as a gzip'ed tar with paths relative to ``src``."""
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
