@@ -112,3 +112,17 @@ def test_live_log_offsets_are_validated(api: Api, client) -> None:  # type: igno
     assert [i["log"] for i in first["items"]] == ["a line"]
     past_the_end = api.get(url, params={"since": str(2**40)})
     assert past_the_end.status_code == 200 and past_the_end.json()["items"] == []
+
+
+def test_an_empty_idempotency_key_is_no_key_and_a_long_one_is_a_400(api: Api) -> None:
+    """Found by schemathesis: a second run with an empty Idempotency-Key header answered 500."""
+    api.new_app("keys")
+    url = "/v1/applications/keys/runs"
+    first = api.post(url, json={"input": {}}, headers={"Idempotency-Key": ""})
+    second = api.post(url, json={"input": {}}, headers={"Idempotency-Key": ""})
+    assert first.status_code == second.status_code == 200, second.text
+    assert first.json()["run_id"] != second.json()["run_id"]
+    long = api.post(url, json={"input": {}}, headers={"Idempotency-Key": "k" * 129})
+    assert long.status_code == 400 and "128" in long.json()["error"]
+    again = [api.post(url, json={"input": {}}, headers={"Idempotency-Key": "same"}).json()["run_id"] for _ in range(2)]
+    assert again[0] == again[1]

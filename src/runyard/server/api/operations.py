@@ -37,7 +37,7 @@ async def metrics(request: Request, platform: PlatformDep) -> Response:
 @router.get("/v1/audit")
 def audit_log(platform: PlatformDep, principal: Admin,
               limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
-              before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict[str, Any]:
+              before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> dict[str, Any]:
     """State-changing calls of the caller's account, newest first (admin keys only; read-only)."""
     events = audit.list_events(platform, principal, limit=limit, before=before)
     out: dict[str, Any] = {"items": events}
