@@ -7,15 +7,17 @@ ever written outside ``dest``; Python's ``data`` filter runs as a second line of
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from runyard.domain.errors import UnsafeArchive
 
@@ -106,6 +108,43 @@ class _GuardedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_obj)
 
 
+class _Peeked:
+    """A reader whose first bytes were looked at (is it gzip?) and are read again."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.head = f.read(2)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if not self.head:
+            return self.f.read(-1 if n is None else n)
+        if n is None or n < 0:
+            head, self.head = self.head, b""
+            return head + self.f.read()
+        if n <= len(self.head):
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        head, self.head = self.head, b""
+        return head + self.f.read(n - len(head))
+
+
+@contextmanager
+def _open_stream(source: Path | BinaryIO) -> Iterator[tarfile.TarFile]:
+    """A tar read front to back. gzip goes through ``GzipFile``, which reads concatenated members (the
+    nextmv SDK appends the app's files to its dependencies' archive as one more gzip member; tarfile's
+    own stream reader stops at the first)."""
+    with ExitStack() as stack:
+        f = stack.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        peeked = _Peeked(f)
+        if peeked.head == b"\x1f\x8b":
+            raw: Any = stack.enter_context(gzip.GzipFile(fileobj=peeked, mode="rb"))  # type: ignore[call-overload]
+            tar = tarfile.open(fileobj=raw, mode="r|", tarinfo=_GuardedTarInfo)
+        else:
+            tar = tarfile.open(fileobj=peeked, mode="r|*", tarinfo=_GuardedTarInfo)  # type: ignore[arg-type]
+        with tar:
+            yield tar
+
+
 def _open(source: Path | BinaryIO, mode: str) -> tarfile.TarFile:
     if isinstance(source, Path):
         return tarfile.open(name=source, mode=mode, tarinfo=_GuardedTarInfo)
@@ -176,7 +215,7 @@ def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimi
     gzip bomb is rejected after at most ``limits.max_bytes`` of decompression.
     """
     try:
-        with _open(source, "r|*") as tar:
+        with _open_stream(source) as tar:
             return [name for _, name in _checked(tar, limits)]
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
@@ -207,7 +246,7 @@ def scan_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits(
     without writing a file: names, links, and the contents of the members named in ``read``."""
     scan = ArchiveScan(files=set(), dirs=set(), links={}, contents={})
     try:
-        with _open(source, "r|*") as tar:
+        with _open_stream(source) as tar:
             for member, name in _checked(tar, limits):
                 if member.issym():
                     scan.links[name] = member.linkname.replace("\\", "/")
