@@ -13,6 +13,8 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts
 from runyard.services.dispatch import Dispatcher
+from runyard.services.janitor import Janitor
+from runyard.services.metrics import create_metrics
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
@@ -26,12 +28,17 @@ class Runtime:
     dispatcher: Dispatcher
     executor: Executor
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
+    janitor: Janitor | None = None
 
     def start(self) -> None:
         self.dispatcher.start()
         self.dispatcher.wakeup()
+        if self.janitor is not None:
+            self.janitor.start()
 
     def stop(self) -> None:
+        if self.janitor is not None:
+            self.janitor.stop()
         self.dispatcher.stop()
         # Runs on a cluster go on, and the next server to attach adopts them; runs here end with it.
         self.executor.shutdown(cancel_running=not self.executor.outlives_server)
@@ -98,6 +105,7 @@ def build_runtime(settings: Settings) -> Runtime:
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
     platform.run_events = RunEvents()
+    platform.metrics = create_metrics(platform.db, classes=list(settings.execution.classes))
 
     def on_done(run_id: str, report: RunReport) -> None:
         dispatcher.on_done(run_id, report)
@@ -111,4 +119,4 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
-                   sandbox=sandbox_status(settings, sandbox))
+                   sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform))

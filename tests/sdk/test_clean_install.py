@@ -27,8 +27,8 @@ sys.exit(1 if server_side or loaded else 0)
 """
 
 
-@pytest.mark.slow
-def test_sdk_imports_in_a_venv_without_server_dependencies(tmp_path: Path) -> None:
+def _sdk_only_venv(tmp_path: Path) -> str:
+    """A virtualenv holding runyard with only its base dependencies (``pip install runyard``); its python."""
     venv = tmp_path / "sdk-only"
 
     def uv(*args: str) -> None:
@@ -39,6 +39,25 @@ def test_sdk_imports_in_a_venv_without_server_dependencies(tmp_path: Path) -> No
     python = str(venv / "bin" / "python")
     uv("pip", "install", "--python", python, "-e", str(REPO), "--no-deps")
     uv("pip", "install", "--python", python, *SDK_DEPENDENCIES)
+    return python
+
+
+@pytest.mark.slow
+def test_sdk_imports_in_a_venv_without_server_dependencies(tmp_path: Path) -> None:
+    python = _sdk_only_venv(tmp_path)
     proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"ok": true' in proc.stdout
+
+
+@pytest.mark.slow
+def test_serve_without_the_server_extra_prints_the_install_command(tmp_path: Path) -> None:
+    """``pip install runyard`` then ``runyard serve``: one line naming the command, no traceback."""
+    python = _sdk_only_venv(tmp_path)
+    runyard = str(Path(python).parent / "runyard")
+    for argv in ([runyard, "serve"], [runyard, "serve", "--port", "0"]):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        assert "pip install 'runyard[server]'" in lines[0] and "Traceback" not in proc.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runyard.domain.errors import UnsafeArchive
-from runyard.storage.archives import ArchiveLimits, pack_directory, safe_extract
+from runyard.storage.archives import ArchiveLimits, inspect_archive, pack_directory, safe_extract
 
 
 def tar_bytes(*members: tarfile.TarInfo | tuple[str, bytes]) -> bytes:
@@ -127,3 +127,25 @@ def test_oversized_metadata_headers_are_refused_before_they_are_read(tmp_path: P
 
     with pytest.raises(UnsafeArchive, match="metadata header"):
         inspect_archive(io.BytesIO(data))
+
+
+def test_headers_are_read_through_concatenated_gzip_members() -> None:
+    """The nextmv SDK appends an app's files to its dependencies' archive as one more gzip member."""
+    from runyard.storage.archives import scan_archive
+
+    def members(files: dict[str, bytes], *, end: bool) -> bytes:
+        buf = io.BytesIO()
+        tar = tarfile.open(fileobj=buf, mode="w")
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if end:
+            tar.close()
+        return buf.getvalue()
+
+    data = gzip.compress(members({"deps/six.py": b"x"}, end=False)) + gzip.compress(
+        members({"main.py": b"print()", "app.yaml": b"type: python\n"}, end=True))
+    scan = scan_archive(io.BytesIO(data), read=("app.yaml",))
+    assert scan.files == {"deps/six.py", "main.py", "app.yaml"} and scan.contents == {"app.yaml": b"type: python\n"}
+    assert sorted(inspect_archive(io.BytesIO(data))) == ["app.yaml", "deps/six.py", "main.py"]

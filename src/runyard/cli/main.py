@@ -38,7 +38,24 @@ err = Console(stderr=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder for the embedded database and files (default .runyard).")]
 
 
+SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic_settings", "cryptography")
+SERVER_INSTALL = "pip install 'runyard[server]'"
+
+
+def _require_server() -> None:
+    """One line with the install command when the server's dependencies are missing: ``pip install
+    runyard`` gives the SDK and CLI, as the official ``nextmv`` package does; the server is an extra."""
+    import importlib.util
+
+    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        err.print(f"[red]error:[/red] {escape(f'the server is not installed (no {missing[0]}): {SERVER_INSTALL}')}",
+                  soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
+
+
 def _settings(data_dir: Path | None, **overrides: Any) -> Any:
+    _require_server()
     from runyard.settings import Settings
 
     values = {k: v for k, v in overrides.items() if v is not None}
@@ -65,18 +82,20 @@ def serve(
 
     The official nextmv 1.13.0 CLI only talks HTTPS: give a certificate to use it directly.
     """
+    _require_server()
     import uvicorn
 
     from runyard.server.app import create_app
+    from runyard.server.observe import configure_logging
     from runyard.services import accounts
     from runyard.wiring import build_runtime
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     if (ssl_certfile is None) != (ssl_keyfile is None):
         _fail("--ssl-certfile and --ssl-keyfile go together")
         return
     settings = _settings(data_dir, host=host, port=port)
+    configure_logging(log_level, settings.log_format)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         runtime = build_runtime(settings)
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one clear line
@@ -99,6 +118,7 @@ def serve(
     uvicorn.run(
         create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        log_config=None,  # uvicorn's loggers go through the root handler: one format (JSON too) for every line
     )
 
 

@@ -144,6 +144,22 @@ class Manifest(_Model):
         return self.configuration.content.multi_file or MultiFile()
 
 
+def manifest_paths(manifest: Manifest) -> list[tuple[str, str]]:
+    """(field, path) of every path in ``manifest`` that names something inside the app, each field
+    named as in ``app.yaml`` and, in brackets, as in a push's ``requirements``."""
+    found = [("execution.entrypoint (entrypoint)", manifest.entrypoint),
+             ("execution.cwd (working_directory)", manifest.working_directory)]
+    if manifest.content_format == "multi-file":
+        mf = manifest.multi_file
+        found.append(("configuration.content.multi-file.input.path (multi_file.input_path)", mf.input.path))
+        for key in ("solutions", "metrics", "assets", "statistics"):
+            value = getattr(mf.output, key)
+            if value:
+                found.append((f"configuration.content.multi-file.output.{key} "
+                              f"(multi_file.output_configuration.{key}_path)", value))
+    return found
+
+
 def parse_manifest(data: Any) -> Manifest:
     """A manifest from the loaded YAML document; ``Invalid`` naming the bad field otherwise."""
     if data is None:

@@ -36,6 +36,7 @@ class RunTask:
     bundle_id: str
     manifest: dict[str, Any]          # normalized manifest (Manifest.model_dump(by_alias=True))
     bundle_key: str = ""              # blob holding the executable's archive
+    bundle_sha256: str = ""           # its SHA-256 recorded at activation, checked whenever it is unpacked
     input_key: str | None = None      # blob holding the run's input (None: no input)
     output_key: str = ""              # where the output goes (JSON/text: stdout; archives: a .tar.gz)
     log_key: str = ""                 # the run's log: JSON lines {"t": time, "l": line}, appended

@@ -18,12 +18,15 @@ from runyard.server.api import (
     experiments,
     health,
     instances,
+    operations,
     runs,
     secrets,
     signed,
     versions,
 )
+from runyard.server.edge import BodyLimits
 from runyard.server.hot import HotPaths
+from runyard.server.observe import Observe
 from runyard.settings import Settings
 from runyard.wiring import Runtime, build_runtime
 
@@ -76,8 +79,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
 
     app.add_middleware(HotPaths, platform=runtime.platform)
-    app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
+    app.add_middleware(BodyLimits, inline_input_max_bytes=settings.limits.inline_input_max_bytes,
+                       json_body_max_bytes=settings.limits.json_body_max_bytes)
+    app.add_middleware(Observe, platform=runtime.platform)
+    app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin, operations):
         app.include_router(module.router)
     return app

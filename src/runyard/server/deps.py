@@ -37,6 +37,7 @@ async def authenticate(request: Request) -> Principal:
     principal = accounts.authenticate_cached(platform, token)
     if principal is None:
         principal = await run_in_threadpool(accounts.authenticate, platform, token)
+    request.state.principal = principal  # who made the call, for the audit log
     return principal
 
 

@@ -28,6 +28,8 @@ from runyard.services.runs.reads import get_run
 METADATA = re.compile(r"/v1/applications/([^/]+)/runs/([^/]+)/metadata")
 BATCH = re.compile(r"/v1/applications/([^/]+)/experiments/batch/([^/]+)(/metadata)?")
 _HEADERS = [(b"content-type", b"application/json")]
+_TEMPLATES = {METADATA: "/v1/applications/{app_id}/runs/{run_id}/metadata",
+              BATCH: "/v1/applications/{app_id}/experiments/batch/{batch_id}"}
 
 
 class HotPaths:
@@ -43,6 +45,7 @@ class HotPaths:
             elif (match := BATCH.fullmatch(scope["path"])) is not None:
                 body = await self._batch(scope, match.group(1), match.group(2), metadata=match.group(3) is not None)
             if body is not None:
+                scope["runyard.route"] = _TEMPLATES[match.re]  # for /metrics: the full stack's route template
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})

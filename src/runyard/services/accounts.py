@@ -77,7 +77,8 @@ def authenticate_cached(platform: Platform, token: str | None) -> Principal | No
         raise Unauthenticated()
     configured = platform.settings.api_key
     if configured and hmac.compare_digest(token.encode(), configured.encode()):
-        return Principal(account_id=DEFAULT_ACCOUNT, key_id="env", role="admin", email="admin@runyard.local")
+        return Principal(account_id=DEFAULT_ACCOUNT, key_id="env", role="admin", email="admin@runyard.local",
+                         key_name="RUNYARD_API_KEY")
     key_id, digest = _split(token)
     cached = platform.key_cache.get(key_id)
     if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(cached[1], digest):
@@ -104,7 +105,8 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
         valid = hmac.compare_digest(expected, digest)
         if row is None or not valid or row.revoked_at is not None:
             raise Unauthenticated("the API key is not valid")
-        principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}")
+        principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}",
+                              key_name=row.name)
     platform.key_cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
     return principal
 

@@ -62,7 +62,7 @@ _CLAIM = (
         "id", "app_id", "app_pk", "bundle_id", "input_key", "input_format", "output_format", "options",
         "execution_class", "priority", "created_at", "secrets_collection_id")))
 )
-_BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest, _BUNDLES.c.blob_key).where(_BUNDLES.c.id == bindparam("bundle_id"))
+_BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest, _BUNDLES.c.blob_key, _BUNDLES.c.sha256).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
 WORKER_LOST = "the run was lost: the worker running it stopped renewing its lease (worker node lost)"
@@ -105,6 +105,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
         self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest, blob key): an executable never changes
+        self._started: dict[str, tuple[str, float]] = {}  # run id -> (class, when it was handed over): for /metrics
         self.worker = worker_id(platform.settings)
         self.lease_seconds = platform.settings.execution.lease_seconds
 
@@ -166,7 +167,10 @@ class Dispatcher:
             if asked is not None and not asked.cancel_requested and asked.owner == self.worker:
                 self._resolve_lost([run_id], stopped=True)
                 return
-        finish_run(self._platform, run_id, report, owner=self.worker)
+        status = finish_run(self._platform, run_id, report, owner=self.worker)
+        started = self._started.pop(run_id, None)
+        if started is not None and status is not None and self._platform.metrics is not None:
+            self._platform.metrics.run_duration.labels(started[0], status.value).observe(time.monotonic() - started[1])
 
     # --- recovery and leases ---------------------------------------------------------------
 
@@ -333,9 +337,16 @@ class Dispatcher:
                 finish_run(self._platform, run.id, RunReport(error=f"could not prepare the run: {exc}"))
                 continue
             assert self._executor is not None
+            self._observe_start(run, now)
             self._executor.submit(task)
             submitted += 1
         return submitted
+
+    def _observe_start(self, run: Any, now: datetime) -> None:
+        self._started[run.id] = (run.execution_class, time.monotonic())
+        if self._platform.metrics is not None:
+            created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=UTC)
+            self._platform.metrics.queue_wait.labels(run.execution_class).observe(max(0.0, (now - created).total_seconds()))
 
     def _bundle(self, conn: Any, bundle_id: str) -> Any:
         """(id, manifest) of an executable; remembered, since an executable never changes."""
@@ -361,6 +372,7 @@ class Dispatcher:
             bundle_id=bundle.id,
             manifest=bundle.manifest,
             bundle_key=bundle.blob_key,
+            bundle_sha256=bundle.sha256 or "",
             input_key=run.input_key,
             output_key=blob_keys.output_key(run.id),
             log_key=blob_keys.log_key(run.id),

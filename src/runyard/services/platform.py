@@ -23,6 +23,7 @@ class Principal:
     key_id: str
     role: str
     email: str = ""
+    key_name: str = ""
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Platform:
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
     key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
+    metrics: Any = None  # services.metrics.Metrics, set by the composition root
 
     @property
     def bundle_cache(self) -> Path:

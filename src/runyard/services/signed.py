@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from runyard.domain.errors import Invalid, NotFound
+from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.services.platform import Platform
 from runyard.storage.blobs import SignedUrlError, sign, verify
 from runyard.storage.blobs.base import over_limit
@@ -57,6 +57,37 @@ def expected_upload(platform: Platform, key: str) -> UploadTarget:
     raise NotFound("nothing is expected at this URL")
 
 
+class AlreadyUploaded(Conflict):
+    """This upload URL was used already: an upload URL takes exactly one upload; request a new one."""
+
+
+def claim(platform: Platform, key: str) -> UploadTarget:
+    """The upload slot or bundle waiting for ``key``, claimed for this one PUT. ``AlreadyUploaded`` when
+    a PUT has filled it or is filling it (or it is an activated bundle): what a run or a version was
+    made from never changes. ``NotFound`` when nothing is expected there."""
+    target = expected_upload(platform, key)
+    now = datetime.now(UTC)
+    with platform.db.session() as s:
+        if target.kind == "upload":
+            claimed = s.execute(update(Upload).where(Upload.id == target.id, Upload.claimed_at.is_(None),
+                                                     Upload.received_at.is_(None)).values(claimed_at=now))
+        else:
+            claimed = s.execute(update(Bundle).where(Bundle.id == target.id, Bundle.claimed_at.is_(None),
+                                                     Bundle.uploaded_at.is_(None), Bundle.status == "pending")
+                                .values(claimed_at=now))
+    if claimed.rowcount != 1:
+        raise AlreadyUploaded()
+    return target
+
+
+def release(platform: Platform, target: UploadTarget) -> None:
+    """Give back the claim of a PUT that stored nothing (refused, cut off, failed): the URL may be retried."""
+    table = Upload if target.kind == "upload" else Bundle
+    done = Upload.received_at if target.kind == "upload" else Bundle.uploaded_at
+    with platform.db.session() as s:
+        s.execute(update(table).where(table.id == target.id, done.is_(None)).values(claimed_at=None))
+
+
 def too_large(platform: Platform, size: int) -> Invalid | None:
     """The error for a payload of ``size`` bytes past the signed-upload limit, if it is."""
     limit = platform.settings.limits.upload_max_bytes
@@ -78,11 +109,15 @@ def record_received(platform: Platform, target: UploadTarget, size: int) -> None
 
 
 def receive(platform: Platform, key: str, chunks: Iterator[bytes]) -> int:
-    """Store a signed upload and mark the upload slot or bundle it belongs to as received."""
-    target = expected_upload(platform, key)
+    """Store a signed upload (once) and mark the upload slot or bundle it belongs to as received."""
+    target = claim(platform, key)
     try:
         size = platform.blobs.write_stream(key, chunks, max_bytes=platform.settings.limits.upload_max_bytes)
     except ValueError as exc:
+        release(platform, target)
         raise Invalid(str(exc)) from None
+    except BaseException:
+        release(platform, target)
+        raise
     record_received(platform, target, size)
     return size

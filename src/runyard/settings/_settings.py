@@ -16,9 +16,18 @@ class LimitSettings(BaseModel):
     archive_max_bytes: int = Field(3 * 1024**3, description="Largest unpacked size of a multi-file input archive.")
     archive_max_files: int = Field(20_000, description="Most members a multi-file input archive may hold.")
     inline_input_max_bytes: int = Field(5 * 1024 * 1024 + 1024, description="Largest inline run input.")
+    json_body_max_bytes: int = Field(6 * 1024 * 1024, description="Largest body of any other API request (run inputs have their own limit; signed uploads theirs).")
     upload_max_bytes: int = Field(8 * 1024**3, description="Largest payload accepted on a signed upload URL.")
     output_max_bytes: int = Field(1024**3, description="Largest stdout a run may write before it is killed.")
     signed_url_ttl_seconds: int = Field(900, description="Lifetime of signed upload and download URLs.")
+
+
+class JanitorSettings(BaseModel):
+    """What is cleaned up, and when: uploads nobody used, bundles never activated, runs past retention."""
+
+    interval_seconds: float = Field(600.0, description="Time between two sweeps of the janitor (0: never on its own).")
+    abandoned_upload_seconds: float = Field(86400.0, description="An upload no run uses is removed this long after its URL expired.")
+    pending_bundle_seconds: float = Field(86400.0, description="A bundle never activated is removed this long after it was requested.")
 
 
 class ExecutionClass(BaseModel):
@@ -73,12 +82,15 @@ class Settings(BaseSettings):
     api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")
     signing_secret: str | None = Field(None, description="HMAC secret for signed URLs; generated and stored if unset.")
     secrets_key: str | None = Field(None, description="Key that encrypts secrets at rest; generated in development mode.")
+    metrics_token: str | None = Field(None, description="Bearer token that may read /metrics (admin keys always may).")
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line, with the request id.")
     public_url: str | None = Field(None, description="Base URL clients reach the server at; default: the request's.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, description="Port to listen on.")
     development: bool = Field(True, description="Development mode allows generated secrets.")
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    janitor: JanitorSettings = Field(default_factory=JanitorSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

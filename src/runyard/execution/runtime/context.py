@@ -65,10 +65,10 @@ class BlobContext:
 
     def bundle_dir(self, bundle_id: str) -> Path:
         with self._lock:
-            key = next((t.bundle_key for t in self._tasks.values() if t.bundle_id == bundle_id), None)
-        if key is None:
+            task = next((t for t in self._tasks.values() if t.bundle_id == bundle_id), None)
+        if task is None:
             raise FileNotFoundError(f"executable {bundle_id} is not known here")
-        return self._bundles.ensure(bundle_id, key)
+        return self._bundles.ensure(bundle_id, task.bundle_key, task.bundle_sha256 or None)
 
     def input_path(self, run_id: str) -> Path | None:
         key = self._task(run_id).input_key

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +40,22 @@ _TAIL_LINES = 40
 LIMIT_EXEC_DIR = ".bin"  # under the cache root: built programs (the memory cap's launcher)
 
 Log = Callable[[str], None]
+
+
+_BUILDS: dict[str, float] = {"succeeded": 0, "failed": 0, "seconds": 0.0}
+_builds_lock = threading.Lock()
+
+
+def build_stats() -> dict[str, float]:
+    """Environments this process built (succeeded, failed) and the seconds it spent, for /metrics."""
+    with _builds_lock:
+        return dict(_BUILDS)
+
+
+def _count_build(outcome: str, seconds: float) -> None:
+    with _builds_lock:
+        _BUILDS[outcome] += 1
+        _BUILDS["seconds"] += seconds
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -233,13 +250,16 @@ class EnvironmentBuilder:
         _remove_stale(self.root, key, final)
         tmp = self.root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         log(f"Building Python environment ({len(requirements)} requirements, Python {self.python_version})")
+        started = time.monotonic()
         try:
             self._create(tmp, requirements, log)
             (tmp / _READY_MARKER).write_text("\n".join(_normalized(requirements)) + "\n")
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            _count_build("failed", time.monotonic() - started)
             raise
+        _count_build("succeeded", time.monotonic() - started)
         log("Python environment built")
 
     def _create(self, tmp: Path, requirements: list[str], log: Log) -> None:

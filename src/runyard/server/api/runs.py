@@ -58,7 +58,7 @@ def create_run(
         description=body.description,
         options=body.options or {},
         configuration=body.configuration or {},
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key or None,  # an empty header is no key
     )
     if body.result is not None:
         return {"run_id": tracked.submit_tracked_run(platform, principal, app_id, req, body.result)}

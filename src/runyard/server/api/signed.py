@@ -42,20 +42,27 @@ async def put_signed(key: str, request: Request, platform: PlatformDep, method: 
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and (error := signed.too_large(platform, int(declared))) is not None:
         raise error
-    target = await run_in_threadpool(signed.expected_upload, platform, key)
+    target = await run_in_threadpool(signed.claim, platform, key)  # one PUT per URL: a second one is 409
     hint = int(declared) if declared.isdigit() else None  # lets the store reserve the space
-    writer = await run_in_threadpool(lambda: platform.blobs.open_writer(
-        key, max_bytes=platform.settings.limits.upload_max_bytes, size_hint=hint))
+    try:
+        writer = await run_in_threadpool(lambda: platform.blobs.open_writer(
+            key, max_bytes=platform.settings.limits.upload_max_bytes, size_hint=hint))
+    except BaseException:
+        await run_in_threadpool(signed.release, platform, target)
+        raise
     try:
         size = await _receive_into(request, writer, platform)
         await run_in_threadpool(writer.commit)
     except ValueError as exc:  # the writer's limit
         writer.abort()
+        await run_in_threadpool(signed.release, platform, target)
         raise Invalid(str(exc)) from None
     except BaseException:
         # Aborted, disconnected or failed: the temp object goes and nothing becomes visible. (A write
-        # still running in a worker thread holds the writer's lock; abort waits for it.)
+        # still running in a worker thread holds the writer's lock; abort waits for it.) The URL may
+        # then be tried again.
         writer.abort()
+        await run_in_threadpool(signed.release, platform, target)
         raise
     await run_in_threadpool(signed.record_received, platform, target, size)
     return {"size": size}

@@ -42,13 +42,22 @@ class LogPage:
     status: str
 
 
+MAX_OFFSET = 2**53  # far past any log, and a value every JSON client reads exactly
+
+
+def _offset(since: str | None) -> int:
+    """The byte offset a ``since`` token names; ``Invalid`` for anything else (negative, huge, not a number)."""
+    if not since:
+        return 0
+    if not (since.isascii() and since.isdigit()) or int(since) > MAX_OFFSET:
+        raise Invalid(f"since must be a token returned as next_page_token (a whole number from 0 to {MAX_OFFSET})")
+    return int(since)
+
+
 def live_logs(platform: Platform, principal: Principal, app_id: str, run_id: str, since: str | None, max_bytes: int = 1024 * 1024) -> LogPage:
     """Log lines written after ``since`` (a byte offset token), with the run's status read first."""
     run = get_run(platform, principal, app_id, run_id)
-    try:
-        offset = int(since) if since else 0
-    except ValueError:
-        raise Invalid("since must be a token returned as next_page_token") from None
+    offset = _offset(since)
     key = log_key(run_id)
     records: list[dict[str, str]] = []
     if platform.blobs.exists(key):

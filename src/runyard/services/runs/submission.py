@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, UnsafeArchive
@@ -16,7 +17,7 @@ from runyard.domain.memo import Memo
 from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus
 from runyard.services.apps import load_app
-from runyard.services.blob_keys import input_key
+from runyard.services.blob_keys import input_key, run_prefix
 from runyard.services.inputs import resolve_input
 from runyard.services.instances import BUILTIN, check_configuration, load_instance
 from runyard.services.platform import Platform, Principal
@@ -69,18 +70,40 @@ def _execution(platform: Platform, configuration: dict[str, Any], instance_cfg: 
     return cls, int(queuing.get("priority") or 6), bool(queuing.get("disabled") or False)
 
 
+MAX_IDEMPOTENCY_KEY = 128  # the column's width
+
+
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
     """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
-    with platform.db.session() as s:
-        found = _submission_target(s, principal, app_id, request.instance_id)
-        app, targets = found if found is not None else (load_app(s, principal, app_id), None)
-        if request.idempotency_key:
-            prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
-            if prior is not None:
-                return prior
-        run_id = queue_run(platform, s, principal, app, request, targets=targets)
+    if request.idempotency_key and len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise Invalid(f"the Idempotency-Key header is limited to {MAX_IDEMPOTENCY_KEY} characters")
+    run_id: str | None = None
+    try:
+        with platform.db.session() as s:
+            found = _submission_target(s, principal, app_id, request.instance_id)
+            app, targets = found if found is not None else (load_app(s, principal, app_id), None)
+            if request.idempotency_key:
+                prior = _prior(s, app.pk, request.idempotency_key)
+                if prior is not None:
+                    return prior
+            run_id = queue_run(platform, s, principal, app, request, targets=targets)
+    except IntegrityError:
+        # The same key, sent twice at once: the other request made the run, and this one answers with it.
+        if not request.idempotency_key:
+            raise
+        with platform.db.session() as s:
+            prior = _prior(s, load_app(s, principal, app_id).pk, request.idempotency_key)
+        if prior is None:
+            raise
+        if run_id is not None:
+            platform.blobs.delete_prefix(run_prefix(run_id))
+        return prior
     platform.start_queued()
     return run_id
+
+
+def _prior(session: Session, app_pk: int, idempotency_key: str) -> str | None:
+    return session.scalar(select(Run.id).where(Run.app_pk == app_pk, Run.idempotency_key == idempotency_key))
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,8 @@ class Application(Base):
     latest_bundle_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # {"keep_days": N, "keep_last": N}: which ended runs the janitor keeps (None: all of them).
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Bundle(Base):
@@ -116,6 +118,10 @@ class Bundle(Base):
     user_email: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when a PUT to the bundle's URL starts: a URL takes one upload, never a second one.
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # SHA-256 of the archive, recorded at activation and checked whenever the bundle is unpacked.
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Version(Base):
@@ -157,6 +163,27 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when a PUT to the slot's URL starts: a URL takes one upload, never a second one.
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEvent(Base):
+    """One state-changing API call: who (key), what (method and route), which resource (path), when,
+    from where, and how it ended. Written by the server, never changed through the API."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_name: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(32), default="")
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(256))
+    path: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Run(Base):

@@ -1,0 +1,206 @@
+"""The janitor: uploads nobody used, bundles never activated, and ended runs past their application's
+retention policy are removed, rows and blobs alike.
+
+Every rule is a condition on rows the database holds, so several servers may sweep at once: a row is
+removed by one statement, and its blobs only by the sweep that removed it. Runs of an experiment are
+kept while the experiment exists (its results are computed from them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, or_, select
+
+from runyard.domain.errors import Invalid
+from runyard.domain.runs import RunStatus
+from runyard.services import accounts
+from runyard.services.apps import load_app
+from runyard.services.blob_keys import run_prefix
+from runyard.services.platform import Platform, Principal
+from runyard.storage.db import Application, Bundle, Experiment, Run, Upload
+
+log = logging.getLogger("runyard.janitor")
+BATCH = 500
+ENDED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.CANCELED.value)
+MAX_KEEP = 10**6  # days or runs; more is "keep everything", which is no policy
+
+
+@dataclass
+class Sweep:
+    """What one sweep removed."""
+
+    uploads: int = 0
+    bundles: int = 0
+    runs: int = 0
+    bytes: int = 0  # as recorded in the rows removed
+
+    def add(self, other: Sweep) -> None:
+        self.uploads += other.uploads
+        self.bundles += other.bundles
+        self.runs += other.runs
+        self.bytes += other.bytes
+
+
+# --- retention policies ------------------------------------------------------------------------
+
+def _checked_policy(keep_days: Any, keep_last: Any) -> dict[str, int]:
+    policy: dict[str, int] = {}
+    for name, value in (("keep_days", keep_days), ("keep_last", keep_last)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEEP:
+            raise Invalid(f"{name} must be a whole number from 1 to {MAX_KEEP}, or null")
+        policy[name] = value
+    return policy
+
+
+def get_retention(platform: Platform, principal: Principal, app_id: str) -> dict[str, int | None]:
+    with platform.db.session() as s:
+        policy = load_app(s, principal, app_id).retention or {}
+    return {"keep_days": policy.get("keep_days"), "keep_last": policy.get("keep_last")}
+
+
+def set_retention(platform: Platform, principal: Principal, app_id: str, *, keep_days: Any, keep_last: Any) -> dict[str, int | None]:
+    """Keep ended runs for ``keep_days`` days and/or only the last ``keep_last`` of them (null: no limit)."""
+    accounts.require_role(principal, "developer")
+    policy = _checked_policy(keep_days, keep_last)
+    with platform.db.session() as s:
+        load_app(s, principal, app_id).retention = policy or None
+    return {"keep_days": policy.get("keep_days"), "keep_last": policy.get("keep_last")}
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+def sweep(platform: Platform, *, now: datetime | None = None) -> Sweep:
+    """One pass of every rule; ``now`` is the clock (tests move it)."""
+    now = now or datetime.now(UTC)
+    done = Sweep()
+    done.add(_uploads(platform, now))
+    done.add(_bundles(platform, now))
+    done.add(_runs(platform, now))
+    if done.uploads or done.bundles or done.runs:
+        log.info("janitor removed %d uploads, %d bundles, %d runs (%d bytes)", done.uploads, done.bundles, done.runs, done.bytes)
+    return done
+
+
+def _uploads(platform: Platform, now: datetime) -> Sweep:
+    """Slots never filled once their URL expired; filled ones no run uses, a while after that."""
+    grace = timedelta(seconds=platform.settings.janitor.abandoned_upload_seconds)
+    used = exists().where(Run.input_key == Upload.blob_key)
+    rule = or_(and_(Upload.received_at.is_(None), Upload.claimed_at.is_(None), Upload.expires_at < now),
+               and_(Upload.expires_at < now - grace, ~used))
+    done = Sweep()
+    with platform.db.session() as s:
+        rows = s.execute(select(Upload.id, Upload.blob_key, Upload.size).where(rule).limit(BATCH)).all()
+        if rows:
+            s.execute(delete(Upload).where(Upload.id.in_([r.id for r in rows]), rule))
+    for row in rows:
+        platform.blobs.delete_prefix(row.blob_key)
+        done.uploads += 1
+        done.bytes += row.size or 0
+    return done
+
+
+def _bundles(platform: Platform, now: datetime) -> Sweep:
+    """Bundles never activated (rejected, abandoned, or their URL never used), after a grace period."""
+    cutoff = now - timedelta(seconds=platform.settings.janitor.pending_bundle_seconds)
+    rule = and_(Bundle.status != "active", Bundle.created_at < cutoff)
+    done = Sweep()
+    with platform.db.session() as s:
+        rows = s.execute(select(Bundle.id, Bundle.blob_key, Bundle.size).where(rule).limit(BATCH)).all()
+        if rows:
+            s.execute(delete(Bundle).where(Bundle.id.in_([r.id for r in rows]), rule))
+    for row in rows:
+        platform.blobs.delete_prefix(row.blob_key)
+        done.bundles += 1
+        done.bytes += row.size or 0
+    return done
+
+
+def _runs(platform: Platform, now: datetime) -> Sweep:
+    done = Sweep()
+    with platform.db.session() as s:
+        apps = s.execute(select(Application.pk, Application.retention).where(Application.retention.is_not(None))).all()
+    for app_pk, policy in apps:
+        if policy:
+            done.add(_apply_retention(platform, app_pk, policy, now))
+    return done
+
+
+def _apply_retention(platform: Platform, app_pk: int, policy: dict[str, Any], now: datetime) -> Sweep:
+    in_live_experiment = exists().where(Experiment.app_pk == Run.app_pk, Experiment.id == Run.experiment_id)
+    removable = and_(Run.app_pk == app_pk, Run.status.in_(ENDED), or_(Run.experiment_id.is_(None), ~in_live_experiment))
+    expired = []
+    if policy.get("keep_days"):
+        expired.append(Run.created_at < now - timedelta(days=int(policy["keep_days"])))
+    done = Sweep()
+    with platform.db.session() as s:
+        if policy.get("keep_last"):
+            newest = (select(Run.id).where(Run.app_pk == app_pk, Run.status.in_(ENDED))
+                      .order_by(Run.created_at.desc(), Run.id.desc()).limit(int(policy["keep_last"])))
+            expired.append(Run.id.not_in(newest.scalar_subquery()))
+        if not expired:
+            return done
+        rule = and_(removable, or_(*expired))
+        rows = s.execute(select(Run.id, Run.input_size, Run.output_size, Run.input_key).where(rule).limit(BATCH)).all()
+        if rows:
+            s.execute(delete(Run).where(Run.id.in_([r.id for r in rows]), rule))
+    for row in rows:
+        platform.blobs.delete_prefix(run_prefix(row.id))  # an uploaded input is the upload's: the upload rule frees it
+        done.runs += 1
+        done.bytes += (row.output_size or 0) + (row.input_size if row.input_key == f"{run_prefix(row.id)}input" else 0)
+    return done
+
+
+def sweep_all(platform: Platform, *, now: datetime | None = None) -> Sweep:
+    """Sweeps until a pass removes nothing (each removes at most ``BATCH`` rows of a kind)."""
+    total = Sweep()
+    while True:
+        done = sweep(platform, now=now)
+        total.add(done)
+        if not (done.uploads or done.bundles or done.runs):
+            return total
+
+
+def run_now(platform: Platform, principal: Principal) -> Sweep:
+    """A sweep on request (admins of the default account: it spans every account)."""
+    accounts.may_manage(principal, accounts.DEFAULT_ACCOUNT)
+    return sweep_all(platform)
+
+
+class Janitor:
+    """Sweeps every ``interval_seconds`` in a daemon thread."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        interval = self._platform.settings.janitor.interval_seconds
+        if interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, args=(interval,), name="runyard-janitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                sweep_all(self._platform)
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.exception("janitor sweep failed")
+
+
+def counted(done: Sweep) -> dict[str, int]:
+    return {"uploads": done.uploads, "bundles": done.bundles, "runs": done.runs, "bytes": done.bytes}
+
