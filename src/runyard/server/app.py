@@ -18,6 +18,7 @@ from runyard.server.api import (
     experiments,
     health,
     instances,
+    online,
     runs,
     secrets,
     signed,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(HotPaths, platform=runtime.platform)
     app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
+                   online):
         app.include_router(module.router)
     return app

@@ -106,6 +106,9 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["experiment_id"] = run.experiment_id
     if run.input_id:
         meta["tracking"] = {"input_id": run.input_id}
+    if run.routing:  # a shadow or switchback test made or routed it
+        meta["experiment_type"] = run.routing.get("experiment_type")
+        meta["routing"] = run.routing
     return meta
 
 

@@ -72,7 +72,7 @@ def _execution(platform: Platform, configuration: dict[str, Any], instance_cfg: 
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
     """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
     with platform.db.session() as s:
-        found = _submission_target(s, principal, app_id, request.instance_id)
+        found = submission_target(s, principal, app_id, request.instance_id)
         app, targets = found if found is not None else (load_app(s, principal, app_id), None)
         if request.idempotency_key:
             prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
@@ -115,7 +115,7 @@ def bundle_manifest(bundle_id: str, manifest: dict[str, Any]) -> Manifest:
     return _MANIFESTS.get(bundle_id) or _MANIFESTS.remember(bundle_id, parse_manifest(manifest))
 
 
-def _submission_target(session: Session, principal: Principal, app_id: str, instance_id: str | None) -> tuple[AppRef, dict[tuple[str, str], Any]] | None:
+def submission_target(session: Session, principal: Principal, app_id: str, instance_id: str | None) -> tuple[AppRef, dict[tuple[str, str], Any]] | None:
     """The application and, as :func:`queued_run_row`'s ``targets``, what a run on ``instance_id`` (or the
     default) executes. ``None`` when something is missing: the ORM path then raises the precise error."""
     row = session.execute(_SUBMISSION_TARGET, {"account_id": principal.account_id, "app_id": app_id,
