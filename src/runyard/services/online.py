@@ -221,7 +221,7 @@ def _tagged_runs(s: Session, test: OnlineTest) -> list[tuple[Run, OnlineTestRun]
 
 
 def _values(run: Run, tag: OnlineTestRun) -> dict[str, Any]:
-    return {"instance_id": run.instance_id, "version_id": run.version_id, "role": tag.role, "unit_index": tag.unit_index,
+    return {"instance_id": run.instance_id, "version_id": run.version_id, "role": tag.role, "unit_index": None if tag.unit_index is None else str(tag.unit_index),
             "status": run.status, "statistics": run.statistics, "metrics": run.metrics}
 
 
