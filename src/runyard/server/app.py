@@ -15,6 +15,7 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    ensembles,
     experiments,
     health,
     instances,
@@ -80,6 +81,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   online):
+                   online, ensembles):
         app.include_router(module.router)
     return app

@@ -87,7 +87,7 @@ def run_metadata(run: Run) -> dict[str, Any]:
         "status": status_v1(run.status),
         "status_v2": run.status,
         "format": {"input": {"type": run.input_format}, "output": {"type": run.output_format}},
-        "run_type": {"type": run.run_type or "standard"},
+        "run_type": run_type(run),
         "execution_class": run.execution_class,
         "execution_duration": float(run.execution_ms or 0.0),
         "queuing_priority": run.priority,
@@ -106,10 +106,20 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["experiment_id"] = run.experiment_id
     if run.input_id:
         meta["tracking"] = {"input_id": run.input_id}
-    if run.routing:  # a shadow or switchback test made or routed it
-        meta["experiment_type"] = run.routing.get("experiment_type")
+    if run.routing and run.routing.get("experiment_type"):  # a shadow or switchback test made or routed it
+        meta["experiment_type"] = run.routing["experiment_type"]
         meta["routing"] = run.routing
     return meta
+
+
+def run_type(run: Run) -> dict[str, Any]:
+    """``{"type"}``, with the definition of an ensemble run and the ensemble run of a child (``reference_id``)."""
+    out: dict[str, Any] = {"type": run.run_type or "standard"}
+    if run.run_type == "ensemble" and run.routing:
+        out["definition_id"] = (run.routing.get("ensemble") or {}).get("definition_id")
+    if run.parent_run_id:
+        out["reference_id"] = run.parent_run_id
+    return out
 
 
 def run_information(run: Run) -> dict[str, Any]:
@@ -133,7 +143,7 @@ def run_list_item(run: Run) -> dict[str, Any]:
         "application_id": run.app_id,
         "application_instance_id": run.instance_id,
         "application_version_id": run.version_id,
-        "run_type": {"type": run.run_type or "standard"},
+        "run_type": run_type(run),
         "execution_class": run.execution_class,
         "runtime": "",
         "status_v2": run.status,
