@@ -356,9 +356,14 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         if unit_tag is not None:
             s.add(OnlineTestRun(test_pk=unit_tag[0].pk, run_id=row["id"], role=unit_tag[1], instance_id=row["instance_id"],
                                 unit_index=unit_tag[2], created_at=now))
-        if routing is None:
+        shadows = [t.pk for t in tests if t.kind == SHADOW] if routing is None else []
+    platform.start_queued()  # the production run first: committed and started before any mirror is made
+    if shadows:
+        with platform.db.session() as s:
+            app = load_app(s, principal, app_id)
+            tests = list(s.scalars(select(OnlineTest).where(OnlineTest.pk.in_(shadows)).order_by(OnlineTest.pk)))
             _mirror(platform, s, principal, app, tests, request, row, now)
-    platform.start_queued()
+        platform.start_queued()
     return str(row["id"])
 
 
@@ -408,6 +413,8 @@ def _mirror(platform: Platform, s: Session, principal: Principal, app: Any, test
         comparison = next(c for c in test.comparisons if c["baseline_instance_id"] == baseline["instance_id"])
         source = RunSource(key=baseline["input_key"], size=int(baseline["input_size"] or 0), format=baseline["input_format"])
         configuration = {k: v for k, v in request.configuration.items() if k != "queuing"}  # never refused for capacity
+        if platform.settings.execution.shadow_class:  # off production capacity altogether
+            configuration["execution_class"] = platform.settings.execution.shadow_class
         rows = []
         for candidate in comparison["candidate_instance_ids"]:
             mirrored = RunRequest(instance_id=candidate, options=dict(request.options), configuration=configuration,
