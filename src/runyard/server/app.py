@@ -17,6 +17,7 @@ from runyard.server.api import (
     applications,
     ensembles,
     experiments,
+    flows,
     health,
     instances,
     online,
@@ -81,6 +82,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   online, ensembles):
+                   online, ensembles, flows):
         app.include_router(module.router)
     return app

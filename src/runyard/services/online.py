@@ -33,7 +33,7 @@ from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
 from runyard.services.runs.submission import insert_runs, queued_run_row, submission_target
-from runyard.storage.db import Application, OnlineTest, OnlineTestRun, Run
+from runyard.storage.db import Application, Experiment, OnlineTest, OnlineTestRun, Run
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,8 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         if source is None and input_id is not None:
             source = resolve_input(s, load_app(s, principal, app_id), input_id)
         instance_id = request.instance_id or app.default_instance or "latest"
-        tests = _live_tests(s, app.pk, instance_id)
+        attached = _attach_to_batch(s, app, request.batch_experiment_id)
+        tests = [] if attached else _live_tests(s, app.pk, instance_id)  # such runs trigger no test
         now = clock()
         routing, unit_tag = _switchback_route(s, tests, instance_id, now)
         if routing is not None and routing["instance_id"] != instance_id:
@@ -352,6 +353,10 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         if routing is not None:
             row["routing"] = routing
             row["experiment_id"] = routing["switchback_test_id"]
+        if attached:
+            row["experiment_id"] = attached
+        if request.cloned_run_id:
+            row["cloned_run_id"] = request.cloned_run_id
         insert_runs(s, [row])
         if unit_tag is not None:
             s.add(OnlineTestRun(test_pk=unit_tag[0].pk, run_id=row["id"], role=unit_tag[1], instance_id=row["instance_id"],
@@ -365,6 +370,15 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
             _mirror(platform, s, principal, app, tests, request, row, now)
         platform.start_queued()
     return str(row["id"])
+
+
+def _attach_to_batch(s: Session, app: Any, batch_id: str | None) -> str | None:
+    """The batch experiment a run is attached to (it must exist in the application)."""
+    if not batch_id:
+        return None
+    if s.scalar(select(Experiment.pk).where(Experiment.app_pk == app.pk, Experiment.id == batch_id)) is None:
+        raise NotFound(f"batch experiment {batch_id!r} of application {app.id!r} does not exist")
+    return batch_id
 
 
 def _live_tests(s: Session, app_pk: int, instance_id: str) -> list[OnlineTest]:

@@ -59,6 +59,8 @@ def create_run(
         options=body.options or {},
         configuration=body.configuration or {},
         idempotency_key=idempotency_key,
+        batch_experiment_id=body.batch_experiment_id or None,
+        cloned_run_id=cloned_run_id(body.tracking),
     )
     kind = run_type(req.configuration)
     if kind == "ensemble":
@@ -70,6 +72,13 @@ def create_run(
 
 
 RUN_TYPES = ("standard", "external", "ensemble")
+
+
+def cloned_run_id(tracking: dict[str, Any] | None) -> str | None:
+    value = (tracking or {}).get("cloned_run_id")
+    if value is not None and not isinstance(value, str):
+        raise Invalid("tracking.cloned_run_id must be a string")
+    return value or None
 
 
 def run_type(configuration: dict[str, Any]) -> str:

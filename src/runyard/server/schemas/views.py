@@ -104,8 +104,9 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["metrics"] = run.metrics
     if run.experiment_id:
         meta["experiment_id"] = run.experiment_id
-    if run.input_id:
-        meta["tracking"] = {"input_id": run.input_id}
+    tracking = {k: v for k, v in (("input_id", run.input_id), ("cloned_run_id", run.cloned_run_id)) if v}
+    if tracking:
+        meta["tracking"] = tracking
     if run.routing and run.routing.get("experiment_type"):  # a shadow or switchback test made or routed it
         meta["experiment_type"] = run.routing["experiment_type"]
         meta["routing"] = run.routing

@@ -214,6 +214,7 @@ class Run(Base):
     # Set when a shadow or switchback test made or routed the run: which test, and why it runs where it does.
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     parent_run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)  # an ensemble run's child
+    cloned_run_id: Mapped[str | None] = mapped_column(String(64), default=None)  # tracking.cloned_run_id of a clone
 
 
 class SecretsCollection(Base):

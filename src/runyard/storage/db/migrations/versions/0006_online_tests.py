@@ -1,4 +1,4 @@
-"""shadow and switchback tests, ensemble definitions, run routing
+"""shadow and switchback tests, ensemble definitions, run routing, ensemble children and clones
 
 Revision ID: 0006
 Revises: 0002
@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table('runs') as batch:
         batch.add_column(sa.Column('routing', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('parent_run_id', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('cloned_run_id', sa.String(length=64), nullable=True))
     op.create_index(op.f('ix_runs_parent_run_id'), 'runs', ['parent_run_id'], unique=False)
     op.create_table(
         'online_tests',
@@ -83,6 +84,7 @@ def downgrade() -> None:
     op.drop_table('online_tests')
     op.drop_index(op.f('ix_runs_parent_run_id'), table_name='runs')
     with op.batch_alter_table('runs') as batch:
+        batch.drop_column('cloned_run_id')
         batch.drop_column('parent_run_id')
         batch.drop_column('routing')
 

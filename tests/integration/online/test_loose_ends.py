@@ -1,0 +1,44 @@
+"""Loose ends found by running real clients: clones, runs attached to a batch experiment, flow graphs."""
+
+from __future__ import annotations
+
+from integration.experiments.conftest import Lab, ok
+
+
+def test_a_clone_records_the_run_it_clones(lab: Lab) -> None:
+    base = lab.instance("base")
+    source = lab.submit({"x": 1.0}, base)
+    body = {"input": {"x": 1.0}, "tracking": {"cloned_run_id": source}}
+    clone = ok(lab.api.post(f"{lab.base}/runs", params={"instance_id": base}, json=body))["run_id"]
+    assert lab.metadata(clone)["tracking"] == {"cloned_run_id": source}
+    assert "tracking" not in lab.metadata(source)
+    bad = lab.api.post(f"{lab.base}/runs", params={"instance_id": base}, json={"input": {}, "tracking": {"cloned_run_id": 5}})
+    assert bad.status_code == 400 and "cloned_run_id" in bad.text
+
+
+def test_a_run_attached_to_a_batch_experiment_joins_it_and_triggers_no_test(lab: Lab) -> None:
+    base, cand = lab.instance("base"), lab.instance("cand")
+    lab.batch("b1", input_set_id=lab.input_set("s", lab.inputs("x", [1.0])), instance_ids=[base])
+    ok(lab.api.post(f"{lab.base}/experiments/shadow", json={
+        "id": "sh", "comparisons": {base: [cand]}, "termination_events": {"maximum_runs": 5}}))
+    ok(lab.api.put(f"{lab.base}/experiments/shadow/sh/start"), 204)
+    body = {"input": {"x": 7.0}, "batch_experiment_id": "b1"}
+    run_id = ok(lab.api.post(f"{lab.base}/runs", params={"instance_id": base}, json=body))["run_id"]
+    assert lab.metadata(run_id)["experiment_id"] == "b1"
+    lab.wait_run(run_id)
+    assert run_id in [r["id"] for r in lab.experiment_runs("b1")]
+    assert ok(lab.api.get(f"{lab.base}/experiments/shadow/sh/runs"))["runs"] == []  # not mirrored
+    missing = lab.api.post(f"{lab.base}/runs", params={"instance_id": base}, json={"input": {}, "batch_experiment_id": "nope"})
+    assert missing.status_code == 404 and "nope" in missing.text
+
+
+def test_a_workflow_flow_graph_is_kept(lab: Lab) -> None:
+    run_id = lab.submit({"x": 1.0}, lab.instance("base"))
+    url = f"/v1/internal/applications/{lab.app_id}/runs/{run_id}/flow"
+    assert lab.api.get(url).status_code == 404
+    graph = {"steps": [{"id": "prepare", "successors": ["solve"]}, {"id": "solve", "successors": []}]}
+    ok(lab.api.put(url, json=graph), 204)
+    assert ok(lab.api.get(url)) == graph
+    assert ok(lab.api.get(f"/v1/applications/{lab.app_id}/runs/{run_id}/flow")) == graph
+    assert lab.api.put(url, content=b"{not json").status_code == 400
+    assert lab.api.put(f"/v1/internal/applications/{lab.app_id}/runs/run-missing/flow", json=graph).status_code == 404
