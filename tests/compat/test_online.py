@@ -170,3 +170,25 @@ def test_ensembles_through_the_sdk(sdk113: Any, stats_app: Path) -> None:
     assert len(ensemble["child_runs"]) == 4
     winner = next(c for c in ensemble["child_runs"] if c["id"] == ensemble["winner_run_id"])
     assert (winner["run_group_id"], winner["repetition"]) == ("high", 0)  # the first of the tied repetitions
+
+
+def test_clone_run_tracking_and_active_options_on_tracked_runs(sdk113: Any, stats_app: Path) -> None:
+    out = run(sdk113, """
+        from nextmv import TrackedRun, TrackedRunStatus
+
+        app, version_id, base = deploy(APP_ID, APP_DIR)
+        source = app.new_run(input={"x": 2.0}, instance_id=base, name="src", options={"scale": "3"})
+        wait_terminal(app, source)
+        clone = app.clone_run(source)
+        info = wait_terminal(app, clone)
+        tracked = app.track_run(TrackedRun(input={"x": 1}, output={"solution": {}}, status=TrackedRunStatus.SUCCEEDED,
+                                           duration=5))
+        tracked_info = wait_terminal(app, tracked)
+        emit({"source": source, "cloned_from": info.metadata.tracking.cloned_run_id, "name": info.name,
+              "options": info.metadata.options.active_options,
+              "tracked_options": tracked_info.metadata.options.active_options,
+              "output": app.run_result(clone).output["statistics"]["result"]["value"]})
+    """, stats_app)
+    assert out["cloned_from"] == out["source"] and out["name"] == "src clone"
+    assert out["options"]["scale"] == "3" and out["output"] == 6.0  # the same input and options
+    assert out["tracked_options"] == {}

@@ -65,8 +65,8 @@ def instance(i: Instance, app_id: str) -> dict[str, Any]:
 def _options(run: Run) -> dict[str, Any]:
     stored = run.options or {}
     summary = stored.get("summary")
-    if summary is None:
-        return {"request_options": stored.get("request") or {}}
+    if summary is None:  # (a tracked run: no options were resolved; 1.13.0's compare_runs reads active_options)
+        return {"request_options": stored.get("request") or {}, "active_options": {}}
     return {
         "request_options": stored.get("request") or {},
         "active_options": {s["name"]: s["value"] for s in summary},
@@ -152,7 +152,7 @@ def run_list_item(run: Run) -> dict[str, Any]:
         "queuing_disabled": bool(run.queuing_disabled),
     }
     opts = _options(run)
-    if "active_options" in opts:
+    if "options_summary" in opts:
         item["options"] = opts["active_options"]
         item["options_summary"] = opts["options_summary"]
     item["request_options"] = opts["request_options"]
