@@ -25,6 +25,8 @@ def test_shadow_commands(runyard: Cli, deployed: Deployed, input_file: Path) -> 
     runyard.json("run", "submit", app_id, "-i", str(input_file), "--instance", base, "--wait")
     done = _until(lambda: (t := runyard.json("shadow", "get", app_id, "sh"))["status"] == "completed" and t)
     assert sorted(r["arm"] for r in done["runs"]) == ["baseline", "candidate"]
+    analysed = runyard.ok("shadow", "analysis", app_id, "sh").stdout
+    assert "Candidate − baseline" in analysed
     shown = runyard.ok("shadow", "get", app_id, "sh").stdout
     assert "after 1 baseline runs" in shown and "candidate" in shown and "Results per group" in shown
     assert "sh" in runyard.ok("shadow", "list", app_id).stdout

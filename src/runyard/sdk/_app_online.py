@@ -79,6 +79,10 @@ class OnlineMixin:
     def list_shadow_tests(self) -> list[ShadowTest]:
         return [ShadowTest.from_dict(t) for t in self._items(f"{self.experiments_endpoint}/shadow")]
 
+    def shadow_test_analysis(self, shadow_test_id: str) -> dict[str, Any]:
+        """Per candidate and metric: paired differences, bootstrap CI, Wilcoxon p-value, effect size, verdict."""
+        return self.client.request("GET", f"{self.experiments_endpoint}/shadow/{shadow_test_id}/analysis").json()
+
     def update_shadow_test(self, shadow_test_id: str, name: str | None = None, description: str | None = None) -> ShadowTest:
         response = self.client.request("PATCH", f"{self.experiments_endpoint}/shadow/{shadow_test_id}",
                                        payload=_fields(name, description))
@@ -124,6 +128,10 @@ class OnlineMixin:
 
     def list_switchback_tests(self) -> list[SwitchbackTest]:
         return [SwitchbackTest.from_dict(t) for t in self._items(f"{self.experiments_endpoint}/switchback")]
+
+    def switchback_test_analysis(self, switchback_test_id: str) -> dict[str, Any]:
+        """Per metric: the candidate's units against the baseline's (Mann–Whitney), effect size, verdict."""
+        return self.client.request("GET", f"{self.experiments_endpoint}/switchback/{switchback_test_id}/analysis").json()
 
     def update_switchback_test(self, switchback_test_id: str, name: str | None = None,
                                description: str | None = None) -> SwitchbackTest:

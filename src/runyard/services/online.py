@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from runyard.domain import analysis as analysis_lib
 from runyard.domain import online as dom
 from runyard.domain import stats
 from runyard.domain.errors import Conflict, Invalid, NotFound, RunyardError
@@ -447,3 +448,57 @@ def _mirror(platform: Platform, s: Session, principal: Principal, app: Any, test
         insert_runs(s, rows)
         s.flush()
         refresh(s, test, now)  # the run that reaches maximum_runs completes the test
+
+
+# analysis (beyond the reference: its own endpoint, apart from the schemas the SDKs parse)
+def analysis(platform: Platform, principal: Principal, app_id: str, kind: str, test_id: str) -> dict[str, Any]:
+    """Per candidate and metric: shadow runs paired by mirrored input, switchback units compared unpaired."""
+    if not analysis_lib.available():
+        raise Conflict("this server cannot analyse: the analysis needs numpy and scipy (pip install 'runyard[analysis]')")
+    v = get_test(platform, principal, app_id, kind, test_id)
+    seed = int((v.test.plan or {}).get("seed") or 0) if kind == SWITCHBACK else 0
+    values = {run.id: stats.indicator_values(run.statistics, run.metrics) for run, _ in v.runs if run.status == "succeeded"}
+    comparisons = _shadow_pairs(v, values) if kind == SHADOW else _switchback_units(v, values)
+    out = []
+    for (baseline, candidate), per_metric in comparisons.items():
+        metrics = {}
+        for metric, (base_values, cand_values) in sorted(per_metric.items()):
+            test = analysis_lib.paired if kind == SHADOW else analysis_lib.unpaired
+            metrics[metric] = test(base_values, cand_values, seed=seed)
+        out.append({"baseline_instance_id": baseline, "candidate_instance_id": candidate, "metrics": metrics})
+    return {"id": test_id, "status": v.test.status, "alpha": analysis_lib.ALPHA, "power": analysis_lib.POWER,
+            "comparisons": out}
+
+
+def _shadow_pairs(v: TestView, values: dict[str, dict[str, float]]) -> dict[tuple[str, str], dict[str, tuple[list[float], list[float]]]]:
+    instance_of = {run.id: run.instance_id for run, _ in v.runs}
+    out: dict[tuple[str, str], dict[str, tuple[list[float], list[float]]]] = {}
+    for run, tag in v.runs:
+        if tag.role != "candidate" or tag.source_run_id is None:
+            continue
+        base, cand = values.get(tag.source_run_id), values.get(run.id)
+        key = (instance_of.get(tag.source_run_id, ""), run.instance_id)
+        per_metric = out.setdefault(key, {})
+        if base is None or cand is None:
+            continue
+        for metric in sorted(set(base) & set(cand)):
+            pair = per_metric.setdefault(metric, ([], []))
+            pair[0].append(base[metric])
+            pair[1].append(cand[metric])
+    return out
+
+
+def _switchback_units(v: TestView, values: dict[str, dict[str, float]]) -> dict[tuple[str, str], dict[str, tuple[list[float], list[float]]]]:
+    """One value per unit and metric (the mean of the unit's runs): the unit is the sample."""
+    comparison = v.test.comparisons[0]
+    per_unit: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for run, tag in v.runs:
+        if tag.unit_index is None or run.id not in values:
+            continue
+        for metric, value in values[run.id].items():
+            per_unit.setdefault((tag.unit_index, tag.role), {}).setdefault(metric, []).append(value)
+    arms: dict[str, tuple[list[float], list[float]]] = {}
+    for (_, role), metrics in sorted(per_unit.items()):
+        for metric, unit_values in metrics.items():
+            arms.setdefault(metric, ([], []))[0 if role == "baseline" else 1].append(sum(unit_values) / len(unit_values))
+    return {(comparison["baseline_instance_id"], comparison["candidate_instance_id"]): arms}

@@ -115,3 +115,25 @@ def test_bad_input_is_a_clear_4xx(lab: Lab) -> None:
     assert lab.api.get(f"{url}/missing").status_code == 404
     shadow(lab, "s1", {base: [lab.instance("c")]}, 2)
     assert lab.api.put(f"{url}/s1/stop", json={"intent": "pause"}).status_code == 400
+
+
+def test_the_analysis_pairs_each_candidate_run_with_the_baseline_run_it_mirrors(lab: Lab) -> None:
+    from scipy import stats as sps
+
+    base, cand = lab.instance("base"), lab.instance("plus", offset="0.5")
+    shadow(lab, "an", {base: [cand]}, 8)
+    ok(lab.api.put(f"{lab.base}/experiments/shadow/an/start"), 204)
+    xs = [1.0, 7.0, 3.0, 9.0, 2.0, 8.0, 4.0, 6.0]
+    for run_id in [lab.submit({"x": x}, base) for x in xs]:
+        lab.wait_run(run_id)
+    wait_for(lambda: get(lab, "an")["status"] == "completed", what="the shadow test to complete")
+    out = ok(lab.api.get(f"{lab.base}/experiments/shadow/an/analysis"))
+    (comparison,) = out["comparisons"]
+    assert (comparison["baseline_instance_id"], comparison["candidate_instance_id"]) == (base, cand)
+    value = comparison["metrics"]["result.value"]
+    assert value["n"] == 8 and value["mean_difference"] == pytest.approx(0.5) and value["median_difference"] == pytest.approx(0.5)
+    assert value["p_value"] == pytest.approx(sps.wilcoxon([0.5] * 8).pvalue)  # every pair differs by the offset
+    assert value["verdict"] == "candidate higher" and value["ci95"] == pytest.approx([0.5, 0.5])
+    down = comparison["metrics"]["result.down"]
+    assert down["verdict"] == "candidate lower"
+    assert lab.api.get(f"{lab.base}/experiments/shadow/missing/analysis").status_code == 404

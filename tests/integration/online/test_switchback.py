@@ -90,6 +90,17 @@ def test_every_run_goes_to_the_instance_its_unit_names(lab: Lab, clock: list[dat
     units = {int(g["group_values"][0]): g for g in test["unit_summaries"]}
     assert sorted(units) == list(range(6)) and all(g["number_of_runs_total"] == 3 for g in units.values())
 
+    # the unit is the sample: 3 units an arm cannot tell, however large the difference
+    (comparison,) = ok(lab.api.get(f"{lab.base}/experiments/switchback/sw/analysis"))["comparisons"]
+    value = comparison["metrics"]["result.value"]
+    assert (value["n_baseline"], value["n_candidate"]) == (3, 3) and value["verdict"] == "not enough runs"
+    unit_means = {u["index"]: float(u["index"]) + (100.0 if u["instance_id"] == cand else 0.0) for u in plan["units"]}
+    base_units = [unit_means[u["index"]] for u in plan["units"] if u["instance_id"] == base]
+    cand_units = [unit_means[u["index"]] for u in plan["units"] if u["instance_id"] == cand]
+    assert value["mean_difference"] == pytest.approx(sum(cand_units) / 3 - sum(base_units) / 3)
+    assert value["p_value"] == pytest.approx(0.1)  # Mann-Whitney's smallest two-sided p for 3 and 3
+    assert value["seed"] == plan["seed"]
+
 
 def test_the_plan_starts_when_the_test_starts_and_stop_ends_it(lab: Lab, clock: list[datetime]) -> None:
     base, cand = lab.instance("base"), lab.instance("cand")

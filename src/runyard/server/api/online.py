@@ -51,6 +51,12 @@ def get_shadow_runs(app_id: str, test_id: str, platform: PlatformDep, principal:
     return ov.test_runs(online.get_test(platform, principal, app_id, SHADOW, test_id))
 
 
+@router.get("/shadow/{test_id}/analysis")
+def get_shadow_analysis(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    """Beyond the reference: per candidate and metric, the paired comparison with the baseline."""
+    return online.analysis(platform, principal, app_id, SHADOW, test_id)
+
+
 @router.patch("/shadow/{test_id}")
 def update_shadow(app_id: str, test_id: str, body: NameDescription, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
     view = online.update_test(platform, principal, app_id, SHADOW, test_id, name=body.name, description=body.description)
@@ -115,6 +121,12 @@ def get_switchback_metadata(app_id: str, test_id: str, platform: PlatformDep, pr
 @router.get("/switchback/{test_id}/runs")
 def get_switchback_runs(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
     return ov.test_runs(online.get_test(platform, principal, app_id, SWITCHBACK, test_id))
+
+
+@router.get("/switchback/{test_id}/analysis")
+def get_switchback_analysis(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    """Beyond the reference: per metric, the candidate's units against the baseline's."""
+    return online.analysis(platform, principal, app_id, SWITCHBACK, test_id)
 
 
 @router.patch("/switchback/{test_id}")
