@@ -42,3 +42,26 @@ def test_a_workflow_flow_graph_is_kept(lab: Lab) -> None:
     assert ok(lab.api.get(f"/v1/applications/{lab.app_id}/runs/{run_id}/flow")) == graph
     assert lab.api.put(url, content=b"{not json").status_code == 400
     assert lab.api.put(f"/v1/internal/applications/{lab.app_id}/runs/run-missing/flow", json=graph).status_code == 404
+
+
+def test_another_account_sees_none_of_it_and_a_key_is_required(lab: Lab) -> None:
+    from integration.conftest import Api
+
+    base, cand = lab.instance("base"), lab.instance("cand")
+    ok(lab.api.post(f"{lab.base}/experiments/shadow", json={
+        "id": "sh", "comparisons": {base: [cand]}, "termination_events": {"maximum_runs": 5}}))
+    ok(lab.api.post(f"{lab.base}/experiments/switchback", json={
+        "id": "sw", "comparison": {"baseline_instance_id": base, "candidate_instance_id": cand},
+        "generate_random_plan": {"units": 2, "unit_duration_minutes": 5}}))
+    ok(lab.api.post(f"{lab.base}/ensembles", json={"id": "e1", "run_groups": [{"id": "g", "instance_id": base}], "rules": []}))
+    acct = ok(lab.api.post("/v1/admin/accounts", json={"name": "team b"}))
+    key_b = ok(lab.api.post(f"/v1/admin/accounts/{acct['id']}/keys", json={"name": "k", "role": "developer"}))["key"]
+    other = Api(lab.api.client, key_b)
+    paths = [f"{lab.base}/experiments/shadow/sh", f"{lab.base}/experiments/shadow/sh/runs",
+             f"{lab.base}/experiments/switchback/sw", f"{lab.base}/ensembles/e1", f"{lab.base}/experiments/shadow"]
+    for path in paths:
+        assert other.get(path).status_code == 404, path
+        assert lab.api.client.get(path).status_code == 401, path
+    assert other.put(f"{lab.base}/experiments/shadow/sh/start").status_code == 404
+    assert other.delete(f"{lab.base}/ensembles/e1").status_code == 404
+    assert ok(lab.api.get(f"{lab.base}/experiments/shadow/sh"))["status"] == "draft"
