@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration.experiments.conftest import Lab, ok
+from integration.experiments.conftest import Lab, ok, wait_for
 
 
 def test_a_clone_records_the_run_it_clones(lab: Lab) -> None:
@@ -65,3 +65,44 @@ def test_another_account_sees_none_of_it_and_a_key_is_required(lab: Lab) -> None
     assert other.put(f"{lab.base}/experiments/shadow/sh/start").status_code == 404
     assert other.delete(f"{lab.base}/ensembles/e1").status_code == 404
     assert ok(lab.api.get(f"{lab.base}/experiments/shadow/sh"))["status"] == "draft"
+
+
+FILES_MAIN = r'''
+import json, os, sys
+doc = json.load(sys.stdin)
+os.makedirs("output", exist_ok=True)
+with open("output/solution.csv", "w") as f:
+    f.write("item,take\na,1\nb,0\n")
+json.dump({"solution": {"items": 2}, "statistics": {"result": {"value": doc.get("x", 0)}}}, sys.stdout)
+'''
+
+
+def _wait(lab: Lab, app_id: str, run_id: str) -> dict:  # type: ignore[type-arg]
+    def ended() -> dict | None:  # type: ignore[type-arg]
+        meta = ok(lab.api.get(f"/v1/applications/{app_id}/runs/{run_id}/metadata"))["metadata"]
+        return meta if meta["status_v2"] in ("succeeded", "failed", "canceled") else None
+
+    return wait_for(ended, what=f"run {run_id}")
+
+
+def test_an_archive_output_asked_of_a_json_app_keeps_its_files(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import tarfile
+
+    ok(lab.api.post("/v1/applications", json={"id": "files", "name": "files"}))
+    ok(lab.api.push("files", {"app.yaml": "type: python\nruntime: ghcr.io/nextmv-io/runtime/python:3.11\nfiles: [main.py]\n",
+                              "main.py": FILES_MAIN}))
+    body = {"input": {"x": 3}, "configuration": {"format": {"input": {"type": "json"}, "output": {"type": "csv-archive"}}}}
+    run_id = ok(lab.api.post("/v1/applications/files/runs", params={"instance_id": "latest"}, json=body))["run_id"]
+    info = _wait(lab, "files", run_id)
+    assert info["status_v2"] == "succeeded" and info["format"]["output"]["type"] == "csv-archive"
+    url = ok(lab.api.get(f"/v1/applications/files/runs/{run_id}/output"))["url"]
+    archive = lab.api.client.get(url)
+    assert archive.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(archive.content), mode="r:gz") as tar:
+        assert tar.getnames() == ["solution.csv"]
+        assert tar.extractfile("solution.csv").read() == b"item,take\na,1\nb,0\n"  # type: ignore[union-attr]
+    # without asking, a json app's run is collected from stdout as before
+    plain = ok(lab.api.post("/v1/applications/files/runs", params={"instance_id": "latest"}, json={"input": {"x": 1}}))["run_id"]
+    assert _wait(lab, "files", plain)["format"]["output"]["type"] == "json"
+    assert ok(lab.api.get(f"/v1/applications/files/runs/{plain}"))["output"]["solution"] == {"items": 2}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, UnsafeArchive
 from runyard.domain.ids import new_id
-from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.manifest import ARCHIVE_OUTPUTS, Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus
@@ -57,7 +57,10 @@ def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequ
     if in_type not in INPUT_FORMATS:
         raise Invalid(f"configuration.format.input.type {in_type!r} is not one of {', '.join(INPUT_FORMATS)}")
     manifest_out = manifest.content_format
-    out_type = manifest_out if manifest_out != "text" else (out_type or "json")
+    if out_type in ARCHIVE_OUTPUTS and manifest_out in ("json", "text"):
+        pass  # asked for an archive of a json app: its output files are collected as asked (with_output_format)
+    else:
+        out_type = manifest_out if manifest_out != "text" else (out_type or "json")
     if out_type not in OUTPUT_FORMATS:
         raise Invalid(f"configuration.format.output.type {out_type!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     return in_type, out_type
