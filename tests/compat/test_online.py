@@ -7,6 +7,7 @@ statistic ``result.value`` is ``x * scale + offset``, so every number here is kn
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,52 @@ def test_clone_run_tracking_and_active_options_on_tracked_runs(sdk113: Any, stat
     assert out["cloned_from"] == out["source"] and out["name"] == "src clone"
     assert out["options"]["scale"] == "3" and out["output"] == 6.0  # the same input and options
     assert out["tracked_options"] == {}
+
+
+WORKFLOW = '''
+import json
+from nextpipe import FlowSpec, needs, step
+
+
+class Workflow(FlowSpec):
+    @step
+    def prepare(input: dict):
+        """Add one."""
+        return {"x": input["x"] + 1}
+
+    @needs(predecessors=[prepare])
+    @step
+    def solve(data: dict):
+        """Double it."""
+        return {"y": data["x"] * 2}
+
+
+flow = Workflow("DecisionFlow", {"x": 20})
+flow.run()
+print(json.dumps(flow.get_result(flow.solve)))
+'''
+
+
+def test_nextpipe_writes_its_flow_graph_and_it_reads_back(server: Any, tmp_path: Path) -> None:
+    """nextpipe (PyPI) runs a two-step workflow whose uplink PUTs the flow graph to Runyard."""
+    import subprocess
+
+    from .harness import CACHE, Venv, _server_env
+
+    venv = Venv(CACHE / "nextpipe-0.7.3", ("nextpipe==0.7.3", "nextmv==1.13.0"), "import nextpipe").ensure()
+    app_id = server.create_app()
+    # (the workflow runs here, not in Runyard: a tracked run stands for the workflow's run)
+    run_id = server.api("POST", f"v1/applications/{app_id}/runs",
+                        json={"input": {"x": 20}, "result": {"status": "succeeded"}}).json()["run_id"]
+    script = tmp_path / "workflow.py"
+    script.write_text(WORKFLOW)
+    env = _server_env(NEXTMV_API_KEY=server.key, NEXTMV_ENDPOINT=server.url, NEXTMV_APP_ID=app_id, NEXTMV_RUN_ID=run_id)
+    proc = subprocess.run([str(venv.python), str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"y": 42}
+    assert "Failed to" not in proc.stderr, proc.stderr[-3000:]
+    flow = server.api("GET", f"v1/internal/applications/{app_id}/runs/{run_id}/flow").json()
+    steps = {s["id"]: s for s in flow["pipeline_graph"]["steps"]}
+    assert set(steps) == {"prepare", "solve"} and flow["updated_at"]
+    assert {n["parent_id"] for n in flow["pipeline_graph"]["nodes"]} == {"prepare", "solve"}
+    assert steps["solve"]["predecessors"] == ["prepare"] and steps["prepare"]["docs"] == "Add one."
