@@ -261,7 +261,15 @@ def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: st
 
 
 def ensemble_result(platform: Platform, principal: Principal, app_id: str, run_id: str) -> dict[str, Any]:
-    """``GET …/runs/{id}/ensemble``: the children, each rule's evaluation and the winner."""
+    """``GET …/runs/{id}/ensemble``: the children, each rule's evaluation and the winner.
+
+    An ensemble run whose children all ended without a report (a lost worker's runs are failed by
+    recovery, not finished) is ended here."""
+    with platform.db.session() as s:
+        parent = reads.load_run(s, load_app(s, principal, app_id), run_id)
+        pending = parent.run_type == "ensemble" and parent.status == RunStatus.RUNNING.value
+    if pending:
+        child_ended(platform, run_id)
     with platform.db.session() as s:
         run = reads.load_run(s, load_app(s, principal, app_id), run_id)
         if run.run_type != "ensemble":

@@ -181,3 +181,19 @@ def test_the_first_child_left_wins_and_failed_children_never_do() -> None:
     assert choose_winner([r], kids)[0] == "a"
     assert choose_winner([], kids)[0] == "a"
     assert choose_winner([r], kids[:1])[0] is None
+
+
+def test_an_ensemble_whose_children_ended_without_a_report_ends_when_read(ens: Ens) -> None:
+    from sqlalchemy import update
+
+    from runyard.storage.db import Run
+
+    ens.define("lost", [group("x", sleep=60, a=1)], [])
+    run_id = ens.run("lost")
+    (child,) = ok(ens.api.get(f"{ens.base}/runs/{run_id}/ensemble"))["child_runs"]
+    platform = ens.api.client.app.state.platform
+    with platform.db.session() as s:  # as recovery fails a lost worker's run: a transition, not a report
+        s.execute(update(Run).where(Run.id == child["id"]).values(status="failed", error="worker lost", cancel_requested=True))
+    detail = ok(ens.api.get(f"{ens.base}/runs/{run_id}/ensemble"))
+    assert detail["status_v2"] == "failed"
+    assert "worker lost" in ok(ens.api.get(f"{ens.base}/runs/{run_id}/metadata"))["metadata"]["error"]
