@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
-from runyard.services import accounts
+from runyard.services import accounts, ensembles
 from runyard.services.dispatch import Dispatcher
 from runyard.services.janitor import Janitor
 from runyard.services.metrics import create_metrics
@@ -57,13 +58,15 @@ def open_platform(settings: Settings) -> Platform:
     accounts.ensure_default_account(db)
     if not settings.secrets_key and not settings.development:
         raise ValueError("RUNYARD_SECRETS_KEY must be set outside development mode (it encrypts secrets at rest)")
-    return Platform(
+    platform = Platform(
         settings=settings,
         db=db,
         blobs=open_blob_store(settings.resolved_blob_url()),
         signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
         secrets_key=settings.secrets_key or development_secrets_key(settings.data_dir),
     )
+    platform.child_ended = functools.partial(ensembles.child_ended, platform)
+    return platform
 
 
 def development_secrets_key(data_dir: Path) -> str:

@@ -23,6 +23,7 @@ from runyard.cli import (
     input_sets,
     instances,
     keys,
+    online,
     render,
     runs,
     scenario,
@@ -159,7 +160,8 @@ command(app, "track")(runs.track)
 
 for group, name in ((apps.app, "app"), (versions.app, "version"), (instances.app, "instance"), (runs.app, "run"),
                     (input_sets.app, "input-set"), (batch.app, "batch"), (scenario.app, "scenario"),
-                    (acceptance.app, "acceptance"), (keys.app, "keys")):
+                    (acceptance.app, "acceptance"), (keys.app, "keys"),
+                    (online.shadow, "shadow"), (online.switchback, "switchback"), (online.ensemble, "ensemble")):
     app.add_typer(group, name=name)
 
 

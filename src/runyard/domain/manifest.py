@@ -207,3 +207,16 @@ def manifest_from_requirements(requirements: dict[str, Any]) -> dict[str, Any]:
     if execution:
         out["execution"] = execution
     return out
+
+
+ARCHIVE_OUTPUTS = ("csv-archive", "multi-file")
+
+
+def with_output_format(manifest: Manifest, requested: str) -> Manifest:
+    """The manifest a run's output is collected by: a run that asks for an archive output (csv-archive,
+    multi-file) of an app whose manifest says json or text gets its output files collected as asked,
+    instead of losing them."""
+    if requested not in ARCHIVE_OUTPUTS or manifest.content_format in ARCHIVE_OUTPUTS:
+        return manifest
+    configuration = manifest.configuration.model_copy(update={"content": Content(format=requested)})
+    return manifest.model_copy(update={"configuration": configuration})

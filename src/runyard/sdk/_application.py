@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from runyard.sdk import _package
 from runyard.sdk._app_experiments import ExperimentsMixin, _put_optional
+from runyard.sdk._app_online import OnlineMixin
 from runyard.sdk._app_runs import RunsMixin
 from runyard.sdk._client import BlockReader, Client
 from runyard.sdk._models_app import ApplicationInformation, Instance, InstanceConfiguration, Version
@@ -17,7 +18,7 @@ from runyard.sdk.errors import NotFoundError
 
 
 @dataclass
-class Application(RunsMixin, ExperimentsMixin):
+class Application(RunsMixin, ExperimentsMixin, OnlineMixin):
     """An application on the platform; runs default to the ``devint`` instance as in the Nextmv SDK."""
 
     client: Client

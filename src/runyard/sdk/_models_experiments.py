@@ -142,6 +142,9 @@ class ExperimentStatus(StrEnum):
     draft = "draft"
     canceled = "canceled"
     unknown = "unknown"
+    stopping = "stopping"
+    deleting = "deleting"
+    delete_failed = "delete-failed"
 
 
 class MetricTolerance(BaseModel):

@@ -15,9 +15,12 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    ensembles,
     experiments,
+    flows,
     health,
     instances,
+    online,
     operations,
     runs,
     secrets,
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(Observe, platform=runtime.platform)
     app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin, operations):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
+                   operations, online, ensembles, flows):
         app.include_router(module.router)
     return app

@@ -24,6 +24,11 @@ def log_key(run_id: str) -> str:
     return f"runs/{run_id}/log"
 
 
+def flow_key(run_id: str) -> str:
+    """A decision workflow's flow graph, as its runner (nextpipe) reports it."""
+    return f"runs/{run_id}/flow.json"
+
+
 def assets_key(run_id: str) -> str:
     """The index of a run's assets."""
     return f"runs/{run_id}/assets.json"

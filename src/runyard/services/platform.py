@@ -38,6 +38,8 @@ class Platform:
     start_queued: Callable[[], None] = field(default=lambda: None)
     cancel_hook: Callable[[str], None] = field(default=lambda run_id: None)
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
+    # An ensemble run's child ended (services.ensembles.child_ended, set by the composition root).
+    child_ended: Callable[[str], None] = field(default=lambda parent_run_id: None)
     key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
     metrics: Any = None  # services.metrics.Metrics, set by the composition root

@@ -53,6 +53,7 @@ class ExecutionSettings(BaseModel):
     """How runs are turned into processes."""
 
     default_class: str = Field("6c9500mb870s", description="Execution class used when none is named.")
+    shadow_class: str | None = Field(None, description="Execution class of shadow-test candidate runs. Unset, they run in their baseline's class at the last priority (behind every queued production run, but a running one holds a slot); a class of its own keeps them off production capacity altogether.")
     classes: dict[str, ExecutionClass] = Field(default_factory=_default_classes, description="Execution classes by name.")
     env_dir: Path | None = Field(None, description="Where Python environments are cached (default <data_dir>/envs).")
     work_dir: Path | None = Field(None, description="Where run workspaces are made (default <data_dir>/work).")
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     def _known_default_class(self) -> Settings:
         if self.execution.default_class not in self.execution.classes:
             raise ValueError(f"execution.default_class {self.execution.default_class!r} is not among the classes")
+        if self.execution.shadow_class and self.execution.shadow_class not in self.execution.classes:
+            raise ValueError(f"execution.shadow_class {self.execution.shadow_class!r} is not among the classes")
         return self
 
     def resolved_database_url(self) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runyard.domain.errors import RunyardError
-from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.manifest import Manifest, parse_manifest, with_output_format
 from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
 from runyard.execution.contract import Limits
@@ -180,7 +180,7 @@ class _Run:
 
     def execute(self, envs: EnvironmentBuilder, poll_interval: float, kill_grace: float) -> LocalReport:
         task = self.task
-        manifest = _parse(task.manifest, self.manifest_key)
+        manifest = with_output_format(_parse(task.manifest, self.manifest_key), task.output_format)
         bundle = self.ctx.bundle_dir(task.bundle_id)
         python = self.python = self.environment(manifest, bundle, envs)
         self.limit_exec = envs.limit_exec()

@@ -11,10 +11,10 @@ from runyard.server import streams
 from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
-from runyard.services import uploads, waiting
+from runyard.services import ensembles, online, uploads, waiting
 from runyard.services.blob_keys import output_key
 from runyard.services.platform import Platform, point_read
-from runyard.services.runs import logs, reads, results, submission, tracked
+from runyard.services.runs import logs, reads, results, tracked
 from runyard.services.runs.requests import RunRequest
 from runyard.services.signed import signed_url
 from runyard.storage.db import Run
@@ -59,12 +59,39 @@ def create_run(
         options=body.options or {},
         configuration=body.configuration or {},
         idempotency_key=idempotency_key or None,  # an empty header is no key
+        batch_experiment_id=body.batch_experiment_id or None,
+        cloned_run_id=cloned_run_id(body.tracking),
     )
+    kind = run_type(req.configuration)
+    if kind == "ensemble":
+        return {"run_id": ensembles.submit_ensemble_run(platform, principal, app_id, req, input_id=body.input_id)}
     if body.result is not None:
         return {"run_id": tracked.submit_tracked_run(platform, principal, app_id, req, body.result)}
-    if body.input_id is not None:
-        return {"run_id": submission.submit_run_from_input(platform, principal, app_id, req, body.input_id)}
-    return {"run_id": submission.submit_run(platform, principal, app_id, req)}
+    # (every run goes by the shadow and switchback tests of its instance)
+    return {"run_id": online.submit_run(platform, principal, app_id, req, input_id=body.input_id)}
+
+
+RUN_TYPES = ("standard", "external", "ensemble")
+
+
+def cloned_run_id(tracking: dict[str, Any] | None) -> str | None:
+    value = (tracking or {}).get("cloned_run_id")
+    if value is not None and not isinstance(value, str):
+        raise Invalid("tracking.cloned_run_id must be a string")
+    return value or None
+
+
+def run_type(configuration: dict[str, Any]) -> str:
+    """``configuration.run_type.type``; one this server does not run is refused, never run as a standard run."""
+    raw = configuration.get("run_type")
+    if raw is None:
+        return "standard"
+    if not isinstance(raw, dict):
+        raise Invalid("configuration.run_type must be an object such as {\"type\": \"standard\"}")
+    kind = raw.get("type") or raw.get("run_type") or "standard"
+    if kind not in RUN_TYPES:
+        raise Invalid(f"configuration.run_type.type {kind!r} is not supported: use one of {', '.join(RUN_TYPES)}")
+    return str(kind)
 
 
 @router.get("")
@@ -182,9 +209,14 @@ def run_asset(app_id: str, run_id: str, asset_id: str, request: Request, platfor
     return {"download_url": signed_url(platform, base_url(request), "GET", key), "type": content_type}
 
 
+@router.get("/{run_id}/ensemble")
+def run_ensemble(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    return ensembles.ensemble_result(platform, principal, app_id, run_id)
+
+
 @router.patch("/{run_id}/cancel")
 def cancel_run(app_id: str, run_id: str, platform: PlatformDep, principal: Operator) -> dict[str, str]:
-    reads.cancel_run(platform, principal, app_id, run_id)
+    ensembles.cancel_run(platform, principal, app_id, run_id)  # (an ensemble run's children with it)
     return {"status": "canceling"}
 
 

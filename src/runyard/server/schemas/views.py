@@ -65,8 +65,8 @@ def instance(i: Instance, app_id: str) -> dict[str, Any]:
 def _options(run: Run) -> dict[str, Any]:
     stored = run.options or {}
     summary = stored.get("summary")
-    if summary is None:
-        return {"request_options": stored.get("request") or {}}
+    if summary is None:  # (a tracked run: no options were resolved; 1.13.0's compare_runs reads active_options)
+        return {"request_options": stored.get("request") or {}, "active_options": {}}
     return {
         "request_options": stored.get("request") or {},
         "active_options": {s["name"]: s["value"] for s in summary},
@@ -87,7 +87,7 @@ def run_metadata(run: Run) -> dict[str, Any]:
         "status": status_v1(run.status),
         "status_v2": run.status,
         "format": {"input": {"type": run.input_format}, "output": {"type": run.output_format}},
-        "run_type": {"type": run.run_type or "standard"},
+        "run_type": run_type(run),
         "execution_class": run.execution_class,
         "execution_duration": float(run.execution_ms or 0.0),
         "queuing_priority": run.priority,
@@ -104,9 +104,23 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["metrics"] = run.metrics
     if run.experiment_id:
         meta["experiment_id"] = run.experiment_id
-    if run.input_id:
-        meta["tracking"] = {"input_id": run.input_id}
+    tracking = {k: v for k, v in (("input_id", run.input_id), ("cloned_run_id", run.cloned_run_id)) if v}
+    if tracking:
+        meta["tracking"] = tracking
+    if run.routing and run.routing.get("experiment_type"):  # a shadow or switchback test made or routed it
+        meta["experiment_type"] = run.routing["experiment_type"]
+        meta["routing"] = run.routing
     return meta
+
+
+def run_type(run: Run) -> dict[str, Any]:
+    """``{"type"}``, with the definition of an ensemble run and the ensemble run of a child (``reference_id``)."""
+    out: dict[str, Any] = {"type": run.run_type or "standard"}
+    if run.run_type == "ensemble" and run.routing:
+        out["definition_id"] = (run.routing.get("ensemble") or {}).get("definition_id")
+    if run.parent_run_id:
+        out["reference_id"] = run.parent_run_id
+    return out
 
 
 def run_information(run: Run) -> dict[str, Any]:
@@ -130,7 +144,7 @@ def run_list_item(run: Run) -> dict[str, Any]:
         "application_id": run.app_id,
         "application_instance_id": run.instance_id,
         "application_version_id": run.version_id,
-        "run_type": {"type": run.run_type or "standard"},
+        "run_type": run_type(run),
         "execution_class": run.execution_class,
         "runtime": "",
         "status_v2": run.status,
@@ -138,7 +152,7 @@ def run_list_item(run: Run) -> dict[str, Any]:
         "queuing_disabled": bool(run.queuing_disabled),
     }
     opts = _options(run)
-    if "active_options" in opts:
+    if "options_summary" in opts:
         item["options"] = opts["active_options"]
         item["options_summary"] = opts["options_summary"]
     item["request_options"] = opts["request_options"]

@@ -19,6 +19,8 @@ class RunRequest:
     options: dict[str, Any] = field(default_factory=dict)
     configuration: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    batch_experiment_id: str | None = None  # attach the run to this batch experiment
+    cloned_run_id: str | None = None  # tracking.cloned_run_id: the run this one clones
 
 
 @dataclass

@@ -20,7 +20,8 @@ from runyard.storage.db import Run
 
 # Every run ends through these two statements, built once: a ``PointRead``, then the update for its status.
 _RUNS = Run.__table__
-_FINISH_READ = select(_RUNS.c.status, _RUNS.c.cancel_requested, _RUNS.c.started_at, _RUNS.c.created_at).where(
+_FINISH_READ = select(_RUNS.c.status, _RUNS.c.cancel_requested, _RUNS.c.started_at, _RUNS.c.created_at,
+                      _RUNS.c.parent_run_id).where(
     _RUNS.c.id == bindparam("run_id"))
 _FINISHED_COLUMNS = ("status", "error", "finished_at", "duration_ms", "execution_ms", "output_size", "has_output",
                      "statistics", "metrics", "error_log")
@@ -69,6 +70,8 @@ def finish_run(platform: Platform, run_id: str, report: RunReport, *, owner: str
             moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
         else:
             moved = conn.execute(_FINISH_OWNED[status], {"run_id": run_id, "by_owner": owner, **params}).rowcount
+    if moved and run.parent_run_id:  # a child of an ensemble run: its last child ends the ensemble run
+        platform.child_ended(run.parent_run_id)
     return status if moved else None
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain.errors import CapacityExhausted, Conflict, Invalid, UnsafeArchive
 from runyard.domain.ids import new_id
-from runyard.domain.manifest import Manifest, parse_manifest
+from runyard.domain.manifest import ARCHIVE_OUTPUTS, Manifest, parse_manifest
 from runyard.domain.memo import Memo
 from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus
@@ -58,7 +58,10 @@ def _formats(manifest: Manifest, configuration: dict[str, Any], request: RunRequ
     if in_type not in INPUT_FORMATS:
         raise Invalid(f"configuration.format.input.type {in_type!r} is not one of {', '.join(INPUT_FORMATS)}")
     manifest_out = manifest.content_format
-    out_type = manifest_out if manifest_out != "text" else (out_type or "json")
+    if out_type in ARCHIVE_OUTPUTS and manifest_out in ("json", "text"):
+        pass  # asked for an archive of a json app: its output files are collected as asked (with_output_format)
+    else:
+        out_type = manifest_out if manifest_out != "text" else (out_type or "json")
     if out_type not in OUTPUT_FORMATS:
         raise Invalid(f"configuration.format.output.type {out_type!r} is not one of {', '.join(OUTPUT_FORMATS)}")
     return in_type, out_type
@@ -80,7 +83,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
     run_id: str | None = None
     try:
         with platform.db.session() as s:
-            found = _submission_target(s, principal, app_id, request.instance_id)
+            found = submission_target(s, principal, app_id, request.instance_id)
             app, targets = found if found is not None else (load_app(s, principal, app_id), None)
             if request.idempotency_key:
                 prior = _prior(s, app.pk, request.idempotency_key)
@@ -138,7 +141,7 @@ def bundle_manifest(bundle_id: str, manifest: dict[str, Any]) -> Manifest:
     return _MANIFESTS.get(bundle_id) or _MANIFESTS.remember(bundle_id, parse_manifest(manifest))
 
 
-def _submission_target(session: Session, principal: Principal, app_id: str, instance_id: str | None) -> tuple[AppRef, dict[tuple[str, str], Any]] | None:
+def submission_target(session: Session, principal: Principal, app_id: str, instance_id: str | None) -> tuple[AppRef, dict[tuple[str, str], Any]] | None:
     """The application and, as :func:`queued_run_row`'s ``targets``, what a run on ``instance_id`` (or the
     default) executes. ``None`` when something is missing: the ORM path then raises the precise error."""
     row = session.execute(_SUBMISSION_TARGET, {"account_id": principal.account_id, "app_id": app_id,

@@ -238,6 +238,10 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     execution_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # Set when a shadow or switchback test made or routed the run: which test, and why it runs where it does.
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    parent_run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)  # an ensemble run's child
+    cloned_run_id: Mapped[str | None] = mapped_column(String(64), default=None)  # tracking.cloned_run_id of a clone
 
 
 class SecretsCollection(Base):
@@ -323,5 +327,57 @@ class AcceptanceTest(Base):
     metrics: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(16), default="started")
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OnlineTest(Base):
+    """A shadow or switchback test: it acts on runs submitted to its baseline instance while started."""
+
+    __tablename__ = "online_tests"
+    __table_args__ = (UniqueConstraint("app_pk", "kind", "id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # shadow | switchback
+    id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # shadow: [{"baseline_instance_id", "candidate_instance_ids"}]; switchback: [{"baseline_instance_id", "candidate_instance_id"}]
+    comparisons: Mapped[list[Any]] = mapped_column(default=list)
+    start_time: Mapped[datetime | None] = mapped_column(default=None)
+    end_time: Mapped[datetime | None] = mapped_column(default=None)
+    maximum_runs: Mapped[int | None] = mapped_column(Integer, default=None)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OnlineTestRun(Base):
+    """A run of a shadow or switchback test, tagged baseline or candidate."""
+
+    __tablename__ = "online_test_runs"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    test_pk: Mapped[int] = mapped_column(ForeignKey("online_tests.pk", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # baseline | candidate
+    instance_id: Mapped[str] = mapped_column(String(128))
+    source_run_id: Mapped[str | None] = mapped_column(String(64), default=None)  # the baseline run a candidate mirrors
+    unit_index: Mapped[int | None] = mapped_column(Integer, default=None)  # the switchback unit it ran in
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnsembleDefinition(Base):
+    __tablename__ = "ensemble_definitions"
+    __table_args__ = (UniqueConstraint("app_pk", "id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    run_groups: Mapped[list[Any]] = mapped_column(default=list)
+    rules: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
