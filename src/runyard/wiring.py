@@ -13,8 +13,10 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts
 from runyard.services.dispatch import Dispatcher
+from runyard.services.events import Wakeup
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
+from runyard.services.webhooks.delivery import DeliveryWorker
 from runyard.settings import Settings
 from runyard.storage.blobs import open_blob_store
 from runyard.storage.db import create_database
@@ -27,11 +29,17 @@ class Runtime:
     executor: Executor
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
 
+    webhooks: DeliveryWorker | None = None
+
     def start(self) -> None:
         self.dispatcher.start()
         self.dispatcher.wakeup()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.dispatcher.stop()
         self.executor.shutdown(cancel_running=True)
         self.platform.db.dispose()
@@ -102,5 +110,9 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.start_queued = dispatcher.dispatch_now
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
+    webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
+    if webhooks is not None:
+        Wakeup(webhooks.wake).install(platform.db.engine)
+        platform.wakeup_webhooks = webhooks.wake.set
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
-                   sandbox=sandbox_status(settings, sandbox))
+                   sandbox=sandbox_status(settings, sandbox), webhooks=webhooks)

@@ -22,6 +22,7 @@ from runyard.server.api import (
     secrets,
     signed,
     versions,
+    webhooks,
 )
 from runyard.server.hot import HotPaths
 from runyard.settings import Settings
@@ -78,6 +79,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(HotPaths, platform=runtime.platform)
     app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin, webhooks):
         app.include_router(module.router)
     return app

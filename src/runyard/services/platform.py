@@ -39,6 +39,7 @@ class Platform:
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
     key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
+    wakeup_webhooks: Callable[[], None] = field(default=lambda: None)  # the delivery worker has work
 
     @property
     def bundle_cache(self) -> Path:

@@ -57,6 +57,23 @@ class ExecutionSettings(BaseModel):
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
 
 
+class WebhookSettings(BaseModel):
+    """How webhook deliveries are made: retries, timeouts, limits and which targets they may reach."""
+
+    allow_loopback: bool = Field(False, description="Let deliveries connect to loopback addresses (127.0.0.0/8, ::1).")
+    deny_private: bool = Field(False, description="Refuse deliveries to private ranges (10/8, 172.16/12, 192.168/16, fc00::/7).")
+    max_attempts: int = Field(12, ge=1, description="Attempts per delivery before it is given up (12: about 17 hours with the defaults).")
+    backoff_base_seconds: float = Field(30.0, gt=0, description="Delay before the first retry; each next one doubles, with jitter.")
+    backoff_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Longest delay between two attempts (a Retry-After may ask for more, up to a day).")
+    timeout_seconds: float = Field(10.0, gt=0, description="Time an attempt may take: connect, send and read the answer.")
+    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, per server.")
+    workers: int = Field(16, ge=1, description="Attempts in flight at once, per server.")
+    disable_after_failures: int = Field(50, ge=1, description="Consecutive failed attempts after which a webhook is disabled (with disable_after_seconds).")
+    disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often a server looks for events other servers wrote.")
+    enabled: bool = Field(True, description="Run the delivery worker in this server.")
+
+
 class Settings(BaseSettings):
     """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
 
@@ -76,6 +93,7 @@ class Settings(BaseSettings):
     development: bool = Field(True, description="Development mode allows generated secrets.")
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

@@ -8,6 +8,7 @@ from runyard.storage.db.tables import (
     Application,
     Base,
     Bundle,
+    Event,
     Experiment,
     InputSet,
     Instance,
@@ -17,6 +18,9 @@ from runyard.storage.db.tables import (
     ServerState,
     Upload,
     Version,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
 )
 
 __all__ = [
@@ -36,5 +40,9 @@ __all__ = [
     "ServerState",
     "Upload",
     "Version",
+    "Event",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "create_database",
 ]
