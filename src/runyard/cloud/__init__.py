@@ -78,6 +78,7 @@ from runyard.sdk._models_runs import (
 )
 from runyard.sdk._package import MANIFEST_FILE_NAME
 from runyard.sdk._polling import PollingOptions, poll
+from runyard.sdk._webhooks import WebhookVerificationError, verify_signature
 from runyard.sdk.errors import (
     APIConnectionError,
     APIError,
@@ -94,6 +95,8 @@ from runyard.sdk.errors import (
 )
 
 __all__ = [
+    "WebhookVerificationError",
+    "verify_signature",
     "MANIFEST_FILE_NAME",
     "APIConnectionError",
     "APIError",

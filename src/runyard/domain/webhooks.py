@@ -21,10 +21,10 @@ from runyard.domain.errors import Invalid
 RUN_STATUS = "run.status"
 EVENT_TYPES: dict[str, str] = {
     RUN_STATUS: "a run changed status (queued, running, succeeded, failed, canceled)",
+    "version.pushed": "a version of an application was created",
+    # Subscribable now; emitted by the experiment and ensemble services through services.events.emit.
     "experiment.status": "an experiment (batch, acceptance, scenario, shadow, switchback) started, completed or failed",
     "ensemble.winner": "an ensemble run chose its winning child run",
-    "version.pushed": "a version of an application was created",
-    "queue.wait": "a run has waited in the queue longer than the account's threshold",
 }
 SECRET_PREFIX = "whsec_"
 TOLERANCE_SECONDS = 300  # how far a signature's timestamp may be from the receiver's clock
