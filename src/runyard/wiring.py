@@ -13,7 +13,7 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts
 from runyard.services.dispatch import Dispatcher
-from runyard.services.events import Wakeup
+from runyard.services.events import ALL, Wakeup
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
 from runyard.services.webhooks.delivery import DeliveryWorker
@@ -112,7 +112,7 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.has_capacity = dispatcher.has_capacity
     webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
     if webhooks is not None:
-        Wakeup(webhooks.wake).install(platform.db.engine)
         platform.wakeup_webhooks = webhooks.wake.set
+    Wakeup(platform.wakeup_webhooks, lambda: platform.run_events.notify(ALL)).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
                    sandbox=sandbox_status(settings, sandbox), webhooks=webhooks)

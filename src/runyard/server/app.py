@@ -15,6 +15,7 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    events,
     experiments,
     health,
     instances,
@@ -79,6 +80,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(HotPaths, platform=runtime.platform)
     app.add_middleware(RequestIds)  # outermost of the two: the fast path's answers carry ids too
     errors.install(app)
-    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin, webhooks):
+    for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin, webhooks, events):
         app.include_router(module.router)
     return app

@@ -7,8 +7,7 @@ which the run transition statements call with the ids of the runs they moved.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,12 +78,15 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-class Wakeup:
-    """Wakes the delivery worker after a transaction that wrote events commits (on this server; others
-    find them on their next poll)."""
+ALL = "*"  # the key under which event streams wait in ``RunEvents``
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+
+class Wakeup:
+    """Wakes the delivery worker and the event streams after a transaction that wrote events commits
+    (on this server; others find them on their next poll)."""
+
+    def __init__(self, *listeners: Callable[[], None]) -> None:
+        self.listeners = listeners
 
     def install(self, engine: Any) -> None:
         # A connection goes back to the pool after its transaction ended: only then can the worker
@@ -94,7 +96,8 @@ class Wakeup:
 
     def _on_checkin(self, _dbapi_conn: Any, record: Any) -> None:
         if record is not None and record.info.pop(_FLAG, False):
-            self.event.set()
+            for listener in self.listeners:
+                listener()
 
     @staticmethod
     def _on_rollback(conn: Connection) -> None:
