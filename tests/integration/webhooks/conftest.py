@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from runyard.server.app import create_app
 from runyard.settings import Settings
 from runyard.testing.receiver import Receiver, receiving
+from runyard.testing.servers import serve_in_thread
 
 from ..conftest import ADMIN_KEY, Api
 
@@ -39,6 +40,13 @@ def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., tu
     yield start
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def base_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real server on a loopback port (for streams and the SDK)."""
+    with serve_in_thread(make_settings(database_url, tmp_path)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,24 +6,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-
-from runyard.testing.servers import serve_in_thread
 
 from ..conftest import ADMIN_KEY
-from .conftest import make_settings
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-@pytest.fixture
-def base_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    with serve_in_thread(make_settings(database_url, tmp_path)) as url:
-        yield url
 
 
 def read_sse(lines: Iterator[str], count: int | None = None, until: str | None = None) -> list[dict[str, Any]]:
