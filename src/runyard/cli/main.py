@@ -27,6 +27,7 @@ from runyard.cli import (
     runs,
     scenario,
     versions,
+    webhooks,
 )
 from runyard.cli.base import Cli, command
 
@@ -139,7 +140,8 @@ command(app, "track")(runs.track)
 
 for group, name in ((apps.app, "app"), (versions.app, "version"), (instances.app, "instance"), (runs.app, "run"),
                     (input_sets.app, "input-set"), (batch.app, "batch"), (scenario.app, "scenario"),
-                    (acceptance.app, "acceptance"), (keys.app, "keys")):
+                    (acceptance.app, "acceptance"), (keys.app, "keys"),
+                    (webhooks.app, "webhooks")):
     app.add_typer(group, name=name)
 
 
