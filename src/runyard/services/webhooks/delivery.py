@@ -25,6 +25,7 @@ from sqlalchemy import exists, func, or_, select, update
 from runyard import __version__
 from runyard.domain import webhooks as wh
 from runyard.domain.webhooks import RetryPolicy, TargetRefused
+from runyard.services import experiments
 from runyard.services.events import run_status_data
 from runyard.services.platform import Platform
 from runyard.services.webhooks.manage import attempt_count, event_body, new_delivery, signing_secrets
@@ -136,6 +137,9 @@ class DeliveryWorker:
                 hooks[row.account_id].append(row)
             run_ids = {e.subject for e in events if e.type == wh.RUN_STATUS}
             runs = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
+            for run in runs.values():
+                if run.experiment_id and run.status in ("succeeded", "failed", "canceled"):
+                    experiments.complete_if_done(s, run.app_pk, run.experiment_id)
             for event in events:
                 data, instance_id, status = self._data(event, runs)
                 event.body, event.fanned_out = data, True
