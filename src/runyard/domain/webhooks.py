@@ -25,6 +25,7 @@ EVENT_TYPES: dict[str, str] = {
     # Subscribable now; emitted by the experiment and ensemble services through services.events.emit.
     "experiment.status": "an experiment (batch, acceptance, scenario, shadow, switchback) started, completed or failed",
     "ensemble.winner": "an ensemble run chose its winning child run",
+    "queue.wait": "a run has waited in the queue longer than RUNYARD_WEBHOOKS__QUEUE_WAIT_SECONDS",
 }
 SECRET_PREFIX = "whsec_"
 TOLERANCE_SECONDS = 300  # how far a signature's timestamp may be from the receiver's clock

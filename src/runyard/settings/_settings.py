@@ -72,6 +72,7 @@ class WebhookSettings(BaseModel):
     disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")
     poll_seconds: float = Field(1.0, gt=0, description="How often a server looks for events other servers wrote.")
     enabled: bool = Field(True, description="Run the delivery worker in this server.")
+    queue_wait_seconds: float = Field(300.0, ge=0, description="A queue.wait event is sent for a run queued longer than this (0: never).")
 
 
 class Settings(BaseSettings):

@@ -178,3 +178,16 @@ def test_experiment_events_without_anyone_reading_the_experiment(api: Api, recei
     assert [d["data"]["status"] for d in docs] == ["started", "completed"]
     assert all(d["event_type"] == "experiment.status" and d["data"]["experiment_id"] == "b1" for d in docs)
     assert docs[1]["data"]["runs"] == {"succeeded": 3, "failed": 0, "canceled": 0, "total": 3}
+
+
+def test_queue_wait_event_once_per_run(start_server, receiver) -> None:  # type: ignore[no-untyped-def]
+    api, client = start_server(queue_wait_seconds=0.5)
+    api.new_app("slow-queue")
+    create_webhook(api, receiver.url, event_types=["queue.wait"])
+    client.app.state.runtime.dispatcher.stop()  # nothing starts: runs stay queued
+    run_id = submit(api, "slow-queue")
+    doc = json.loads(receiver.wait_for(1, timeout=20)[0].body)
+    assert doc["event_type"] == "queue.wait" and doc["data"]["run_id"] == run_id
+    assert doc["data"]["waited_seconds"] >= 0.5 and doc["data"]["threshold_seconds"] == 0.5
+    time.sleep(3)  # several scans later: still one
+    assert len(receiver.received) == 1

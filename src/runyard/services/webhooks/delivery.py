@@ -24,9 +24,10 @@ from sqlalchemy import exists, func, or_, select, update
 
 from runyard import __version__
 from runyard.domain import webhooks as wh
+from runyard.domain.errors import Conflict
 from runyard.domain.webhooks import RetryPolicy, TargetRefused
 from runyard.services import experiments
-from runyard.services.events import run_status_data
+from runyard.services.events import emit, run_status_data
 from runyard.services.platform import Platform
 from runyard.services.webhooks.manage import attempt_count, event_body, new_delivery, signing_secrets
 from runyard.services.webhooks.targets import Resolver, check_target, system_resolve
@@ -37,7 +38,9 @@ _D, _W = WebhookDelivery.__table__, Webhook.__table__
 _EARLIER = _D.alias("earlier")
 FAN_OUT_BATCH = 500
 EXCERPT_BYTES = 1024
-LEASE_MARGIN_SECONDS = 30.0  # beyond the attempt's timeout: recording the outcome takes a moment too
+LEASE_MARGIN_SECONDS = 30.0
+QUEUE_SCAN_SECONDS = 5.0
+_E = Event.__table__  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
 @dataclass
@@ -66,6 +69,7 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self._settings.workers, thread_name_prefix="runyard-webhook")
         self._inflight: dict[str, int] = defaultdict(int)
+        self._next_queue_scan = 0.0
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=self._settings.timeout_seconds, follow_redirects=False,
                                     limits=httpx.Limits(max_connections=self._settings.workers * 2), trust_env=False)
@@ -97,6 +101,9 @@ class DeliveryWorker:
 
     def run_once(self) -> bool:
         """Fan out new events and start what is due; True if there may be more to do at once."""
+        if self._settings.queue_wait_seconds and time.monotonic() >= self._next_queue_scan:
+            self._next_queue_scan = time.monotonic() + min(QUEUE_SCAN_SECONDS, self._settings.queue_wait_seconds / 2)
+            self.scan_queue()
         fanned = self.fan_out()
         started = self.start_due()
         return fanned >= FAN_OUT_BATCH or started > 0 and self._free() > 0
@@ -121,6 +128,25 @@ class DeliveryWorker:
     def _free(self) -> int:
         with self._lock:
             return self._settings.workers - sum(self._inflight.values())
+
+    # --- queue waits ------------------------------------------------------------------------------
+
+    def scan_queue(self) -> int:
+        """A ``queue.wait`` event, once, for each run queued longer than the threshold."""
+        now = datetime.now(UTC)
+        threshold = self._settings.queue_wait_seconds
+        told = exists().where(_E.c.subject == Run.id, _E.c.type == "queue.wait")
+        with self._platform.db.session() as s:
+            waiting = list(s.scalars(select(Run).where(Run.status == "queued", Run.created_at < now - timedelta(seconds=threshold), ~told)
+                                     .order_by(Run.created_at).limit(200).with_for_update(skip_locked=True)))
+            for run in waiting:
+                emit(s, "queue.wait", {
+                    "run_id": run.id, "application_id": run.app_id, "instance_id": run.instance_id or "",
+                    "execution_class": run.execution_class, "priority": run.priority,
+                    "queued_at": run.created_at.isoformat().replace("+00:00", "Z"),
+                    "waited_seconds": round((now - run.created_at).total_seconds(), 3), "threshold_seconds": threshold,
+                }, account_id=run.account_id, subject=run.id, app_id=run.app_id, detail="queued")
+            return len(waiting)
 
     # --- fan-out ----------------------------------------------------------------------------------
 
@@ -218,8 +244,12 @@ class DeliveryWorker:
             if hook is None:
                 return
             url, custom, body = hook.endpoint_url, dict(hook.headers or {}), delivery.body.encode()
-            secrets = signing_secrets(self._platform, hook, datetime.now(UTC))
-        outcome = self._post(url, custom, body, delivery_id, secrets)
+            try:
+                secrets = signing_secrets(self._platform, hook, datetime.now(UTC))
+            except Conflict as exc:  # another RUNYARD_SECRETS_KEY: nothing can be signed, say so in the log
+                secrets = None
+                unsigned = Outcome(None, 0.0, "", str(exc), None)
+        outcome = self._post(url, custom, body, delivery_id, secrets) if secrets is not None else unsigned
         self._record(delivery_id, lease, outcome)
 
     def _post(self, url: str, custom: dict[str, str], body: bytes, msg_id: str, secrets: list[str]) -> Outcome:

@@ -305,7 +305,8 @@ class Event(Base):
     it happen. Webhook deliveries are fanned out from it; event streams read it by id."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_pending", "fanned_out", "id"), Index("ix_events_account_id", "account_id", "id"))
+    __table_args__ = (Index("ix_events_pending", "fanned_out", "id"), Index("ix_events_account_id", "account_id", "id"),
+                      Index("ix_events_subject", "subject", "type"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))

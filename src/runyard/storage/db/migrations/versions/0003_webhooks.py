@@ -30,6 +30,7 @@ def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_account_id', ['account_id', 'id'], unique=False)
         batch_op.create_index('ix_events_pending', ['fanned_out', 'id'], unique=False)
+        batch_op.create_index('ix_events_subject', ['subject', 'type'], unique=False)
 
     op.create_table('webhooks',
     sa.Column('pk', sa.String(length=64), nullable=False),
@@ -110,6 +111,7 @@ def downgrade() -> None:
 
     op.drop_table('webhooks')
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_subject')
         batch_op.drop_index('ix_events_pending')
         batch_op.drop_index('ix_events_account_id')
 
