@@ -81,16 +81,17 @@ def verify_nextmv(secret: str, body: bytes, header: str, *, now_ms: int, toleran
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 12
+    max_attempts: int = 14
     base_seconds: float = 30.0
     cap_seconds: float = 6 * 3600.0
     max_retry_after_seconds: float = 24 * 3600.0
 
     def delay(self, attempts_made: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds before the next attempt after ``attempts_made`` failed ones: exponential with full
-        jitter in its upper half, never less than the receiver's ``Retry-After``."""
+        """Seconds before the next attempt after ``attempts_made`` failed ones: exponential, with jitter
+        over the top quarter of each step (receivers that failed together do not all retry together,
+        and each gap is still at least half again the one before), never less than ``Retry-After``."""
         step = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts_made - 1))
-        delay = step * (0.5 + 0.5 * (rng or random).random())
+        delay = step * (0.75 + 0.25 * (rng or random).random())
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_retry_after_seconds))
         return delay

@@ -62,7 +62,7 @@ class WebhookSettings(BaseModel):
 
     allow_loopback: bool = Field(False, description="Let deliveries connect to loopback addresses (127.0.0.0/8, ::1).")
     deny_private: bool = Field(False, description="Refuse deliveries to private ranges (10/8, 172.16/12, 192.168/16, fc00::/7).")
-    max_attempts: int = Field(12, ge=1, description="Attempts per delivery before it is given up (12: about 17 hours with the defaults).")
+    max_attempts: int = Field(14, ge=1, description="Attempts per delivery before it is given up (14: over about 23 hours with the defaults).")
     backoff_base_seconds: float = Field(30.0, gt=0, description="Delay before the first retry; each next one doubles, with jitter.")
     backoff_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Longest delay between two attempts (a Retry-After may ask for more, up to a day).")
     timeout_seconds: float = Field(10.0, gt=0, description="Time an attempt may take: connect, send and read the answer.")

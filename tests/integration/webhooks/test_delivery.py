@@ -61,8 +61,7 @@ def test_500_four_times_then_200_five_attempts_with_growing_gaps(api, receiver) 
     assert {json.loads(r.body)["data"]["run_id"] for r in got} == {run_id}
     assert len({r.headers["webhook-id"] for r in got}) == 1  # one message, five attempts
     gaps = [b.at - a.at for a, b in zip(got, got[1:], strict=False)]
-    assert all(later > earlier - 0.05 for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
-    assert gaps[-1] > 3 * gaps[0], gaps
+    assert all(later > 1.2 * earlier for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
     log = wait_until(lambda: [d for d in deliveries(api) if d["state"] == "succeeded"], what="the delivery succeeded")
     attempts = log[0]["attempts"]
     assert [a["status_code"] for a in attempts] == [500, 500, 500, 500, 200]

@@ -21,16 +21,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from runyard import __version__
 from runyard.domain import webhooks as wh
 from runyard.domain.errors import Conflict
+from runyard.domain.ids import new_id
 from runyard.domain.webhooks import RetryPolicy, TargetRefused
 from runyard.services import experiments
 from runyard.services.events import emit, run_status_data
 from runyard.services.platform import Platform
-from runyard.services.webhooks.manage import attempt_count, event_body, new_delivery, signing_secrets
+from runyard.services.webhooks.manage import attempt_count, event_body, signing_secrets
 from runyard.services.webhooks.targets import Resolver, check_target, system_resolve
 from runyard.storage.db import Event, Run, Webhook, WebhookAttempt, WebhookDelivery
 
@@ -41,7 +43,34 @@ FAN_OUT_BATCH = 500
 EXCERPT_BYTES = 1024
 LEASE_MARGIN_SECONDS = 30.0
 QUEUE_SCAN_SECONDS = 5.0
-_E = Event.__table__  # beyond the attempt's timeout: recording the outcome takes a moment too
+_E, _R, _A = Event.__table__, Run.__table__, WebhookAttempt.__table__
+# Due deliveries with what an attempt needs of their webhook. A delivery waits while an earlier one of
+# the same run (subject) to the same webhook is pending: a receiver gets a run's events in order.
+_DUE = (
+    select(_D.c.id, _D.c.webhook_pk, _D.c.body, _W.c.endpoint_url, _W.c.headers, _W.c.secret, _W.c.previous_secret,
+           _W.c.previous_secret_expires_at)
+    .join(_W, _W.c.pk == _D.c.webhook_pk)
+    .where(_D.c.state == "pending", _D.c.next_attempt_at <= bindparam("now", type_=_D.c.next_attempt_at.type),
+           or_(_D.c.lease_expires_at.is_(None), _D.c.lease_expires_at < bindparam("now", type_=_D.c.next_attempt_at.type)),
+           _W.c.status == "enabled",
+           ~exists().where(_EARLIER.c.webhook_pk == _D.c.webhook_pk, _EARLIER.c.subject == _D.c.subject,
+                           _EARLIER.c.subject != "", _EARLIER.c.state == "pending", _EARLIER.c.event_id < _D.c.event_id))
+    .order_by(_D.c.next_attempt_at, _D.c.event_id)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True, of=_D)
+)
+_ENDED = ("succeeded", "failed", "canceled")
+# The fan-out's statements, built once.
+_PENDING_EVENTS = (select(_E.c.id, _E.c.account_id, _E.c.type, _E.c.subject, _E.c.app_id, _E.c.detail, _E.c.body,
+                          _E.c.created_at)
+                   .where(_E.c.fanned_out.is_(False)).order_by(_E.c.id).limit(bindparam("n"))
+                   .with_for_update(skip_locked=True))
+_HOOKS_OF = select(_W.c.pk, _W.c.account_id, _W.c.event_types, _W.c.filters).where(
+    _W.c.account_id.in_(bindparam("accounts", expanding=True)), _W.c.status == "enabled")
+_RUNS_OF = select(*(_R.c[n] for n in ("id", "app_pk", "app_id", "instance_id", "version_id", "status", "error", "created_at",
+                                      "started_at", "finished_at", "duration_ms", "experiment_id"))).where(
+    _R.c.id.in_(bindparam("ids", expanding=True)))
+_FANNED_OUT = update(_E).where(_E.c.id == bindparam("eid")).values(body=bindparam("data", type_=_E.c.body.type), fanned_out=True)  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
 @dataclass
@@ -156,34 +185,44 @@ class DeliveryWorker:
     # --- fan-out ----------------------------------------------------------------------------------
 
     def fan_out(self) -> int:
-        """Deliveries for the next outbox events, each event once across servers."""
-        with self._platform.db.session() as s:
-            events = list(s.scalars(select(Event).where(Event.fanned_out.is_(False)).order_by(Event.id)
-                                    .limit(FAN_OUT_BATCH).with_for_update(skip_locked=True)))
+        """Deliveries for the next outbox events, each event once across servers. Core statements on
+        plain rows: every status change of every run passes here."""
+        now = datetime.now(UTC)
+        with self._platform.db.engine.begin() as conn:
+            events = conn.execute(_PENDING_EVENTS, {"n": FAN_OUT_BATCH}).all()
             if not events:
                 return 0
-            accounts = {e.account_id for e in events}
-            hooks: dict[str, list[Webhook]] = defaultdict(list)
-            for row in s.scalars(select(Webhook).where(Webhook.account_id.in_(accounts), Webhook.status == "enabled")):
+            accounts = list({e.account_id for e in events})
+            hooks: dict[str, list[Any]] = defaultdict(list)
+            for row in conn.execute(_HOOKS_OF, {"accounts": accounts}):
                 hooks[row.account_id].append(row)
-            run_ids = {e.subject for e in events if e.type == wh.RUN_STATUS}
-            runs = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(run_ids)))} if run_ids else {}
-            for run in runs.values():
-                if run.experiment_id and run.status in ("succeeded", "failed", "canceled"):
-                    experiments.complete_if_done(s, run.app_pk, run.experiment_id)
+            run_ids = list({e.subject for e in events if e.type == wh.RUN_STATUS})
+            runs = {r.id: r for r in conn.execute(_RUNS_OF, {"ids": run_ids})} if run_ids else {}
+            ended = {(r.app_pk, r.experiment_id) for r in runs.values() if r.experiment_id and r.status in _ENDED}
+            if ended:
+                with Session(bind=conn) as s:  # in this transaction
+                    for app_pk, exp_id in ended:
+                        experiments.complete_if_done(s, app_pk, exp_id)
+                    s.flush()
+            bodies, deliveries = [], []
             for event in events:
                 data, instance_id, status = self._data(event, runs)
-                event.body, event.fanned_out = data, True
+                bodies.append({"eid": event.id, "data": data})
                 body = None
                 for hook in hooks.get(event.account_id, ()):
                     if wh.matches(hook.event_types, hook.filters, event_type=event.type, app_id=event.app_id,
                                   instance_id=instance_id, status=status):
                         body = body or event_body(event, data)
-                        s.add(new_delivery(hook, event, body))
+                        deliveries.append({"id": new_id("msg", 20), "webhook_pk": hook.pk, "event_id": event.id,
+                                           "event_type": event.type, "subject": event.subject, "body": body, "state": "pending",
+                                           "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now})
+            conn.execute(_FANNED_OUT, bodies)
+            if deliveries:
+                conn.execute(insert(_D), deliveries)
             return len(events)
 
     @staticmethod
-    def _data(event: Event, runs: dict[str, Run]) -> tuple[dict[str, Any], str, str]:
+    def _data(event: Any, runs: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
         if event.type != wh.RUN_STATUS:
             data = dict(event.body or {})
             return data, str(data.get("instance_id") or ""), event.detail or str(data.get("status") or "")
@@ -201,61 +240,61 @@ class DeliveryWorker:
             return 0
         now = datetime.now(UTC)
         lease = now + timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
-        earlier_pending = exists().where(
-            _EARLIER.c.webhook_pk == _D.c.webhook_pk, _EARLIER.c.subject == _D.c.subject, _EARLIER.c.subject != "",
-            _EARLIER.c.state == "pending", _EARLIER.c.event_id < _D.c.event_id)
-        query = (
-            select(_D.c.id, _D.c.webhook_pk)
-            .join(_W, _W.c.pk == _D.c.webhook_pk)
-            .where(_D.c.state == "pending", _D.c.next_attempt_at <= now,
-                   or_(_D.c.lease_expires_at.is_(None), _D.c.lease_expires_at < now),
-                   _W.c.status == "enabled", ~earlier_pending)
-            .order_by(_D.c.next_attempt_at, _D.c.event_id)
-            .limit(free * 4)
-            .with_for_update(skip_locked=True, of=_D)
-        )
-        taken: list[tuple[str, str]] = []
+        taken: list[Any] = []
         with self._platform.db.engine.begin() as conn:
+            rows = conn.execute(_DUE, {"now": now, "n": free * 4}).all()
             with self._lock:
-                for row in conn.execute(query, {}).all():
+                for row in rows:
                     if len(taken) >= free:
                         break
                     if self._inflight[row.webhook_pk] >= self._settings.concurrency_per_endpoint:
                         continue
                     self._inflight[row.webhook_pk] += 1
-                    taken.append((row.id, row.webhook_pk))
+                    taken.append(row)
             if taken:
-                conn.execute(update(_D).where(_D.c.id.in_([t[0] for t in taken])).values(lease_expires_at=lease))
-        for delivery_id, webhook_pk in taken:
-            self._pool.submit(self._attempt_guarded, delivery_id, webhook_pk, lease)
+                conn.execute(update(_D).where(_D.c.id.in_([t.id for t in taken])).values(lease_expires_at=lease))
+        for row in taken:
+            self._pool.submit(self._attempt_guarded, row, lease)
         return len(taken)
 
-    def _attempt_guarded(self, delivery_id: str, webhook_pk: str, lease: datetime) -> None:
+    def _attempt_guarded(self, claimed: Any, lease: datetime) -> None:
         try:
-            self.attempt(delivery_id, lease)
+            self.attempt(claimed, lease)
         except Exception:  # noqa: BLE001
-            log.exception("webhook delivery %s: attempt failed unexpectedly", delivery_id)
+            log.exception("webhook delivery %s: attempt failed unexpectedly", claimed.id)
         finally:
             with self._lock:
-                self._inflight[webhook_pk] -= 1
+                self._inflight[claimed.webhook_pk] -= 1
             self.wake.set()  # a slot is free; a next delivery of this run may be due
 
-    def attempt(self, delivery_id: str, lease: datetime) -> None:
-        with self._platform.db.session() as s:
-            delivery = s.get(WebhookDelivery, delivery_id)
-            if delivery is None or delivery.state != "pending":
-                return
-            hook = s.get(Webhook, delivery.webhook_pk)
-            if hook is None:
-                return
-            url, custom, body = hook.endpoint_url, dict(hook.headers or {}), delivery.body.encode()
-            try:
-                secrets = signing_secrets(self._platform, hook, datetime.now(UTC))
-            except Conflict as exc:  # another RUNYARD_SECRETS_KEY: nothing can be signed, say so in the log
-                secrets = None
-                unsigned = Outcome(None, 0.0, "", str(exc), None)
-        outcome = self._post(url, custom, body, delivery_id, secrets) if secrets is not None else unsigned
-        self._record(delivery_id, lease, outcome)
+    def attempt(self, claimed: Any, lease: datetime) -> None:
+        """One attempt of a leased delivery (``claimed``: its row joined with its webhook's)."""
+        try:
+            secrets = signing_secrets(self._platform, claimed, datetime.now(UTC))
+        except Conflict as exc:  # another RUNYARD_SECRETS_KEY: nothing can be signed; the log says so
+            outcome = Outcome(None, 0.0, "", str(exc), None)
+        else:
+            outcome = self._post(claimed.endpoint_url, dict(claimed.headers or {}), claimed.body.encode(), claimed.id, secrets)
+        if outcome.ok:
+            self._record_success(claimed.id, claimed.webhook_pk, lease, outcome)
+        else:
+            self._record(claimed.id, lease, outcome)
+
+    def _record_success(self, delivery_id: str, webhook_pk: str, lease: datetime, outcome: Outcome) -> None:
+        """The common case in three Core statements; the webhook row is written only if it had failures."""
+        now = datetime.now(UTC)
+        with self._platform.db.engine.begin() as conn:
+            moved = conn.execute(update(_D).where(_D.c.id == delivery_id, _D.c.lease_expires_at == lease).values(
+                state="succeeded", finished_at=now, attempts=_D.c.attempts + 1, lease_expires_at=None,
+                last_status_code=outcome.status_code, last_error="")).rowcount
+            if not moved:
+                return  # taken over meanwhile (this attempt outlived its lease) or deleted
+            conn.execute(insert(_A).values(
+                delivery_id=delivery_id, number=select(func.count() + 1).where(_A.c.delivery_id == delivery_id).scalar_subquery(),
+                started_at=now, status_code=outcome.status_code, latency_ms=outcome.latency_ms,
+                response_excerpt=outcome.excerpt, error=""))
+            conn.execute(update(_W).where(_W.c.pk == webhook_pk, _W.c.consecutive_failures != 0)
+                         .values(consecutive_failures=0, failing_since=None))
 
     def _post(self, url: str, custom: dict[str, str], body: bytes, msg_id: str, secrets: list[str]) -> Outcome:
         started = time.perf_counter()
