@@ -43,6 +43,7 @@ FAN_OUT_BATCH = 500
 EXCERPT_BYTES = 1024
 LEASE_MARGIN_SECONDS = 30.0
 QUEUE_SCAN_SECONDS = 5.0
+STOP_GRACE_SECONDS = 3.0
 _E, _R, _A = Event.__table__, Run.__table__, WebhookAttempt.__table__
 # Due deliveries with what an attempt needs of their webhook. A delivery waits while an earlier one of
 # the same run (subject) to the same webhook is pending: a receiver gets a run's events in order.
@@ -100,6 +101,7 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(self._settings.workers, thread_name_prefix="runyard-webhook")
         self._inflight: dict[str, int] = defaultdict(int)
         self._next_queue_scan = 0.0
+        self._closed = False  # stopped: late attempts record nothing (the database may be gone)
         self._lock = threading.Lock()
         # TCP_NODELAY: a request's headers and body are two writes; with Nagle's algorithm the second
         # waits for the receiver's delayed ACK of the first, 40 ms on Linux, on every reused connection.
@@ -119,8 +121,14 @@ class DeliveryWorker:
         self.wake.set()
         if self._thread is not None:
             self._thread.join(5)
-        # Attempts under way finish or not; an unrecorded one is made again after its lease expires.
+        # Attempts under way get a moment to finish and be recorded; one still out after that is made
+        # again once its lease expires (receivers deduplicate on webhook-id).
         self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while self._free() < self._settings.workers and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._closed = True
+        self._client.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -261,7 +269,8 @@ class DeliveryWorker:
         try:
             self.attempt(claimed, lease)
         except Exception:  # noqa: BLE001
-            log.exception("webhook delivery %s: attempt failed unexpectedly", claimed.id)
+            if not self._closed:
+                log.exception("webhook delivery %s: attempt failed unexpectedly", claimed.id)
         finally:
             with self._lock:
                 self._inflight[claimed.webhook_pk] -= 1
@@ -275,6 +284,8 @@ class DeliveryWorker:
             outcome = Outcome(None, 0.0, "", str(exc), None)
         else:
             outcome = self._post(claimed.endpoint_url, dict(claimed.headers or {}), claimed.body.encode(), claimed.id, secrets)
+        if self._closed:
+            return
         if outcome.ok:
             self._record_success(claimed.id, claimed.webhook_pk, lease, outcome)
         else:
