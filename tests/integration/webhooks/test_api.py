@@ -52,7 +52,7 @@ def test_bad_input_is_named(api: Api) -> None:
 
 
 def test_keys_roles_and_accounts(api: Api, client=None) -> None:  # type: ignore[no-untyped-def]
-    create_webhook(api, "http://10.0.0.1/hook")
+    create_webhook(api, "http://10.0.0.1/hook", headers={"Authorization": "Bearer downstream-token"})
     anonymous = Api(api.client, "wrong-key")
     assert anonymous.get("/v1/webhooks").status_code == 401
     acct = api.post("/v1/admin/accounts", json={"name": "team b"}).json()
@@ -62,8 +62,11 @@ def test_keys_roles_and_accounts(api: Api, client=None) -> None:  # type: ignore
                        ("get", "/v1/webhooks/hook/deliveries"), ("post", "/v1/webhooks/hook/trigger")):
         assert getattr(other, verb)(path).status_code == 404, path
     viewer = Api(api.client, api.post("/v1/admin/accounts/default/keys", json={"role": "viewer"}).json()["key"])
-    assert viewer.get("/v1/webhooks/hook").status_code == 200
+    assert viewer.get("/v1/webhooks/hook").json()["headers"] == {"Authorization": "********"}
+    assert "downstream-token" not in viewer.get("/v1/webhooks").text
+    assert api.get("/v1/webhooks/hook").json()["headers"] == {"Authorization": "Bearer downstream-token"}
     assert viewer.get("/v1/webhooks/hook/secret").status_code == 403
+    assert viewer.post("/v1/webhooks", json={"id": "v", "event_types": ["run.status"], "endpoint_url": "http://10.0.0.1/"}).status_code == 403
 
 
 def test_another_accounts_runs_are_not_delivered(api: Api, receiver) -> None:  # type: ignore[no-untyped-def]

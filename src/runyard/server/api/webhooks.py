@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from runyard.server.deps import Developer, PagingDep, PlatformDep, Viewer
 from runyard.server.schemas import webhooks as sc
 from runyard.server.schemas.views import ts
+from runyard.services import accounts
 from runyard.services.webhooks import manage
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -23,12 +24,13 @@ def create_webhook(body: sc.WebhookCreate, platform: PlatformDep, principal: Dev
 
 @router.get("")
 def list_webhooks(platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return {"items": [sc.webhook_view(r) for r in manage.list_webhooks(platform, principal)]}
+    reveal = accounts.has_role(principal, "developer")  # custom headers may hold the receiver's credentials
+    return {"items": [sc.webhook_view(r, reveal=reveal) for r in manage.list_webhooks(platform, principal)]}
 
 
 @router.get("/{webhook_id}")
 def get_webhook(webhook_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return sc.webhook_view(manage.get(platform, principal, webhook_id))
+    return sc.webhook_view(manage.get(platform, principal, webhook_id), reveal=accounts.has_role(principal, "developer"))
 
 
 @router.put("/{webhook_id}")

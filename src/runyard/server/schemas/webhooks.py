@@ -33,10 +33,12 @@ class SecretRotate(Body):
     overlap_seconds: float = Field(24 * 3600.0, description="How long the old secret keeps signing beside the new one.")
 
 
-def webhook_view(row: Webhook) -> dict[str, Any]:
+def webhook_view(row: Webhook, *, reveal: bool = True) -> dict[str, Any]:
+    """A webhook; custom header values (often credentials) are masked unless ``reveal``."""
+    headers = dict(row.headers or {}) if reveal else {name: "********" for name in row.headers or {}}
     return {
         "id": row.id, "endpoint_url": row.endpoint_url, "description": row.description, "event_types": row.event_types,
-        "filters": row.filters or {}, "headers": row.headers or {}, "status": row.status,
+        "filters": row.filters or {}, "headers": headers, "status": row.status,
         "disabled_reason": row.disabled_reason or "", "consecutive_failures": row.consecutive_failures,
         "created_at": ts(row.created_at), "updated_at": ts(row.updated_at),
     }
