@@ -13,6 +13,7 @@ WHAT = {
     "P5": "list-runs page and submission, many runs in the database",
     "P6": "nextmv 1.13.0 local runner vs Runyard, python_json_hello-world",
     "RAY": "P1 and P2 on a three-node loopback Ray cluster",
+    "P8": "status change → webhook received, → SSE event received",
 }
 
 
@@ -33,7 +34,16 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray}[kind](result)
+    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8}[kind](result)
+
+
+def _p8(r: dict[str, Any]) -> list[Row]:
+    w, s, b = r["webhook"], r["sse"], r["baseline"]
+    return [Row("P8", f"{WHAT['P8']}, {r['runs']} runs ({r['events']} status changes)",
+                f"webhook: p50 {w['p50_ms']:.1f} ms, p99 {w['p99_ms']:.1f} ms; SSE: p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms",
+                f"bare POST: p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms",
+                f"p99 webhook {w['p99_ms'] / b['p99_ms']:.1f}×, SSE {s['p99_ms'] / b['p99_ms']:.1f}× the bare POST",
+                f"p99 < {r['goal']['p99_below_ms']:g} ms", r["goal"]["met"])]
 
 
 def _p1(r: dict[str, Any]) -> list[Row]:

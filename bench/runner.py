@@ -31,6 +31,7 @@ BENCHMARKS = {
     "P5": "bench.p5_database",
     "P6": "bench.p6_local_runner",
     "RAY": "bench.ray_cluster",
+    "P8": "bench.p8_events",
 }
 QUICK_BUDGET_SECONDS = 120
 
@@ -168,6 +169,14 @@ def _details(r: dict[str, Any]) -> list[str]:
                     s = b[key][req]
                     out.append(f"| {label} | {req.replace('_', ' ')} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} |")
             out += ["", "Deep-page query plan (loaded):", "", "```", *b["deep_page_plan"], "```"]
+    elif r["id"] == "P8":
+        out += ["", "| | n | p50 ms | p95 ms | p99 ms | mean ms | max ms |", "|---|---|---|---|---|---|---|"]
+        for name, label in (("webhook", "status change → webhook received"), ("sse", "status change → SSE event received"),
+                            ("baseline", "bare HTTP POST, round trip")):
+            s = r[name]
+            out.append(f"| {label} | {s['n']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['mean_ms']} | {s['max_ms']} |")
+        out.append(f"\n{r['runs']} runs submitted one at a time; each of their {r['events']} status changes timed from the "
+                   "event's created_at (server clock, same machine) to its arrival.")
     elif r["id"] == "P6":
         out += ["", "| | p50 s | mean s | min s | max s |", "|---|---|---|---|---|"]
         named = [(f"local runner, {k.replace('_', ' ')}", v) for k, v in r["local"].items()]

@@ -14,10 +14,12 @@ from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts, ensembles
 from runyard.services.dispatch import Dispatcher
+from runyard.services.events import ALL, Wakeup
 from runyard.services.janitor import Janitor
 from runyard.services.metrics import create_metrics
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
+from runyard.services.webhooks.delivery import DeliveryWorker
 from runyard.settings import Settings
 from runyard.storage.blobs import open_blob_store
 from runyard.storage.db import create_database
@@ -31,13 +33,19 @@ class Runtime:
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
     janitor: Janitor | None = None
 
+    webhooks: DeliveryWorker | None = None
+
     def start(self) -> None:
         self.dispatcher.start()
         self.dispatcher.wakeup()
         if self.janitor is not None:
             self.janitor.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         if self.janitor is not None:
             self.janitor.stop()
         self.dispatcher.stop()
@@ -121,5 +129,10 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.start_queued = dispatcher.dispatch_now
     platform.cancel_hook = executor.cancel
     platform.has_capacity = dispatcher.has_capacity
+    webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
+    if webhooks is not None:
+        platform.wakeup_webhooks = webhooks.wake.set
+    Wakeup(platform.wakeup_webhooks, lambda: platform.run_events.notify(ALL)).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
-                   sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform))
+                   sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform),
+                   webhooks=webhooks)

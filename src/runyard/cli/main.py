@@ -28,6 +28,7 @@ from runyard.cli import (
     runs,
     scenario,
     versions,
+    webhooks,
 )
 from runyard.cli.base import Cli, command
 
@@ -161,7 +162,8 @@ command(app, "track")(runs.track)
 for group, name in ((apps.app, "app"), (versions.app, "version"), (instances.app, "instance"), (runs.app, "run"),
                     (input_sets.app, "input-set"), (batch.app, "batch"), (scenario.app, "scenario"),
                     (acceptance.app, "acceptance"), (keys.app, "keys"),
-                    (online.shadow, "shadow"), (online.switchback, "switchback"), (online.ensemble, "ensemble")):
+                    (online.shadow, "shadow"), (online.switchback, "switchback"), (online.ensemble, "ensemble"),
+                    (webhooks.app, "webhooks")):
     app.add_typer(group, name=name)
 
 

@@ -119,6 +119,35 @@ def logs(
         sys.stdout.flush()
 
 
+@command(app, "watch")
+def watch(cli: Cli, app_id: AppId, run_id: RunId) -> None:
+    """Follow a run live: its status changes, then its log lines as they are written, until it ends
+    (exit 1 if it failed or was canceled). JSON: one event per line."""
+    import json
+
+    from runyard import cloud
+
+    target, final = cli.app(app_id), ""
+    try:
+        events = target.run_events(run_id)
+        for event in events:
+            if cli.json:
+                sys.stdout.write(json.dumps({"event": event.event, "id": event.id, "data": event.data}) + "\n")
+            elif event.event == "status":
+                data = event.data.get("data") or {}
+                final = data.get("status_v2", "")
+                render.show(render.status(final).append(f"  {data.get('error') or ''}".rstrip()))
+            elif event.event == "log":
+                sys.stdout.write(event.data.get("log", "") + "\n")
+            elif event.event == "end":
+                final = event.data.get("status_v2", final)
+            sys.stdout.flush()
+    except cloud.StreamUnavailable:
+        raise CliError("this server has no event streams; use `runyard run logs --follow`") from None
+    if final in ENDED_BADLY:
+        raise typer.Exit(1)
+
+
 @command(app, "cancel")
 def cancel(cli: Cli, app_id: AppId, run_id: RunId) -> None:
     """Cancel a queued or running run."""

@@ -12,6 +12,7 @@ from runyard.sdk._admin import AccountInformation, Admin, ApiKey, IssuedApiKey
 from runyard.sdk._application import Application, list_applications
 from runyard.sdk._base_model import BaseModel, from_dict
 from runyard.sdk._client import Client, get_size
+from runyard.sdk._events import StreamEvent, StreamUnavailable
 from runyard.sdk._models_app import (
     ApplicationInformation,
     Instance,
@@ -98,6 +99,8 @@ from runyard.sdk._models_runs import (
 )
 from runyard.sdk._package import MANIFEST_FILE_NAME
 from runyard.sdk._polling import PollingOptions, poll
+from runyard.sdk._webhook_api import Webhook, WebhookAttempt, WebhookDelivery, Webhooks
+from runyard.sdk._webhooks import WebhookVerificationError, verify_signature
 from runyard.sdk.errors import (
     APIConnectionError,
     APIError,
@@ -132,6 +135,14 @@ __all__ = [
     "TestComparison",
     "TestComparisonSingle",
     "TestRun",
+    "StreamEvent",
+    "StreamUnavailable",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookVerificationError",
+    "Webhooks",
+    "verify_signature",
     "MANIFEST_FILE_NAME",
     "APIConnectionError",
     "APIError",

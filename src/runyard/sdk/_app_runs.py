@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from runyard.sdk._base_client import dumps_compact
+from runyard.sdk._events import StreamEvent, StreamUnavailable, stream_events
 from runyard.sdk._io import Input, Output
 from runyard.sdk._models_runs import (
     TERMINAL_STATUSES,
@@ -242,7 +243,21 @@ class RunsMixin:
 
         return poll(polling_options=options, polling_func=attempt)
 
+    def run_events(self, run_id: str, *, last_event_id: str | None = None) -> Iterator[StreamEvent]:
+        """A run's status changes (``status``) and log lines (``log``) as they happen, then ``end``;
+        a dropped connection is resumed without a gap. ``StreamUnavailable`` if the server has no
+        event streams."""
+        return stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", last_event_id=last_event_id, until="end")
+
     def _follow_logs(self, run_id: str) -> Iterator[str]:
+        # The event stream pushes each line as it is written; servers without it are polled.
+        try:
+            for event in self.run_events(run_id):
+                if event.event == "log":
+                    yield event.data.get("log", "")
+            return
+        except StreamUnavailable:
+            pass
         since: str | None = None
         while True:
             page = self.client.request("GET", f"{self.endpoint}/runs/{run_id}/logs/live",

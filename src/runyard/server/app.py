@@ -16,6 +16,7 @@ from runyard.server.api import (
     admin,
     applications,
     ensembles,
+    events,
     experiments,
     flows,
     health,
@@ -26,6 +27,7 @@ from runyard.server.api import (
     secrets,
     signed,
     versions,
+    webhooks,
 )
 from runyard.server.edge import BodyLimits
 from runyard.server.hot import HotPaths
@@ -88,6 +90,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   operations, online, ensembles, flows):
+                   operations, online, ensembles, flows, webhooks, events):
         app.include_router(module.router)
     return app

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from runyard.domain import stats
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.services.apps import load_app
-from runyard.services.experiments import evaluate_acceptance, load_experiment, refresh
+from runyard.services.experiments import emit_status, evaluate_acceptance, load_experiment, refresh
 from runyard.services.instances import load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
@@ -70,6 +70,8 @@ def create_acceptance(platform: Platform, principal: Principal, app_id: str, *, 
                               description=description or "", control=sides["control"], candidate=sides["candidate"], metrics=metrics)
         s.add(test)
         s.flush()
+        if exp.status == "started":
+            emit_status(s, exp, app, account_id=principal.account_id, acceptance=test)
         refresh(s, exp)
         if exp.status != "started" and test.results is None:
             evaluate_acceptance(s, test, exp)

@@ -39,6 +39,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def has_role(principal: Principal, role: str) -> bool:
+    """Whether the principal's role is at least ``role``."""
+    return _RANK.get(principal.role, -1) >= _RANK[role]
+
+
 def require_role(principal: Principal, role: str) -> None:
     """``Forbidden`` unless the principal's role is at least ``role``."""
     if _RANK.get(principal.role, -1) < _RANK[role]:

@@ -28,6 +28,7 @@ from runyard.execution.contract import Limits, RunReport, RunTask
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
 from runyard.services import blob_keys
 from runyard.services import secrets as secret_service
+from runyard.services.events import record_run_status
 from runyard.services.platform import Platform
 from runyard.services.runs.logs import append_log
 from runyard.services.runs.options import resolve_options
@@ -323,6 +324,7 @@ class Dispatcher:
             now = datetime.now(UTC)
             runs = conn.execute(_CLAIM, {"cls": cls, "free": free, "now": now, "owner": self.worker,
                                          "lease": now + timedelta(seconds=self.lease_seconds)}).all()
+            record_run_status(conn, [run.id for run in runs], now=now)
             bundles = {run.bundle_id: self._bundle(conn, run.bundle_id) for run in runs}
         runs.sort(key=lambda run: (run.priority, run.created_at, run.id))  # RETURNING has no order
         submitted = 0

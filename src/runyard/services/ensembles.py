@@ -21,6 +21,7 @@ from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus, is_terminal
+from runyard.services import events
 from runyard.services.apps import check_user_id, load_app
 from runyard.services.blob_keys import output_key
 from runyard.services.inputs import resolve_input
@@ -241,7 +242,17 @@ def _finish(platform: Platform, s: Session, parent: Run, children: list[Run]) ->
                     version_id=winner.version_id, instance_id=winner.instance_id, execution_ms=winner.execution_ms)
     summary["status"] = done["status"]
     done["routing"] = {"ensemble": summary}
-    s.execute(update(Run).where(Run.id == parent.id, Run.status == RunStatus.RUNNING.value).values(**done))
+    moved = s.execute(update(Run).where(Run.id == parent.id, Run.status == RunStatus.RUNNING.value).values(**done)).rowcount
+    if not moved:
+        return
+    events.record_run_status(s, [parent.id], now=now)
+    if winner_id is not None:
+        app = s.get(Application, parent.app_pk)
+        if app is not None:
+            events.emit(s, "ensemble.winner", {
+                "run_id": parent.id, "application_id": app.id, "definition_id": definition.get("id"),
+                "winner_run_id": winner_id, "evaluations": evaluations, "created_at": now.isoformat().replace("+00:00", "Z")},
+                account_id=app.account_id, subject=parent.id, app_id=app.id, detail="winner")
 
 
 def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:

@@ -20,6 +20,7 @@ from runyard.domain import acceptance, stats
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.domain.ids import new_id
 from runyard.domain.runs import TERMINAL, RunStatus
+from runyard.services import events
 from runyard.services.apps import check_user_id, load_app
 from runyard.services.blob_keys import run_prefix
 from runyard.services.inputs import load_input_set, resolve_input
@@ -118,6 +119,7 @@ def create_batch(platform: Platform, principal: Principal, app_id: str, req: Bat
                                        priority=EXPERIMENT_PRIORITY, targets=targets))
         s.flush()  # the experiment first
         insert_runs(s, rows)  # then every run in one statement
+        emit_status(s, exp, app, account_id=principal.account_id)
     platform.wakeup()
     return exp
 
@@ -189,7 +191,37 @@ def refresh(session: Session, exp: Experiment) -> Counts:
         test = session.scalar(select(AcceptanceTest).where(AcceptanceTest.app_pk == exp.app_pk, AcceptanceTest.id == exp.id))
         if test is not None:
             evaluate_acceptance(session, test, exp)
+        app = session.get(Application, exp.app_pk)
+        if app is not None:
+            emit_status(session, exp, app, account_id=app.account_id, counts=c, acceptance=test)
     return c
+
+
+def emit_status(session: Session, exp: Experiment, app: Application, *, account_id: str, counts: Counts | None = None,
+                acceptance: AcceptanceTest | None = None) -> None:
+    """An ``experiment.status`` event: the experiment started, completed, failed or was canceled."""
+    body: dict[str, Any] = {
+        "experiment_id": exp.id, "application_id": app.id, "type": "acceptance" if acceptance is not None else exp.type,
+        "status": exp.status, "name": exp.name, "requested_runs": exp.requested_runs,
+        "created_at": _ts(exp.created_at), "completed_at": _ts(exp.completed_at),
+    }
+    if counts is not None:
+        body["runs"] = {"succeeded": counts.succeeded, "failed": counts.failed, "canceled": counts.canceled, "total": counts.total}
+    if acceptance is not None:
+        body["acceptance"] = {"status": acceptance.status, "passed": (acceptance.results or {}).get("passed")}
+    events.emit(session, "experiment.status", body, account_id=account_id, subject=exp.id, app_id=app.id, detail=exp.status)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def complete_if_done(session: Session, app_pk: int, exp_id: str) -> None:
+    """Complete an experiment whose last run has just ended (the delivery worker calls this for each
+    final run status of an experiment's run, so its ``experiment.status`` goes out without a reader)."""
+    exp = session.scalar(select(Experiment).where(Experiment.app_pk == app_pk, Experiment.id == exp_id).with_for_update())
+    if exp is not None and exp.status == "started":
+        refresh(session, exp)
 
 
 def evaluate_acceptance(session: Session, test: AcceptanceTest, exp: Experiment) -> None:
@@ -291,8 +323,11 @@ def _stop_runs(platform: Platform, app_pk: int, exp_id: str) -> None:
     mine = (Run.app_pk == app_pk, Run.experiment_id == exp_id)
     now = datetime.now(UTC)
     with platform.db.session() as s:
-        s.execute(update(Run).where(*mine, Run.status == RunStatus.QUEUED)
-                  .values(status=RunStatus.CANCELED, error="the experiment was deleted", finished_at=now, cancel_requested=True))
+        queued = list(s.scalars(select(Run.id).where(*mine, Run.status == RunStatus.QUEUED).with_for_update()))
+        if queued:
+            s.execute(update(Run).where(Run.id.in_(queued), Run.status == RunStatus.QUEUED)
+                      .values(status=RunStatus.CANCELED, error="the experiment was deleted", finished_at=now, cancel_requested=True))
+            events.record_run_status(s, queued, now=now)
         s.execute(update(Run).where(*mine, Run.status == RunStatus.RUNNING).values(cancel_requested=True))
     deadline = time.monotonic() + STOP_WAIT_SECONDS + platform.settings.execution.kill_grace_seconds
     while True:

@@ -27,6 +27,7 @@ from runyard.domain import stats
 from runyard.domain.errors import Conflict, Invalid, NotFound, RunyardError
 from runyard.domain.ids import new_id
 from runyard.domain.runs import RunStatus
+from runyard.services import events
 from runyard.services.apps import check_user_id, load_app
 from runyard.services.inputs import resolve_input
 from runyard.services.instances import load_instance
@@ -49,8 +50,15 @@ def clock() -> datetime:
     return datetime.now(UTC)
 
 
-def emit_event(session: Session, event_type: str, body: dict[str, Any]) -> None:
-    """The one call site for test status events; the webhook outbox plugs in here."""
+def emit_event(session: Session, test: OnlineTest, status: str) -> None:
+    """An ``experiment.status`` event (the webhook outbox) for a shadow or switchback test, in the
+    caller's transaction: the body of batch experiments' events, with ``type`` the test's kind."""
+    app = session.get(Application, test.app_pk)
+    if app is None:
+        return
+    body = {"experiment_id": test.id, "application_id": app.id, "type": test.kind, "status": status, "name": test.name,
+            "created_at": test.created_at.isoformat().replace("+00:00", "Z") if test.created_at else None}
+    events.emit(session, "experiment.status", body, account_id=app.account_id, subject=test.id, app_id=app.id, detail=status)
 
 
 @dataclass
@@ -212,7 +220,7 @@ def _set_status(s: Session, test: OnlineTest, status: str, now: datetime) -> Non
     test.status, test.updated_at = status, now
     if status in dom.ENDED:
         test.completed_at = now
-    emit_event(s, f"{test.kind}_test.{status}", {"id": test.id, "status": status})
+    emit_event(s, test, status)
 
 
 def _tagged_runs(s: Session, test: OnlineTest) -> list[tuple[Run, OnlineTestRun]]:
@@ -285,7 +293,7 @@ def start_test(platform: Platform, principal: Principal, app_id: str, kind: str,
         if test.status == dom.DRAFT:
             _mark_started(test, now)
             test.updated_at = now
-            emit_event(s, f"{kind}_test.started", {"id": test.id, "status": test.status})
+            emit_event(s, test, test.status)
         return test
 
 

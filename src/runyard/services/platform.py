@@ -43,6 +43,7 @@ class Platform:
     key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
     metrics: Any = None  # services.metrics.Metrics, set by the composition root
+    wakeup_webhooks: Callable[[], None] = field(default=lambda: None)  # the delivery worker has work
 
     @property
     def bundle_cache(self) -> Path:

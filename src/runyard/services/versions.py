@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain.errors import Conflict, NotFound
 from runyard.domain.ids import new_id
+from runyard.services import events
 from runyard.services.apps import check_user_id, load_app
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
@@ -44,7 +45,12 @@ def create_version(
         )
         s.add(version)
         s.flush()
-        return version, bundle_of(s, version.bundle_id)
+        bundle = bundle_of(s, version.bundle_id)
+        events.emit(s, "version.pushed", {
+            "application_id": app.id, "version_id": version.id, "name": version.name, "description": version.description,
+            "created_at": version.created_at.isoformat().replace("+00:00", "Z") if version.created_at else None,
+        }, account_id=principal.account_id, subject=version.id, app_id=app.id)
+        return version, bundle
 
 
 def get_version(platform: Platform, principal: Principal, app_id: str, version_id: str) -> tuple[Version, Bundle]:

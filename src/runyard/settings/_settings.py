@@ -70,6 +70,24 @@ class ExecutionSettings(BaseModel):
     ray_cancel_grace_seconds: float = Field(10.0, description="Ray executor: how long a canceled run's node may take to end it before its Ray worker is killed.")
 
 
+class WebhookSettings(BaseModel):
+    """How webhook deliveries are made: retries, timeouts, limits and which targets they may reach."""
+
+    allow_loopback: bool = Field(False, description="Let deliveries connect to loopback addresses (127.0.0.0/8, ::1).")
+    deny_private: bool = Field(False, description="Refuse deliveries to private ranges (10/8, 172.16/12, 192.168/16, fc00::/7).")
+    max_attempts: int = Field(14, ge=1, description="Attempts per delivery before it is given up (14: over about 23 hours with the defaults).")
+    backoff_base_seconds: float = Field(30.0, gt=0, description="Delay before the first retry; each next one doubles, with jitter.")
+    backoff_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Longest delay between two attempts (a Retry-After may ask for more, up to a day).")
+    timeout_seconds: float = Field(10.0, gt=0, description="Time an attempt may take: connect, send and read the answer.")
+    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, per server.")
+    workers: int = Field(16, ge=1, description="Attempts in flight at once, per server.")
+    disable_after_failures: int = Field(50, ge=1, description="Consecutive failed attempts after which a webhook is disabled (with disable_after_seconds).")
+    disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often a server looks for events other servers wrote.")
+    enabled: bool = Field(True, description="Run the delivery worker in this server.")
+    queue_wait_seconds: float = Field(300.0, ge=0, description="A queue.wait event is sent for a run queued longer than this (0: never).")
+
+
 class Settings(BaseSettings):
     """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
 
@@ -92,6 +110,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

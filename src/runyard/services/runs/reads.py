@@ -12,6 +12,7 @@ from runyard.domain.errors import Conflict, NotFound
 from runyard.domain.runs import RunStatus
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import run_prefix
+from runyard.services.events import record_run_status
 from runyard.services.pagination import Page, paginate_rows
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Application, Run
@@ -80,6 +81,8 @@ def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: st
             .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
             .values(status=RunStatus.CANCELED, error="run was canceled", finished_at=now)
         ).rowcount
+        if moved:
+            record_run_status(s, [run_id], now=now)
     if not moved:
         platform.cancel_hook(run_id)
     elif platform.run_events is not None:

@@ -13,6 +13,7 @@ from runyard.domain.errors import NotFound
 from runyard.domain.runs import RunStatus
 from runyard.execution.contract import RunReport
 from runyard.services.blob_keys import asset_content_key, assets_key
+from runyard.services.events import record_run_status
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.reads import get_run
 from runyard.services.runs.transitions import status_among
@@ -70,6 +71,8 @@ def finish_run(platform: Platform, run_id: str, report: RunReport, *, owner: str
             moved = conn.execute(_FINISH[status], {"run_id": run_id, **params}).rowcount
         else:
             moved = conn.execute(_FINISH_OWNED[status], {"run_id": run_id, "by_owner": owner, **params}).rowcount
+        if moved:
+            record_run_status(conn, [run_id], now=now)
     if moved and run.parent_run_id:  # a child of an ensemble run: its last child ends the ensemble run
         platform.child_ended(run.parent_run_id)
     return status if moved else None

@@ -18,6 +18,7 @@ from runyard.domain.options import option_value_str
 from runyard.domain.runs import RunStatus
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import input_key, run_prefix
+from runyard.services.events import record_run_status
 from runyard.services.inputs import resolve_input
 from runyard.services.instances import BUILTIN, check_configuration, load_instance
 from runyard.services.platform import Platform, Principal
@@ -194,6 +195,7 @@ def queue_run(
     row = queued_run_row(platform, session, principal, app, request, source=source, experiment=experiment, targets=targets)
     # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
     session.execute(insert(Run.__table__), row)
+    record_run_status(session, [row["id"]])
     return str(row["id"])
 
 
@@ -201,6 +203,7 @@ def insert_runs(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert many rows made by :func:`queued_run_row` with one statement (executemany)."""
     if rows:
         session.execute(insert(Run.__table__), rows)
+        record_run_status(session, [row["id"] for row in rows])
 
 
 def queued_run_row(

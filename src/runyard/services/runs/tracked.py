@@ -14,6 +14,7 @@ from runyard.domain.runs import RunStatus
 from runyard.execution.runtime.publish import store_assets
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import assets_key, assets_prefix, output_key
+from runyard.services.events import record_run_status
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.logs import append_log
 from runyard.services.runs.requests import RunRequest
@@ -85,6 +86,8 @@ def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, re
                 idempotency_key=request.idempotency_key,
             )
         )
+        s.flush()
+        record_run_status(s, [run_id], now=now)
     store_assets(platform.blobs, assets_key(run_id), assets_prefix(run_id), assets)
     for line in log_text.splitlines():
         append_log(platform, run_id, line, at=now)

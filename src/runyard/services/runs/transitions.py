@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
 from runyard.domain.runs import RunStatus
+from runyard.services.events import record_run_status
 from runyard.storage.db import Run
 
 
@@ -28,4 +29,7 @@ def transition(session: Session, run_id: str, target: RunStatus, *, guard: dict[
     allowed = status_among(runs.c.status, states.sources_of(target))
     same = [runs.c[name].is_(None) if value is None else runs.c[name] == value for name, value in (guard or {}).items()]
     result = session.execute(update(runs).where(runs.c.id == run_id, allowed, *same).values(status=target.value, **values))
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    record_run_status(session, [run_id])  # the outbox row commits with the change, or neither does
+    return True

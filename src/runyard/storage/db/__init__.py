@@ -10,6 +10,7 @@ from runyard.storage.db.tables import (
     Base,
     Bundle,
     EnsembleDefinition,
+    Event,
     Experiment,
     InputSet,
     Instance,
@@ -21,6 +22,9 @@ from runyard.storage.db.tables import (
     ServerState,
     Upload,
     Version,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
 )
 
 __all__ = [
@@ -44,5 +48,9 @@ __all__ = [
     "ServerState",
     "Upload",
     "Version",
+    "Event",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "create_database",
 ]

@@ -381,3 +381,76 @@ class EnsembleDefinition(Base):
     rules: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+class Event(Base):
+    """The outbox: one row per thing a user may want to hear about, written in the transaction that made
+    it happen. Webhook deliveries are fanned out from it; event streams read it by id."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_pending", "fanned_out", "id"), Index("ix_events_account_id", "account_id", "id"),
+                      Index("ix_events_subject", "subject", "type"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128), default="")  # the run (or experiment, version…) it is about
+    app_id: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[str] = mapped_column(String(64), default="")  # run.status: the status reached
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("account_id", "id"),)
+    pk: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(128))
+    endpoint_url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    event_types: Mapped[list[Any]] = mapped_column(default=list)
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str] = mapped_column(Text)  # encrypted
+    previous_secret: Mapped[str | None] = mapped_column(Text, default=None)  # encrypted; signs too until it expires
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="enabled")
+    disabled_reason: Mapped[str] = mapped_column(Text, default="")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to one webhook: pending until it succeeds or runs out of attempts. A worker leases it
+    for the length of an attempt, so with several servers each attempt is made once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+                      Index("ix_webhook_deliveries_webhook", "webhook_pk", "created_at"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    webhook_pk: Mapped[str] = mapped_column(ForeignKey("webhooks.pk", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128), default="")
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, succeeded, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    response_excerpt: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")

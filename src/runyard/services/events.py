@@ -1,0 +1,104 @@
+"""The event outbox: every change a user may want to hear about is written here in the transaction
+that made it, so a crash between the change and its webhook (or stream) loses nothing.
+
+``emit`` is the one call other services make; run status changes go through ``record_run_status``,
+which the run transition statements call with the ids of the runs they moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, literal, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from runyard.domain import runs as states
+from runyard.domain.webhooks import RUN_STATUS
+from runyard.storage.db import Event, Run
+
+_EVENTS, _RUNS = Event.__table__, Run.__table__
+_FLAG = "runyard.events"  # set on a connection that wrote events: its commit wakes the delivery worker
+
+# One statement per status change, built once: the event row is made from the run row itself, so
+# every caller passes only ids and the event says exactly what the run says after the change.
+_RUN_STATUS = insert(_EVENTS).from_select(
+    ["account_id", "type", "subject", "app_id", "detail", "fanned_out", "created_at"],
+    select(_RUNS.c.account_id, literal(RUN_STATUS), _RUNS.c.id, _RUNS.c.app_id, _RUNS.c.status, literal(False),
+           bindparam("now", type_=_EVENTS.c.created_at.type))
+    .where(_RUNS.c.id.in_(bindparam("ids", expanding=True))),
+)
+
+
+def _mark(conn: Connection | Session) -> None:
+    info = conn.connection().info if isinstance(conn, Session) else conn.info
+    info[_FLAG] = True
+
+
+def record_run_status(conn: Connection | Session, run_ids: Iterable[str], *, now: datetime | None = None) -> None:
+    """Outbox rows for runs whose status ``conn`` just changed (in its transaction)."""
+    ids = list(run_ids)
+    if ids:
+        conn.execute(_RUN_STATUS, {"ids": ids, "now": now or datetime.now(UTC)})
+        _mark(conn)
+
+
+def emit(session: Connection | Session, event_type: str, body: dict[str, Any], *, account_id: str, subject: str = "",
+         app_id: str = "", detail: str = "") -> None:
+    """Write an event of ``event_type`` with ``body`` (its ``data``) to the outbox, in the caller's
+    transaction: it is delivered if and only if that transaction commits."""
+    session.execute(insert(_EVENTS).values(account_id=account_id, type=event_type, subject=subject, app_id=app_id,
+                                           detail=detail, body=body, fanned_out=False, created_at=datetime.now(UTC)))
+    _mark(session)
+
+
+def run_status_data(run: Any, status: str) -> dict[str, Any]:
+    """The ``data`` of a ``run.status`` event: the run as it stood when it reached ``status``."""
+    terminal = states.is_terminal(status)
+    return {
+        "run_id": run.id,
+        "application_id": run.app_id,
+        "instance_id": run.instance_id or "",
+        "version_id": run.version_id or "",
+        "status_v2": status,
+        "status": states.status_v1(status),
+        "created_at": _ts(run.created_at),
+        "started_at": _ts(run.started_at) if status != "queued" else None,
+        "finished_at": _ts(run.finished_at) if terminal else None,
+        "duration_ms": run.duration_ms if terminal else None,
+        "error": (run.error or "") if status in ("failed", "canceled") else "",
+        "experiment_id": run.experiment_id,
+    }
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+ALL = "*"  # the key under which event streams wait in ``RunEvents``
+
+
+class Wakeup:
+    """Wakes the delivery worker and the event streams after a transaction that wrote events commits
+    (on this server; others find them on their next poll)."""
+
+    def __init__(self, *listeners: Callable[[], None]) -> None:
+        self.listeners = listeners
+
+    def install(self, engine: Any) -> None:
+        # A connection goes back to the pool after its transaction ended: only then can the worker
+        # read what it wrote (the "commit" event comes before the commit itself).
+        sa_event.listen(engine, "rollback", self._on_rollback)
+        sa_event.listen(engine.pool, "checkin", self._on_checkin)
+
+    def _on_checkin(self, _dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_FLAG, False):
+            for listener in self.listeners:
+                listener()
+
+    @staticmethod
+    def _on_rollback(conn: Connection) -> None:
+        conn.info.pop(_FLAG, None)

@@ -1,0 +1,1 @@
+"""Webhooks: management (``manage``), where deliveries may connect (``targets``), the delivery worker (``delivery``)."""
