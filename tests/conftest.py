@@ -1,6 +1,7 @@
-"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend.
+"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend, and a
+SeaweedFS S3 server.
 
-PostgreSQL is never skipped in CI (``CI=true``): a missing server fails the run instead.
+PostgreSQL and SeaweedFS are never skipped in CI (``CI=true``): a missing server fails the run instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from runyard.testing.postgres import PostgresCluster, start_cluster
+from runyard.testing.seaweedfs import SeaweedS3, start_seaweedfs
 
 DB_BACKENDS = ["sqlite", "postgresql"]
 
@@ -34,3 +36,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
         return f"sqlite:///{tmp_path / 'runyard.db'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3]:
+    """A real S3 API server (SeaweedFS) on loopback for the session; never skipped in CI."""
+    try:
+        server = start_seaweedfs()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"SeaweedFS unavailable here: {exc}")
+    yield server
+    server.destroy()

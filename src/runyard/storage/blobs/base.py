@@ -7,13 +7,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from runyard.domain.errors import NotFound
+from runyard.domain.errors import NotFound, Unavailable
 
 CHUNK = 1024 * 1024
 
 
 class BlobNotFound(NotFound):
     """The blob does not exist."""
+
+
+class BlobStoreUnavailable(Unavailable):
+    """The blob store cannot be reached or refused the request (its message says which and why)."""
 
 
 def over_limit(max_bytes: int) -> ValueError:
@@ -87,6 +91,11 @@ class BlobStore(abc.ABC):
 
     def local_path(self, key: str) -> Path | None:
         """A path on this machine holding the blob, when the backend has one."""
+        return None
+
+    def presign(self, method: str, key: str, ttl: int) -> str | None:
+        """A URL allowing ``method`` (GET or PUT) on ``key`` alone for ``ttl`` seconds, signed by the
+        store itself so the data never passes through Runyard; ``None`` for stores that cannot."""
         return None
 
     # Conveniences built on the primitives.
