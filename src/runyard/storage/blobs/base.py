@@ -93,6 +93,9 @@ class BlobStore(abc.ABC):
         """A path on this machine holding the blob, when the backend has one."""
         return None
 
+    #: True for stores whose ``presign`` gives URLs: clients then send and fetch payloads to the store itself.
+    presigns: bool = False
+
     def presign(self, method: str, key: str, ttl: int) -> str | None:
         """A URL allowing ``method`` (GET or PUT) on ``key`` alone for ``ttl`` seconds, signed by the
         store itself so the data never passes through Runyard; ``None`` for stores that cannot."""

@@ -80,6 +80,8 @@ class _LogState:
 
 
 class S3BlobStore(BlobStore):
+    presigns = True
+
     def __init__(self, *, bucket: str, prefix: str = "", endpoint: str | None = None, region: str = "us-east-1",
                  access_key_id: str | None = None, secret_access_key: str | None = None,
                  session_token: str | None = None, create_bucket: bool = False) -> None:
