@@ -4,7 +4,9 @@ Such a store takes the data of a presigned PUT without Runyard hearing of it, an
 single-use. So an upload is *claimed* when something first uses it (a run, a managed input, a tracked
 run, a bundle's activation): its object is checked against the upload limit, copied within the store
 to an immutable key of its own, and the landing key deleted. From then on Runyard reads only the
-copy: a second PUT to the same URL (until it expires) lands where nothing ever reads it.
+copy: a second PUT to the same URL (until it expires) lands where nothing ever reads it. An upload
+claimed after its URL expired is immutable already (nobody can write it any more) and is used in
+place: the copy costs about as much as the upload, inside the store.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def sealed_key(key: str) -> str:
     return f"{folder}{slash}{stem}{SEALED}{dot}{ext}"
 
 
-def _seal(platform: Platform, key: str) -> tuple[str, int] | None:
-    """Copy the object PUT at ``key`` to its sealed key; (sealed key, size), or ``None`` if nothing came."""
+def _seal(platform: Platform, key: str, url_expires: datetime) -> tuple[str, int] | None:
+    """Copy the object PUT at ``key`` to its sealed key while its URL is valid; (key to read, size), or
+    ``None`` if nothing came."""
     try:
         size = platform.blobs.size(key)
     except BlobNotFound:
@@ -45,6 +48,8 @@ def _seal(platform: Platform, key: str) -> tuple[str, int] | None:
     if limit is not None and size > limit:
         platform.blobs.delete(key)
         raise Invalid(f"the uploaded data was refused: {over_limit(limit)}")
+    if datetime.now(UTC) >= url_expires:
+        return key, size
     target = sealed_key(key)
     try:
         platform.blobs.copy(key, target)
@@ -58,7 +63,7 @@ def claim_upload(platform: Platform, upload: Upload) -> None:
     """Mark ``upload`` received if its data was PUT to the store directly (see the module's note)."""
     if upload.received_at is not None or not store_presigns(platform):
         return
-    sealed = _seal(platform, upload.blob_key)
+    sealed = _seal(platform, upload.blob_key, upload.expires_at)
     if sealed is not None:
         upload.blob_key, upload.size = sealed
         upload.received_at = datetime.now(UTC)
@@ -69,14 +74,15 @@ def claim_bundles(platform: Platform, session: Session, app: Application) -> Non
     is the one activated. Only bundles whose URL may still be in use or was used are looked at."""
     if not store_presigns(platform):
         return
-    since = datetime.now(UTC) - timedelta(seconds=2 * platform.settings.limits.signed_url_ttl_seconds)
+    ttl = timedelta(seconds=platform.settings.limits.signed_url_ttl_seconds)
+    since = datetime.now(UTC) - 2 * ttl
     pending = session.scalars(
         select(Bundle)
         .where(Bundle.app_pk == app.pk, Bundle.status == "pending", Bundle.uploaded_at.is_(None), Bundle.created_at >= since)
         .order_by(Bundle.created_at)
     ).all()
     for bundle in pending:
-        sealed = _seal(platform, bundle.blob_key)
+        sealed = _seal(platform, bundle.blob_key, bundle.created_at + ttl)
         if sealed is not None:
             bundle.blob_key, bundle.size = sealed
             bundle.uploaded_at = datetime.now(UTC)

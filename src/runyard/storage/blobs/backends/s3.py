@@ -140,7 +140,9 @@ class S3BlobStore(BlobStore):
             urllib.request.urlopen(urllib.request.Request(url, method="PUT", data=b""), timeout=30).close()
         except urllib.error.HTTPError as exc:
             if exc.code != 409:  # BucketAlreadyOwnedByYou: another server created it first
-                raise BlobStoreUnavailable(f"could not create the bucket {self.bucket!r}: HTTP {exc.code}") from None
+                reason = re.search(rb"<Message>(.*?)</Message>", exc.read() or b"")
+                detail = f": {reason[1].decode(errors='replace')}" if reason else ""
+                raise BlobStoreUnavailable(f"could not create the bucket {self.bucket!r}: HTTP {exc.code}{detail}") from None
         except OSError as exc:
             raise self._unavailable(exc, "create the bucket") from None
 
