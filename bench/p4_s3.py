@@ -5,8 +5,8 @@ executor), both on loopback, then, in the same run and with the same client (``p
 ``get_file`` of ``bench_signed_urls``: http.client, 1 MiB blocks):
 
 - **via Runyard**: ``POST …/runs/uploadurl``, PUT the file to the URL it returns (SeaweedFS's own,
-  presigned); a tracked run made from the upload (the claim: the upload is checked and copied to its
-  immutable key inside SeaweedFS, timed on its own); ``GET …/runs/{id}/input?format=url`` and GET it.
+  presigned); a tracked run made from the upload (the claim: the upload is checked and pinned, or for
+  a small one copied to an immutable key, inside SeaweedFS; timed on its own); ``GET …/runs/{id}/input?format=url`` and GET it.
 - **direct**: the same PUT and GET to URLs presigned by the store itself, with no Runyard involved.
 
 Two rounds, the order alternating (direct first, then Runyard first); the figure is the ratio of the
@@ -50,7 +50,7 @@ def _direct_round(store: Any, source: Path, dest: Path, size: int) -> tuple[floa
     return up, down, ok
 
 
-def _runyard_round(server: signed.Server, source: Path, dest: Path, size: int, expected: str,
+def _runyard_round(server: signed.Server, store: Any, source: Path, dest: Path, size: int, expected: str,
                    rss: dict[str, list[float]]) -> tuple[float, float, float, bool]:
     slot = server.call("POST", "/v1/applications/bench/runs/uploadurl")
     with signed.rss_peak(server.pid) as up_rss:
@@ -64,6 +64,7 @@ def _runyard_round(server: signed.Server, source: Path, dest: Path, size: int, e
         down, got = signed.timed(lambda: signed.get_file(url, dest))
     rss["growth_mib"] += [up_rss["peak"] - up_rss["before"], down_rss["peak"] - down_rss["before"]]
     ok = got == size and signed.sha256_of(dest) == expected
+    store.delete_prefix(f"uploads/{slot['upload_id']}")  # as the direct round deletes its object
     return up, down, claim, ok
 
 
@@ -87,7 +88,7 @@ def measure(size: int, work: Path) -> dict[str, Any]:
         small = work / "warm.bin"
         warm_digest = signed.write_payload(small, 256 * 1024)
         _direct_round(store, small, work / "warm.down", 256 * 1024)
-        _runyard_round(server, small, work / "warm.down", 256 * 1024, warm_digest, {"growth_mib": []})
+        _runyard_round(server, store, small, work / "warm.down", 256 * 1024, warm_digest, {"growth_mib": []})
         direct: dict[str, list[float]] = {"upload": [], "download": []}
         runyard: dict[str, list[float]] = {"upload": [], "download": [], "claim": []}
         rss: dict[str, list[float]] = {"growth_mib": []}
@@ -100,7 +101,7 @@ def measure(size: int, work: Path) -> dict[str, Any]:
                     direct["upload"].append(up)
                     direct["download"].append(down)
                 else:
-                    up, down, claim, good = _runyard_round(server, source, dest, size, expected, rss)
+                    up, down, claim, good = _runyard_round(server, store, source, dest, size, expected, rss)
                     runyard["upload"].append(up)
                     runyard["download"].append(down)
                     runyard["claim"].append(claim)

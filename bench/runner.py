@@ -164,8 +164,8 @@ def _details(r: dict[str, Any]) -> list[str]:
             t = r[name]
             out.append(f"| {name} | {t['runyard_mib_s']} | {t['direct_mib_s']} | {t['ratio']} | "
                        f"{', '.join(map(str, t['runyard_seconds']))} | {', '.join(map(str, t['direct_seconds']))} |")
-        out.append(f"\nThe claim of each upload (the run's creation: the upload checked and copied to its immutable key "
-                   f"inside SeaweedFS) took {', '.join(map(str, r['claim_seconds']))} s; Runyard's RSS grew by at most "
+        out.append(f"\nThe claim of each upload (the run's creation: the upload checked against the limit and pinned by its "
+                   f"ETag) took {', '.join(map(str, r['claim_seconds']))} s; Runyard's RSS grew by at most "
                    f"{r['rss_growth_mib_max']} MiB while the bytes moved.")
     elif r["id"] == "P5":
         for b in r["by_backend"]:

@@ -13,6 +13,7 @@ import requests
 from fastapi.testclient import TestClient
 
 from runyard.server.app import create_app
+from runyard.services.presigned import COPY_UP_TO
 from runyard.settings import Settings
 from runyard.storage.blobs.backends.s3 import from_url
 from runyard.testing.seaweedfs import SeaweedS3
@@ -68,6 +69,22 @@ def test_a_bundle_and_an_input_go_straight_to_s3_and_are_sealed_on_first_use(api
         assert requests.get(url, timeout=10).json() == {"v": "first"}
     store = from_url(s3_url)
     assert store.get_bytes(f"uploads/{slot['upload_id']}.sealed") == b'{"v": "first"}'
+
+
+def test_a_large_upload_is_pinned_and_a_later_put_to_it_is_refused_not_read(api: Api, s3_url: str) -> None:
+    assert api.post("/v1/applications", json={"id": "app", "name": "app"}).status_code == 200
+    slot = api.post("/v1/applications/app/runs/uploadurl").json()
+    big = json.dumps({"rows": ["x" * 1000] * (COPY_UP_TO // 1000 + 10)}).encode()
+    assert len(big) > COPY_UP_TO
+    assert requests.put(slot["upload_url"], data=big, timeout=60).status_code == 200
+    run_id = tracked_run(api, "app", slot["upload_id"])
+    store = from_url(s3_url)
+    assert not store.exists(f"uploads/{slot['upload_id']}.sealed"), "a large upload is pinned, not copied"
+    assert api.get(f"/v1/applications/app/runs/{run_id}/input", params={"format": "url"}).status_code == 200
+    assert requests.put(slot["upload_url"], data=b'{"other": 1}', timeout=10).status_code == 200
+    refused = api.get(f"/v1/applications/app/runs/{run_id}/input")
+    assert refused.status_code == 409 and "written again" in refused.json()["error"]
+    assert api.get(f"/v1/applications/app/runs/{run_id}/input", params={"format": "url"}).status_code == 409
 
 
 def test_an_upload_past_the_limit_is_refused_when_used(database_url: str, tmp_path: Path, s3_url: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from runyard.storage.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
+from runyard.storage.blobs import BlobChanged, BlobNotFound, BlobStore, BlobStoreUnavailable, open_blob_store
 from runyard.storage.blobs.backends import s3 as s3_backend
 from runyard.testing.postgres import free_port
 from runyard.testing.seaweedfs import SeaweedS3
@@ -223,6 +223,23 @@ def test_presigned_urls_put_and_get_one_object_until_they_expire(store: BlobStor
     short = store.presign("GET", "uploads/u1", 1)
     time.sleep(2.2)  # the expiry is whole seconds
     assert requests.get(short, timeout=10).status_code == 403  # type: ignore[arg-type]
+
+
+def test_a_pinned_key_reads_the_object_as_it_was_or_refuses(store: BlobStore) -> None:
+    store.put_bytes("uploads/p", b"as pinned")
+    pinned = store.pin("uploads/p")
+    assert store.get_bytes(pinned) == b"as pinned" and store.size(pinned) == 9
+    if not store.presigns:
+        assert pinned == "uploads/p", "only objects clients can write need pinning"
+        return
+    store.put_bytes("uploads/p", b"written again")
+    for read in (store.get_bytes, store.size, lambda k: store.presign("GET", k, 60)):
+        with pytest.raises(BlobChanged, match="written again after it was taken into use"):
+            read(pinned)
+    store.delete(pinned)
+    assert not store.exists("uploads/p")
+    with pytest.raises(BlobNotFound):
+        store.pin("uploads/p")
 
 
 # -- S3 only -----------------------------------------------------------------------------------------

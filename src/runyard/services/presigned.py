@@ -2,11 +2,16 @@
 
 Such a store takes the data of a presigned PUT without Runyard hearing of it, and cannot make a URL
 single-use. So an upload is *claimed* when something first uses it (a run, a managed input, a tracked
-run, a bundle's activation): its object is checked against the upload limit, copied within the store
-to an immutable key of its own, and the landing key deleted. From then on Runyard reads only the
-copy: a second PUT to the same URL (until it expires) lands where nothing ever reads it. An upload
-claimed after its URL expired is immutable already (nobody can write it any more) and is used in
-place: the copy costs about as much as the upload, inside the store.
+run, a bundle's activation): its object is checked against the upload limit, then
+
+- up to ``COPY_UP_TO`` bytes, copied within the store to an immutable key of its own and the landing
+  key deleted: a second PUT to the same URL (until it expires) lands where nothing ever reads it;
+- larger, *pinned* (``BlobStore.pin``: its ETag recorded in the key Runyard reads it by), since a copy
+  costs about as much as the upload and would hold up the request that claims it: a second PUT makes
+  every later read of it fail with ``BlobChanged`` rather than read other data.
+
+An upload claimed after its URL expired is immutable already (nobody can write it any more) and is
+used in place.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from runyard.storage.blobs.base import over_limit
 from runyard.storage.db import Application, Bundle, Upload
 
 SEALED = ".sealed"
+COPY_UP_TO = 16 * 1024 * 1024
 
 
 def store_presigns(platform: Platform) -> bool:
@@ -38,8 +44,8 @@ def sealed_key(key: str) -> str:
 
 
 def _seal(platform: Platform, key: str, url_expires: datetime) -> tuple[str, int] | None:
-    """Copy the object PUT at ``key`` to its sealed key while its URL is valid; (key to read, size), or
-    ``None`` if nothing came."""
+    """Seal the object PUT at ``key`` (see the module's note); (key to read it by, size), or ``None`` if
+    nothing came."""
     try:
         size = platform.blobs.size(key)
     except BlobNotFound:
@@ -50,6 +56,9 @@ def _seal(platform: Platform, key: str, url_expires: datetime) -> tuple[str, int
         raise Invalid(f"the uploaded data was refused: {over_limit(limit)}")
     if datetime.now(UTC) >= url_expires:
         return key, size
+    if size > COPY_UP_TO:
+        pinned = platform.blobs.pin(key)
+        return pinned, platform.blobs.size(pinned)
     target = sealed_key(key)
     try:
         platform.blobs.copy(key, target)

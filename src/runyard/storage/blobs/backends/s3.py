@@ -11,7 +11,8 @@ Configured as every S3 tool is: ``AWS_ENDPOINT_URL`` (absent: AWS itself), ``AWS
   concatenate them, so a live log can be read from an offset while the run still writes it. Every
   ``COMPACT_EVERY`` appends, the small chunks are merged into one (written before the small ones are
   deleted; readers take the widest chunks that cover the log without a gap).
-- ``presign`` hands out SigV4 query-signed URLs for one object and method.
+- ``presign`` hands out SigV4 query-signed URLs for one object and method; ``pin`` names an object
+  as it is now (its ETag in the key), read with ``If-Match`` so a later PUT to it is refused.
 
 obstore was chosen by measuring it against boto3 on SeaweedFS (``bench/s3_clients.py``).
 """
@@ -29,13 +30,21 @@ from datetime import timedelta
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlparse
 
-from runyard.storage.blobs.base import BlobNotFound, BlobStore, BlobStoreUnavailable, BlobWriter, over_limit
+from runyard.storage.blobs.base import (
+    BlobChanged,
+    BlobNotFound,
+    BlobStore,
+    BlobStoreUnavailable,
+    BlobWriter,
+    over_limit,
+)
 
 PART = 8 * 1024 * 1024
 PARTS_IN_FLIGHT = 2
 COMPACT_EVERY = 64
 READ_CHUNK = 1024 * 1024
 CHUNKS = ".chunks/"
+PIN = "#etag="  # a pinned key: ``<key>#etag=<the object's ETag when it was pinned>``
 _CHUNK_NAME = re.compile(r"^(\d{12})-(\d{12})$")
 # How many logs' append positions one process remembers (a forgotten one is found again by a LIST).
 _REMEMBERED_LOGS = 1024
@@ -151,9 +160,11 @@ class S3BlobStore(BlobStore):
             return fn(*args, **kwargs)
         except FileNotFoundError:
             raise BlobNotFound(f"blob {key!r} does not exist") from None
-        except BlobStoreUnavailable:
+        except (BlobStoreUnavailable, BlobChanged):
             raise
         except Exception as exc:  # noqa: BLE001
+            if type(exc).__name__ == "PreconditionError":
+                raise _changed(key) from None
             raise self._unavailable(exc, f"{what} {key!r}") from None
 
     # -- objects -----------------------------------------------------------------------------------
@@ -165,32 +176,39 @@ class S3BlobStore(BlobStore):
         self._call("write", key, self._ob.put, self._store, key, data, use_multipart=False)
         return len(data)
 
-    def _head(self, key: str) -> int | None:
+    def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            return int(self._call("read", key, self._ob.head, self._store, key)["size"])
+            return dict(self._call("read", key, self._ob.head, self._store, key))
         except BlobNotFound:
             return None
 
-    def _segments(self, key: str) -> list[tuple[str, int]]:
-        """The objects whose concatenation is ``key``: itself, or its appended chunks."""
-        size = self._head(key)
-        if size is not None:
-            return [(key, size)]
+    def _segments(self, key: str) -> list[tuple[str, int, str | None]]:
+        """(path, size, ETag to insist on) of the objects whose concatenation is ``key``: itself, or
+        its appended chunks; a pinned key's object, as long as it is unchanged."""
+        path, etag = _unpin(key)
+        meta = self._head(path)
+        if meta is not None:
+            if etag is not None and meta.get("e_tag") != etag:
+                raise _changed(path)
+            return [(path, int(meta["size"]), etag)]
+        if etag is not None:
+            raise BlobNotFound(f"blob {path!r} does not exist")
         chunks = self._chunks(key)
         if not chunks:
             raise BlobNotFound(f"blob {key!r} does not exist")
-        return [(path, size) for _, _, path, size in chunks]
+        return [(p, size, None) for _, _, p, size in chunks]
 
     def open(self, key: str) -> BinaryIO:
         return io.BufferedReader(_SegmentsReader(self, key, self._segments(key)), buffer_size=READ_CHUNK)  # type: ignore[return-value]
 
     def size(self, key: str) -> int:
-        return sum(size for _, size in self._segments(key))
+        return sum(size for _, size, _ in self._segments(key))
 
     def iter_chunks(self, key: str, start: int = 0, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+        # Not a generator: a missing or changed object is raised here, before a response has started.
         reader = _SegmentsReader(self, key, self._segments(key))
         reader.seek(start)
-        yield from reader.stream()
+        return reader.stream()
 
     def copy(self, src: str, dst: str) -> int:
         segments = self._segments(src)
@@ -198,6 +216,14 @@ class S3BlobStore(BlobStore):
             self._call("copy", src, self._ob.copy, self._store, src, dst)
             return segments[0][1]
         return super().copy(src, dst)
+
+    def pin(self, key: str) -> str:
+        meta = self._head(_unpin(key)[0])
+        if meta is None:
+            raise BlobNotFound(f"blob {key!r} does not exist")
+        if not meta.get("e_tag"):
+            raise BlobStoreUnavailable(f"the S3 blob store {self._where} gives objects no ETag: it cannot pin {key!r}")
+        return f"{_unpin(key)[0]}{PIN}{meta['e_tag']}"
 
     def _list(self, prefix: str) -> list[dict[str, Any]]:
         """Every object under the folder of ``prefix`` whose key starts with ``prefix``."""
@@ -221,6 +247,7 @@ class S3BlobStore(BlobStore):
         self._forget_logs(prefix)
 
     def delete(self, key: str) -> None:
+        key = _unpin(key)[0]
         self._delete([key, *(path for _, _, path, _ in self._chunks(key))])
         self._forget_logs(key)
 
@@ -297,15 +324,27 @@ class S3BlobStore(BlobStore):
     # -- presigned URLs ----------------------------------------------------------------------------
 
     def presign(self, method: str, key: str, ttl: int) -> str | None:
+        if PIN in key:  # a URL cannot insist on the ETag: check it now, then sign the object itself
+            self._segments(key)
+            key = _unpin(key)[0]
         return str(self._call("sign", key, self._ob.sign, self._store, method.upper(), key, timedelta(seconds=ttl)))
+
+
+def _unpin(key: str) -> tuple[str, str | None]:
+    path, pin, etag = key.partition(PIN)
+    return path, (etag if pin else None)
+
+
+def _changed(key: str) -> BlobChanged:
+    return BlobChanged(f"blob {_unpin(key)[0]!r} was written again after it was taken into use: upload the data anew")
 
 
 class _SegmentsReader(io.RawIOBase):
     """The concatenation of objects, read with ranged GETs; sequential reads keep one stream open."""
 
-    def __init__(self, store: S3BlobStore, key: str, segments: list[tuple[str, int]]) -> None:
+    def __init__(self, store: S3BlobStore, key: str, segments: list[tuple[str, int, str | None]]) -> None:
         self._s, self._key, self._segments = store, key, segments
-        self._total = sum(size for _, size in segments)
+        self._total = sum(size for _, size, _ in segments)
         self._pos = 0
         self._stream: Iterator[Any] | None = None
         self._pending = memoryview(b"")
@@ -328,11 +367,13 @@ class _SegmentsReader(io.RawIOBase):
 
     def _open_stream(self) -> bool:
         start = 0
-        for path, size in self._segments:
+        for path, size, etag in self._segments:
             if self._pos < start + size:
                 offset = self._pos - start
-                options = {"range": {"offset": offset}} if offset else None
-                result = self._s._call("read", self._key, self._s._ob.get, self._s._store, path, options=options)
+                options: dict[str, Any] = {"range": {"offset": offset}} if offset else {}
+                if etag is not None:
+                    options["if_match"] = etag
+                result = self._s._call("read", self._key, self._s._ob.get, self._s._store, path, options=options or None)
                 self._stream = iter(result.stream(min_chunk_size=READ_CHUNK))
                 return True
             start += size
