@@ -9,9 +9,9 @@ executor), both on loopback, then, in the same run and with the same client (``p
   a small one copied to an immutable key, inside SeaweedFS; timed on its own); ``GET …/runs/{id}/input?format=url`` and GET it.
 - **direct**: the same PUT and GET to URLs presigned by the store itself, with no Runyard involved.
 
-Two rounds, the order alternating (direct first, then Runyard first); the figure is the ratio of the
-medians of the rounds. sha256 is checked both ways after the clock stops. Runyard's RSS is sampled
-while each transfer runs (it should not move: the bytes never reach it).
+Three rounds, the order alternating (direct first, then Runyard first); the figure is the ratio of
+the medians of the rounds. sha256 is checked both ways after the clock stops. Runyard's RSS and CPU
+time are sampled while each transfer runs (neither should move: the bytes never reach it).
 
     python -m bench.p4_s3 [--size-mib 1024]
 """
@@ -35,7 +35,7 @@ from bench.common import SetupError
 
 MIB = signed.MIB
 RATIO_GOAL = 0.9
-ROUNDS = 2
+ROUNDS = 3
 BUCKET = "bench-p4"
 
 
@@ -63,6 +63,7 @@ def _runyard_round(server: signed.Server, store: Any, source: Path, dest: Path, 
     with signed.rss_peak(server.pid) as down_rss:
         down, got = signed.timed(lambda: signed.get_file(url, dest))
     rss["growth_mib"] += [up_rss["peak"] - up_rss["before"], down_rss["peak"] - down_rss["before"]]
+    rss["cpu_seconds"] += [up_rss["cpu"], down_rss["cpu"]]
     ok = got == size and signed.sha256_of(dest) == expected
     store.delete_prefix(f"uploads/{slot['upload_id']}")  # as the direct round deletes its object
     return up, down, claim, ok
@@ -88,10 +89,10 @@ def measure(size: int, work: Path) -> dict[str, Any]:
         small = work / "warm.bin"
         warm_digest = signed.write_payload(small, 256 * 1024)
         _direct_round(store, small, work / "warm.down", 256 * 1024)
-        _runyard_round(server, store, small, work / "warm.down", 256 * 1024, warm_digest, {"growth_mib": []})
+        _runyard_round(server, store, small, work / "warm.down", 256 * 1024, warm_digest, {"growth_mib": [], "cpu_seconds": []})
         direct: dict[str, list[float]] = {"upload": [], "download": []}
         runyard: dict[str, list[float]] = {"upload": [], "download": [], "claim": []}
-        rss: dict[str, list[float]] = {"growth_mib": []}
+        rss: dict[str, list[float]] = {"growth_mib": [], "cpu_seconds": []}
         ok = True
         for i in range(ROUNDS):
             order = ["direct", "runyard"] if i % 2 == 0 else ["runyard", "direct"]
@@ -117,6 +118,7 @@ def measure(size: int, work: Path) -> dict[str, Any]:
 
     out: dict[str, Any] = {"size_mib": size // MIB, "rounds": ROUNDS, "sha256_ok": ok,
                            "rss_growth_mib_max": round(max(rss["growth_mib"]), 1),
+                           "server_cpu_seconds_max": round(max(rss["cpu_seconds"]), 2),
                            "claim_seconds": [round(c, 3) for c in runyard["claim"]]}
     for name in ("upload", "download"):
         d, r = rate(direct[name]), rate(runyard[name])

@@ -166,7 +166,8 @@ def _details(r: dict[str, Any]) -> list[str]:
                        f"{', '.join(map(str, t['runyard_seconds']))} | {', '.join(map(str, t['direct_seconds']))} |")
         out.append(f"\nThe claim of each upload (the run's creation: the upload checked against the limit and pinned by its "
                    f"ETag) took {', '.join(map(str, r['claim_seconds']))} s; Runyard's RSS grew by at most "
-                   f"{r['rss_growth_mib_max']} MiB while the bytes moved.")
+                   f"{r['rss_growth_mib_max']} MiB and it spent at most {r.get('server_cpu_seconds_max', '—')} s of CPU per "
+                   f"transfer while the bytes moved.")
     elif r["id"] == "P5":
         for b in r["by_backend"]:
             bi = b["bulk_insert"]
