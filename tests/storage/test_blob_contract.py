@@ -280,10 +280,13 @@ def test_s3_many_small_appends_are_compacted(seaweedfs: SeaweedS3) -> None:
     chunks = store._chunks("log")
     assert len(chunks) == 2 + 5
     assert store.get_bytes("log") == b"".join(f"{i}\n".encode() for i in range(2 * s3_backend.COMPACT_EVERY + 5))
-    # Another process (a new store) continues the same log where it ended.
+    # Another process (a new store) continues the same log where it ended, and the first, which still
+    # remembers the old end, finds the new one: neither overwrites the other's lines.
     again = s3_store(seaweedfs, store.prefix)
     again.append("log", b"more\n")
-    assert store.get_bytes("log").endswith(f"{2 * s3_backend.COMPACT_EVERY + 4}\nmore\n".encode())
+    store.append("log", b"and more\n")
+    again.append("log", b"last\n")
+    assert store.get_bytes("log").endswith(f"{2 * s3_backend.COMPACT_EVERY + 4}\nmore\nand more\nlast\n".encode())
 
 
 def test_s3_blob_url_is_read_with_the_standard_aws_settings(seaweedfs: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> None:

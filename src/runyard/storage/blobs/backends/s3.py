@@ -23,6 +23,7 @@ import io
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,8 +47,12 @@ READ_CHUNK = 1024 * 1024
 CHUNKS = ".chunks/"
 PIN = "#etag="  # a pinned key: ``<key>#etag=<the object's ETag when it was pinned>``
 _CHUNK_NAME = re.compile(r"^(\d{12})-(\d{12})$")
-# How many logs' append positions one process remembers (a forgotten one is found again by a LIST).
+# How many logs' append positions one process remembers (a forgotten one is found again by a LIST),
+# and for how long unused: another process may append to the same log meanwhile (the dispatcher's own
+# lines in a log a worker node writes), and a position older than that is looked up again.
 _REMEMBERED_LOGS = 1024
+_REMEMBER_SECONDS = 2.0
+_APPEND_ATTEMPTS = 5
 
 
 def _obstore() -> Any:
@@ -86,6 +91,7 @@ class _LogState:
     next_index: int
     small: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    used_at: float = field(default_factory=time.monotonic)
 
 
 class S3BlobStore(BlobStore):
@@ -274,9 +280,10 @@ class S3BlobStore(BlobStore):
     def _log_state(self, key: str) -> _LogState:
         with self._logs_lock:
             state = self._logs.get(key)
-            if state is not None:
+            if state is not None and time.monotonic() - state.used_at < _REMEMBER_SECONDS:
                 self._logs.move_to_end(key)
                 return state
+            self._logs.pop(key, None)
         cover = self._chunks(key)
         state = _LogState(next_index=cover[-1][1] + 1 if cover else 0,
                           small=[first for first, last, _, _ in cover if first == last])
@@ -298,15 +305,24 @@ class S3BlobStore(BlobStore):
     def append(self, key: str, data: bytes) -> None:
         if not data:
             return
-        state = self._log_state(key)
-        with state.lock:
-            index = state.next_index
-            self._call("append to", key, self._ob.put, self._store, self._chunk_key(key, index, index), data,
-                       use_multipart=False)
-            state.next_index += 1
-            state.small.append(index)
-            if len(state.small) >= COMPACT_EVERY:
-                self._compact(key, state)
+        for _ in range(_APPEND_ATTEMPTS):
+            state = self._log_state(key)
+            with state.lock:
+                index = state.next_index
+                try:  # create only: a chunk of that number written by another process is never replaced
+                    self._ob.put(self._store, self._chunk_key(key, index, index), data, use_multipart=False, mode="create")
+                except Exception as exc:  # noqa: BLE001
+                    if type(exc).__name__ != "AlreadyExistsError":
+                        raise self._unavailable(exc, f"append to {key!r}") from None
+                    self._forget_logs(key)  # another process appended: find the end again
+                    continue
+                state.next_index += 1
+                state.small.append(index)
+                state.used_at = time.monotonic()
+                if len(state.small) >= COMPACT_EVERY:
+                    self._compact(key, state)
+                return
+        raise BlobStoreUnavailable(f"could not append to {key!r}: other writers kept taking the next chunk")
 
     def _compact(self, key: str, state: _LogState) -> None:
         """Merge the run of small chunks into one: written first, then the small ones deleted."""
