@@ -113,7 +113,9 @@ class S3BlobStore(BlobStore):
             if session_token:
                 config["session_token"] = session_token
         client = {"connect_timeout": timedelta(seconds=5), "allow_http": bool(endpoint and endpoint.startswith("http://"))}
-        retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=20),
+        # 5xx answers and dropped connections are retried for about 5 s (a new bucket's first write may
+        # find its storage still being allocated), then reported.
+        retry = {"max_retries": 6, "retry_timeout": timedelta(seconds=20),
                  "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2), "base": 2}}
         self._ob, self._options = ob, {"config": config, "client_options": client, "retry_config": retry}
         self._store = S3Store(bucket, prefix=prefix or None, **self._options)
