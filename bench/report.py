@@ -13,6 +13,7 @@ WHAT = {
     "P4S3": "payload through presigned S3 URLs (SeaweedFS)",
     "P5": "list-runs page and submission, many runs in the database",
     "P6": "nextmv 1.13.0 local runner vs Runyard, python_json_hello-world",
+    "RAY": "P1 and P2 on a three-node loopback Ray cluster",
 }
 
 
@@ -33,7 +34,7 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P4S3": _p4s3, "P5": _p5, "P6": _p6}[kind](result)
+    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P4S3": _p4s3, "P5": _p5, "P6": _p6, "RAY": _ray}[kind](result)
 
 
 def _p1(r: dict[str, Any]) -> list[Row]:
@@ -140,6 +141,20 @@ def _p6(r: dict[str, Any]) -> list[Row]:
         ratio += f" ({r['ratio_vs_fast_polling_local']:.1f}×)"
     return [Row("P6", f"{WHAT['P6']}, {r['runs']} runs", f"Runyard: p50 {ry['p50_ms'] / 1000:.2f} s per run",
                 baseline, ratio, "≥ 5× faster", r["goal"]["met"])]
+
+
+def _ray(r: dict[str, Any]) -> list[Row]:
+    p1, p2 = r["p1"], r["p2"]
+    return [
+        Row("P1 on Ray", f"submit → result on the Ray executor, {p1['runs']} runs",
+            f"p50 {p1['runyard']['p50_ms']:.1f} ms, p95 {p1['runyard']['p95_ms']:.1f} ms",
+            f"bare Ray task: p50 {p1['baseline']['p50_ms']:.1f} ms", f"overhead p50 {p1['overhead_p50_ms']:+.1f} ms",
+            f"overhead < {p1['goal']['overhead_p50_below_ms']:g} ms at p50", p1["goal"]["met"]),
+        Row("P2 on Ray", f"{p2['runs']} trivial runs on 3 nodes",
+            f"{p2['runyard_runs_per_s']:.1f} runs/s ({p2['runyard_seconds']:.1f} s)",
+            f"bare Ray tasks, {p2['workers']} in flight: {p2['baseline_runs_per_s']:.1f} runs/s",
+            f"{p2['ratio']:.2f}×", f"≥ {p2['goal']['ratio_at_least']:g}×", p2["goal"]["met"]),
+    ]
 
 
 def failed_row(bench_id: str, message: str, skipped: bool = False) -> Row:

@@ -31,6 +31,7 @@ BENCHMARKS = {
     "P4S3": "bench.p4_s3",
     "P5": "bench.p5_database",
     "P6": "bench.p6_local_runner",
+    "RAY": "bench.ray_cluster",
 }
 QUICK_BUDGET_SECONDS = 120
 
@@ -188,6 +189,9 @@ def _details(r: dict[str, Any]) -> list[str]:
         for name, s in named:
             out.append(f"| {name} | {s['p50_ms'] / 1000:.3f} | {s['mean_ms'] / 1000:.3f} | {s['min_ms'] / 1000:.3f} | {s['max_ms'] / 1000:.3f} |")
         out.append(f"\nRunyard's first run (environment build or cache hit): {r['runyard_first_run_seconds']} s.")
+    elif r["id"] == "RAY":
+        out.append(f"Cluster: {r['cluster']}. P1 baseline: {r['p1']['baseline_is']}. P2 baseline: {r['p2']['baseline_is']} "
+                   f"(before/after: {r['p2']['baseline_before_after_s']} s).")
     return out
 
 

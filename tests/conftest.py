@@ -1,7 +1,7 @@
-"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend, and a
-SeaweedFS S3 server.
+"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend, a
+loopback Ray cluster and a SeaweedFS S3 server.
 
-PostgreSQL and SeaweedFS are never skipped in CI (``CI=true``): a missing server fails the run instead.
+PostgreSQL, Ray and SeaweedFS are never skipped in CI (``CI=true``): a missing one fails the run instead.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from runyard.testing.postgres import PostgresCluster, start_cluster
+from runyard.testing.ray_cluster import RayCluster
 from runyard.testing.seaweedfs import SeaweedS3, start_seaweedfs
 
 DB_BACKENDS = ["sqlite", "postgresql"]
@@ -36,6 +37,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
         return f"sqlite:///{tmp_path / 'runyard.db'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A real Ray cluster, loopback only: a head and two worker nodes (custom resources ``w1``, ``w2``)
+    in a network namespace of their own. Never skipped in CI."""
+    try:
+        cluster = RayCluster(root=tmp_path_factory.mktemp("ray-cluster")).start()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"a Ray cluster cannot be started here: {exc}")
+    yield cluster
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()  # this process's client connection, before the cluster goes
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,8 @@ class Runtime:
 
     def stop(self) -> None:
         self.dispatcher.stop()
-        self.executor.shutdown(cancel_running=True)
+        # Runs on a cluster go on, and the next server to attach adopts them; runs here end with it.
+        self.executor.shutdown(cancel_running=not self.executor.outlives_server)
         self.platform.db.dispose()
 
 
@@ -71,10 +72,14 @@ def development_secrets_key(data_dir: Path) -> str:
 def open_sandbox(settings: Settings) -> Sandbox | None:
     """The sandbox runs execute in; None when it is turned off. SandboxUnavailable when it is on and
     cannot be had: the server does not start then."""
-    if settings.sandbox == "off" or settings.executor == "stub":
-        return None
+    if settings.sandbox == "off" or settings.executor == "stub" or _on_ray(settings):
+        return None  # (on Ray, each node sets up its own sandbox)
     ex = settings.execution
     return detect(bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths))
+
+
+def _on_ray(settings: Settings) -> bool:
+    return settings.executor == "ray" or settings.executor.startswith("ray://")
 
 
 def sandbox_status(settings: Settings, sandbox: Sandbox | None) -> str:
@@ -82,6 +87,9 @@ def sandbox_status(settings: Settings, sandbox: Sandbox | None) -> str:
         return sandbox.describe()
     if settings.executor == "stub":
         return "none (stub executor: no processes)"
+    if _on_ray(settings):
+        return "runs execute on the Ray cluster's nodes, each in its own sandbox" if settings.sandbox == "on" else \
+            "off: runs on the Ray cluster's nodes are NOT sandboxed (RUNYARD_SANDBOX=off)"
     return "off: runs are NOT sandboxed (RUNYARD_SANDBOX=off)"
 
 

@@ -3,8 +3,8 @@
 A backend is handed ``RunTask``s whose bundle and input are blobs, and hands back ``RunReport``s whose
 output, log and assets are blobs: these tests put blobs in, submit, and read blobs out, with no
 database, services or server anywhere. The stub executes nothing (its output is its input), so it
-takes part in what needs no process; the embedded backend (real sandboxed processes) in everything.
-A distributed backend joins by adding its name to ``BACKENDS``.
+takes part in what needs no process; the embedded backend (real sandboxed processes) and the Ray
+backend (the same, on the worker nodes of a real loopback cluster) in everything.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,8 @@ from runyard.wiring import open_sandbox
 
 from .runtime.conftest import tar_gz
 
-BACKENDS = ["stub", "embedded"]
-PROCESSES = {"embedded"}  # backends that run the app's processes
+BACKENDS = ["stub", "embedded", "ray"]
+PROCESSES = {"embedded", "ray"}  # backends that run the app's processes
 
 JSON_APP = r'''
 import json, os, sys, time
@@ -79,6 +80,7 @@ class Harness:
     reports: dict[str, RunReport] = field(default_factory=dict)
     done: threading.Condition = field(default_factory=threading.Condition)
     counter: int = 0
+    prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def on_done(self, run_id: str, report: RunReport) -> None:
         with self.done:
@@ -88,7 +90,8 @@ class Harness:
     def task(self, app: str, input_bytes: bytes | None, *, manifest: dict[str, Any] | None = None,
              input_format: str = "json", **kw: Any) -> RunTask:
         self.counter += 1
-        run_id = f"run-{self.name}-{self.counter}"
+        # Unique across tests: a cluster's nodes outlive a test, and cache executables by id.
+        run_id = f"run-{self.name}-{self.prefix}-{self.counter}"
         bundle_key = f"bundles/{run_id}.tar.gz"
         self.blobs.put_bytes(bundle_key, tar_gz({"main.py": app.encode()}))
         input_key = None
@@ -134,14 +137,22 @@ class Harness:
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path, app_env_dir: Path) -> Iterator[Harness]:
-    settings = Settings(data_dir=tmp_path / "worker", executor=request.param,
+    executor = request.param
+    extra: dict[str, Any] = {}
+    if executor == "ray":
+        executor = request.getfixturevalue("ray_cluster").address
+        # A supervisor of its own per test: nothing of one test's runs reaches the next.
+        extra = {"ray_namespace": f"contract-{request.node.name.split('[')[0][-40:]}", "ray_cancel_grace_seconds": 5}
+    blob_url = f"file://{tmp_path / 'blobs'}"
+    settings = Settings(data_dir=tmp_path / "worker", executor=executor, blob_url=blob_url,
                         execution={"env_dir": app_env_dir, "poll_interval_seconds": 0.05, "kill_grace_seconds": 0.3,
-                                   "default_class": "c1",
-                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120}}})
-    blobs = open_blob_store(f"file://{tmp_path / 'blobs'}")
+                                   "default_class": "c1", **extra,
+                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120, "memory_mb": 1024}}})
+    blobs = open_blob_store(blob_url)
     harness = Harness(request.param, None, blobs)  # type: ignore[arg-type]
-    harness.executor = create_executor(request.param, settings=settings, blobs=blobs, on_done=harness.on_done,
+    harness.executor = create_executor(executor, settings=settings, blobs=blobs, on_done=harness.on_done,
                                        sandbox=open_sandbox(settings))
+    harness.executor.start()
     yield harness
     harness.executor.shutdown(cancel_running=True)
 
@@ -152,9 +163,10 @@ def app_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_json_run_comes_back_with_its_output_under_the_tasks_key(backend: Harness) -> None:
-    report = backend.run(backend.task(JSON_APP, b'{"items": [1, 2]}'))
-    assert report.exit_code == 0 and report.error == ""
-    assert report.output_key == f"runs/run-{backend.name}-1/output"
+    task = backend.task(JSON_APP, b'{"items": [1, 2]}')
+    report = backend.run(task)
+    assert report.exit_code == 0 and report.error == "", report.error
+    assert report.output_key == f"runs/{task.run_id}/output"
     output = json.loads(backend.output(report))
     if backend.name in PROCESSES:
         assert output["solution"]["echo"] == {"items": [1, 2]}

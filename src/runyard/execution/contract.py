@@ -75,6 +75,7 @@ class RunReport:
     execution_ms: float = 0.0
     stdout_tail: str = ""
     stderr_tail: str = ""
+    lost: bool = False                # the machine executing it was lost: the platform fails or requeues it
 
 
 def log_record(line: str, at: datetime | None = None) -> bytes:

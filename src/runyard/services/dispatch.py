@@ -110,6 +110,8 @@ class Dispatcher:
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
+        if executor.owner:  # runs on a cluster are the cluster's: whichever server attaches next adopts them
+            self.worker = executor.owner
 
     def wakeup(self) -> None:
         self._event.set()
@@ -134,6 +136,8 @@ class Dispatcher:
 
     def start(self) -> None:
         self.recover()
+        if self._executor is not None:
+            self._executor.start()  # reports flow once recovery has adopted what still executes
         self._thread = threading.Thread(target=self._loop, name="runyard-dispatcher", daemon=True)
         self._thread.start()
         self._keeper = threading.Thread(target=self._keep, name="runyard-leases", daemon=True)
@@ -154,6 +158,9 @@ class Dispatcher:
     def on_done(self, run_id: str, report: RunReport) -> None:
         """A backend's report: the run ends as it says, unless a graceful stop of this server interrupted
         it, which is no user's cancel: then the run is lost (failed, or queued again, as set)."""
+        if report.lost:  # the machine executing it went away: no user's cancel, no app's failure
+            self._resolve_lost([run_id], node=True, reason=report.error or "worker node lost")
+            return
         if self._stopping and report.canceled:
             asked = self._platform.db.first(_CANCEL_REQUESTED, {"run_id": run_id})
             if asked is not None and not asked.cancel_requested and asked.owner == self.worker:
@@ -172,11 +179,21 @@ class Dispatcher:
             lost = list(s.scalars(select(Run.id).where(
                 Run.status == RunStatus.RUNNING,
                 or_(Run.owner == self.worker, Run.owner.is_(None), Run.lease_expires_at < now))))
-        self._resolve_lost(lost, mine=True)
+        # What still executes for this backend (on a cluster, from before a restart) is adopted, not lost.
+        adopted = set(self._executor.running()) if self._executor is not None else set()
+        if adopted:
+            log.info("adopted %d runs executing on the cluster", len(adopted & set(lost)))
+            self._renew()
+        lost = [run_id for run_id in lost if run_id not in adopted]
+        if lost:
+            log.warning("runs %s were running and execute nowhere any more: resolving them as lost", ", ".join(sorted(lost)))
+        outlives = self._executor is not None and self._executor.outlives_server
+        self._resolve_lost(lost, mine=not outlives, node=outlives)
         if not self._platform.settings.execution.keep_workspaces:
             self._remove_stale_run_dirs(lost)
 
-    def _resolve_lost(self, run_ids: list[str], *, stopped: bool = False, mine: bool = False) -> None:
+    def _resolve_lost(self, run_ids: list[str], *, stopped: bool = False, mine: bool = False, node: bool = False,
+                      reason: str = "") -> None:
         if not run_ids:
             return
         requeue = self._platform.settings.execution.lost_runs == "requeue"
@@ -193,7 +210,9 @@ class Dispatcher:
             own = owner == self.worker or owner is None
             if stopped:
                 requeued_msg, lost_msg = STOPPED_REQUEUED, STOPPED
-            elif own:
+            elif reason:
+                requeued_msg, lost_msg = f"{reason}; the run was queued again", f"the run was lost: {reason}"
+            elif own and not node:
                 requeued_msg, lost_msg = REQUEUED, LOST
             else:
                 requeued_msg, lost_msg = WORKER_REQUEUED, WORKER_LOST

@@ -33,6 +33,7 @@ class ExecutionClass(BaseModel):
     open_files: int = Field(4096, description="Open files per process (RLIMIT_NOFILE).")
     workspace_max_bytes: int = Field(8 * 1024**3, description="Largest total size of a run's workspace, and of any one file it writes.")
     network: bool = Field(True, description="Whether runs of this class reach the network (an app's manifest can turn it off too).")
+    resources: dict[str, float] = Field(default_factory=dict, description="Ray executor: custom resources a run of this class needs, which pin the class to the nodes that offer them (e.g. {\"big-memory\": 1}).")
 
 
 def _default_classes() -> dict[str, ExecutionClass]:
@@ -55,6 +56,8 @@ class ExecutionSettings(BaseModel):
     sandbox_uid: int = Field(61000, description="Uid (and gid) a root server runs sandboxed apps as; never the server's.")
     sandbox_ro_paths: list[str] = Field(default_factory=list, description="More read-only paths runs may see (toolchains under /opt, …).")
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
+    ray_namespace: str = Field("runyard", description="Ray executor: the namespace of this installation's supervisor and tasks on the cluster (one per installation sharing a cluster).")
+    ray_cancel_grace_seconds: float = Field(10.0, description="Ray executor: how long a canceled run's node may take to end it before its Ray worker is killed.")
 
 
 class Settings(BaseSettings):
@@ -65,7 +68,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".runyard"), description="Folder for the embedded database, blobs and environments.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
     blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://, s3://BUCKET/PREFIX with the AWS_* settings); default files in the data dir.")
-    executor: str = Field("embedded", description="Run executor backend: embedded or stub.")
+    executor: str = Field("embedded", description="Run executor backend: embedded, ray://HOST:PORT (a Ray cluster's client port), ray (the cluster RAY_ADDRESS names) or stub.")
     sandbox: Literal["on", "off"] = Field("on", description="'off' runs apps unconfined, as the server (development only).")
     api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")
     signing_secret: str | None = Field(None, description="HMAC secret for signed URLs; generated and stored if unset.")

@@ -27,8 +27,12 @@ def create_executor(name: str, *, settings: Settings, blobs: BlobStore, on_done:
         return StubExecutor(blobs=blobs, on_done=on_done, wakeup=wakeup)
 
     factories.update(embedded=embedded, stub=stub)
+    if name == "ray" or name.startswith("ray://"):
+        from runyard.execution.backends.ray import RayExecutor, ray_address
+
+        return RayExecutor(address=ray_address(name), settings=settings, on_done=on_done)
     if name not in factories:
-        raise ValueError(f"unknown executor {name!r}; known: {', '.join(sorted(factories))}")
+        raise ValueError(f"unknown executor {name!r}; known: {', '.join(sorted(factories))}, ray, ray://HOST:PORT")
     return factories[name]()
 
 

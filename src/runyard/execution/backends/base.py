@@ -15,6 +15,19 @@ ReportSink = Callable[[str, RunReport], None]
 
 
 class Executor(abc.ABC):
+    #: The name runs it executes are owned by in the database (None: the server's own worker id). A
+    #: backend whose runs outlive the server that started them names itself, so that the next server
+    #: to attach adopts them.
+    owner: str | None = None
+    #: Whether runs keep executing when the server stops (they are then adopted, not interrupted).
+    outlives_server: bool = False
+
+    def start(self) -> None:
+        """Begin reporting (called once by the dispatcher after it has recovered runs). ``running``
+        lists from the start what already executes for this backend (on a cluster, runs from before a
+        restart), so recovery adopts them before any of their reports can arrive."""
+        return None
+
     @abc.abstractmethod
     def submit(self, task: RunTask) -> None:
         """Start executing ``task`` (in its ``execution_class``); its report goes to the sink."""

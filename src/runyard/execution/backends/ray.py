@@ -1,0 +1,410 @@
+"""The Ray backend: each run is one Ray Core task on a node of a cluster, executed there by the same
+``RunHost`` (runtime and sandbox) as the embedded pool.
+
+- **A supervisor actor** (detached, named after the installation's namespace, on the head node) owns
+  the tasks, so they outlive the server that submitted them: a restarted server, or another replica
+  taking over dispatching, attaches to it, finds the runs in flight and gets their reports. Reports
+  are kept until the server has recorded them (``ack``).
+- **Nodes** hold no database credentials: a task carries the ``RunTask`` and the node configuration
+  (execution and limit settings, the blob store URL), nothing else. A node fetches bundles and inputs
+  from the blob store, caches unpacked bundles and built environments in its own folder
+  (``RUNYARD_NODE_DIR``, by default a folder under the system's temporary directory), and writes
+  output, logs (while the run goes) and assets back.
+- **Classes** map to ``num_cpus`` (cores), ``memory`` (memory_mb) and the class's custom
+  ``resources``; the dispatcher keeps each class's concurrency across the cluster, since it hands the
+  cluster only what the class has room for.
+- **Cancel** reaches the node through a call the task keeps waiting on the supervisor: the runner then
+  ends the whole process tree (TERM, grace, KILL). A node that has not ended the run after
+  ``ray_cancel_grace_seconds`` has its Ray worker killed, which ends the sandbox with it.
+- ``max_retries=0``: a task lost with its node comes back as a report marked ``lost``; the platform
+  fails it ("worker node lost") or queues it again, as set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runyard.execution.backends.base import Executor, ReportSink
+from runyard.execution.contract import RunReport, RunTask
+from runyard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "the Ray executor needs Ray on the server and on every node: pip install 'runyard[ray]'"
+NODE_DIR_ENV = "RUNYARD_NODE_DIR"
+LOST = "worker node lost"
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - depends on the install
+        raise RuntimeError(INSTALL_HINT) from None
+    return ray
+
+
+def ray_address(name: str) -> str:
+    """The cluster address an executor setting names: ``ray://HOST:PORT`` as given, ``ray`` the
+    ``RAY_ADDRESS`` of the environment."""
+    if name.startswith("ray://"):
+        return name
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    if not address:
+        raise ValueError("RUNYARD_EXECUTOR=ray joins the cluster RAY_ADDRESS names, and RAY_ADDRESS is not set "
+                         "(or set RUNYARD_EXECUTOR=ray://HOST:PORT)")
+    return address
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What a node needs to execute runs: never the database's address or the server's secrets."""
+
+    execution: dict[str, Any]
+    limits: dict[str, Any]
+    blob_url: str
+    sandbox: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> NodeConfig:
+        execution = settings.execution.model_dump(mode="json")
+        # Folders are the node's own (its RUNYARD_NODE_DIR), never the server's.
+        execution.update(env_dir=None, work_dir=None)
+        return cls(execution=execution, limits=settings.limits.model_dump(mode="json"),
+                   blob_url=settings.resolved_blob_url(), sandbox=settings.sandbox)
+
+    def settings(self) -> Settings:
+        root = Path(os.environ.get(NODE_DIR_ENV) or Path(tempfile.gettempdir()) / "runyard-node")
+        return Settings(data_dir=root, blob_url=self.blob_url, sandbox=self.sandbox,  # type: ignore[arg-type]
+                        execution=self.execution, limits=self.limits, database_url=None)
+
+
+# --- on the nodes ----------------------------------------------------------------------------------
+
+_hosts: dict[str, Any] = {}
+_hosts_lock = threading.Lock()
+
+
+def _node_host(config: NodeConfig) -> Any:
+    """This worker process's ``RunHost`` for ``config`` (made once; environments and bundles are cached
+    in the node's folder, shared by its worker processes)."""
+    key = json.dumps(asdict(config), sort_keys=True)
+    with _hosts_lock:
+        host = _hosts.get(key)
+        if host is None:
+            from runyard.execution.runtime.host import RunHost
+            from runyard.execution.runtime.sandbox import detect
+            from runyard.storage.blobs import open_blob_store
+
+            settings = config.settings()
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(settings.data_dir, 0o700)
+            ex = settings.execution
+            sandbox = None if settings.sandbox == "off" else detect(
+                bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths))
+            host = RunHost(settings=settings, blobs=open_blob_store(settings.resolved_blob_url()), sandbox=sandbox, spares=2)
+            _hosts[key] = host
+        return host
+
+
+def execute_on_node(task: RunTask, config: NodeConfig, supervisor: Any) -> RunReport:
+    """The Ray task: execute one run on this node, through the same runner as the embedded pool."""
+    ray = _import_ray()
+    host = _node_host(config)
+    host.begin(task)
+
+    def watch_cancel() -> None:
+        try:
+            if ray.get(supervisor.wait_cancel.remote(task.run_id)):
+                host.cancel(task.run_id)
+        except Exception:  # noqa: BLE001 - the supervisor is gone: the run goes on, reported to no one
+            log.warning("run %s: lost touch with the supervisor", task.run_id)
+
+    threading.Thread(target=watch_cancel, name=f"cancel-{task.run_id}", daemon=True).start()
+    report, local = host.run(task)
+    # The workspace goes (or is kept for the next run) after the report is on its way.
+    threading.Thread(target=host.finish, args=(local,), name=f"cleanup-{task.run_id}", daemon=True).start()
+    return report
+
+
+_remote: Any = None
+
+
+def _remote_execute() -> Any:
+    global _remote
+    if _remote is None:
+        _remote = _import_ray().remote(execute_on_node)
+    return _remote
+
+
+@dataclass
+class _Entry:
+    task: RunTask
+    ref: Any
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    report: RunReport | None = None
+
+
+class Supervisor:
+    """The cluster-side owner of an installation's runs (a detached async actor; see the module)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Entry] = {}
+        self._reported = asyncio.Condition()
+        self._config: Any = None
+
+    def configure(self, config: NodeConfig) -> None:
+        ray = _import_ray()
+        self._config = ray.put(config)
+
+    async def submit(self, task: RunTask, options: dict[str, Any]) -> None:
+        ray = _import_ray()
+        if task.run_id in self._runs:
+            return  # submitted twice (a retried call): one execution
+        me = ray.get_runtime_context().current_actor
+        ref = _remote_execute().options(**options).remote(task, self._config, me)
+        self._runs[task.run_id] = entry = _Entry(task, ref)
+        asyncio.get_running_loop().create_task(self._follow(entry))
+
+    async def _follow(self, entry: _Entry) -> None:
+        from ray import exceptions as rx
+
+        task = entry.task
+        try:
+            report = await entry.ref
+        except rx.TaskCancelledError:
+            report = RunReport(canceled=True, log_key=task.log_key,
+                               error="" if entry.cancel.is_set() else "the run's Ray task was canceled")
+        except (rx.WorkerCrashedError, rx.NodeDiedError, rx.ObjectLostError, rx.OwnerDiedError,
+                rx.LocalRayletDiedError, rx.RaySystemError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            report = RunReport(lost=True, log_key=task.log_key, error=f"{LOST}: {first}")
+        except Exception as exc:  # noqa: BLE001 - the node's runner raised: the run fails, saying so
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            report = RunReport(log_key=task.log_key, error="internal error while executing the run on its node: "
+                               + (lines[-1].strip() if lines else type(exc).__name__))
+            log.warning("run %s: its task raised %s", task.run_id, exc)
+        entry.report = report
+        entry.ended.set()
+        async with self._reported:
+            self._reported.notify_all()
+
+    async def next_reports(self, timeout: float) -> list[tuple[str, RunReport]]:
+        """Reports not yet acknowledged, waiting up to ``timeout`` seconds for one."""
+        async with self._reported:
+            ready = [(rid, e.report) for rid, e in self._runs.items() if e.report is not None]
+            if not ready:
+                try:
+                    await asyncio.wait_for(self._reported.wait(), timeout)
+                except TimeoutError:
+                    pass
+                ready = [(rid, e.report) for rid, e in self._runs.items() if e.report is not None]
+        return ready  # type: ignore[return-value]
+
+    def ack(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            entry = self._runs.get(run_id)
+            if entry is not None and entry.report is not None:
+                del self._runs[run_id]
+
+    async def wait_cancel(self, run_id: str) -> bool:
+        """Returns when the run is canceled (True) or has ended (False): what a node's task waits on."""
+        entry = self._runs.get(run_id)
+        if entry is None:
+            return False
+        waiters = [asyncio.ensure_future(entry.cancel.wait()), asyncio.ensure_future(entry.ended.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
+        return entry.cancel.is_set() and not entry.ended.is_set()
+
+    async def cancel(self, run_id: str, grace: float) -> None:
+        entry = self._runs.get(run_id)
+        if entry is None or entry.report is not None or entry.cancel.is_set():
+            return
+        entry.cancel.set()
+        asyncio.get_running_loop().create_task(self._force(entry, grace))
+
+    async def _force(self, entry: _Entry, grace: float) -> None:
+        try:
+            await asyncio.wait_for(entry.ended.wait(), grace)
+        except TimeoutError:
+            ray = _import_ray()
+            log.warning("run %s: its node did not end it within %.0f s; killing its worker", entry.task.run_id, grace)
+            ray.cancel(entry.ref, force=True)
+
+    def in_flight(self) -> dict[str, str]:
+        """Every run this supervisor holds (executing, or reported and not yet acknowledged) by class."""
+        return {run_id: e.task.execution_class for run_id, e in self._runs.items()}
+
+
+# --- on the server -----------------------------------------------------------------------------------
+
+CONNECT_ATTEMPTS = 5
+
+
+def join_cluster(ray: Any, address: str, namespace: str) -> None:
+    """Join the cluster; a refused first handshake (the head's client server still starting, or
+    tripping over a process it is reaping) is retried a few times before the server gives up."""
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.WARNING)
+            return
+        except ConnectionError as exc:
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # whatever half of the connection was made
+            if attempt == CONNECT_ATTEMPTS:
+                raise ConnectionError(f"could not join the Ray cluster at {address}: {exc}") from None
+            log.warning("joining the Ray cluster at %s failed (%s); retrying", address, str(exc).splitlines()[0])
+            time.sleep(min(8.0, 0.5 * 2**attempt))
+
+
+class RayExecutor(Executor):
+    outlives_server = True
+    REPORT_WAIT_SECONDS = 1.0
+
+    def __init__(self, *, address: str, settings: Settings, on_done: ReportSink) -> None:
+        ray = self._ray = _import_ray()
+        self._settings = settings.execution
+        self._classes = self._settings.classes
+        self.namespace = self._settings.ray_namespace
+        self.owner = f"ray:{self.namespace}"
+        self._on_done = on_done
+        if not ray.is_initialized():
+            join_cluster(ray, address, self.namespace)
+        self._supervisor = (
+            ray.remote(Supervisor)
+            .options(name=f"runyard-supervisor-{self.namespace}", namespace=self.namespace, lifetime="detached",
+                     get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
+                     resources={"node:__internal_head__": 0.001})
+            .remote()
+        )
+        ray.get(self._supervisor.configure.remote(NodeConfig.of(settings)))
+        self._lock = threading.Lock()
+        self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
+
+    # --- the contract ---
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._collect, name="runyard-ray-reports", daemon=True)
+        self._thread.start()
+
+    def submit(self, task: RunTask) -> None:
+        self.start()
+        cls = self._classes.get(task.execution_class)
+        options: dict[str, Any] = {"max_retries": 0, "num_cpus": float(cls.cores) if cls else 1.0,
+                                   "name": f"run-{task.run_id}"}
+        if cls is not None:
+            if cls.memory_mb:
+                options["memory"] = int(cls.memory_mb) * 1024 * 1024
+            if cls.resources:
+                options["resources"] = dict(cls.resources)
+        with self._lock:
+            self._running[task.run_id] = task.execution_class
+            # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
+            self._submitting[self._supervisor.submit.remote(task, options)] = task
+
+    def cancel(self, run_id: str) -> None:
+        with self._lock:
+            if run_id not in self._running:
+                return
+        self._supervisor.cancel.remote(run_id, self._settings.ray_cancel_grace_seconds)
+
+    def free_capacity(self, execution_class: str) -> int:
+        limit = self._classes[execution_class].concurrency if execution_class in self._classes else 0
+        with self._lock:
+            used = sum(1 for c in self._running.values() if c == execution_class)
+        return max(0, limit - used)
+
+    def running(self) -> list[str]:
+        if self._thread is None:
+            # Not reporting yet (a server starting, or a replica about to take over dispatching): what
+            # the cluster still executes for this installation is ours, as of now.
+            in_flight = self._ray.get(self._supervisor.in_flight.remote())
+            with self._lock:
+                self._running.update(in_flight)
+        with self._lock:
+            return list(self._running)
+
+    def shutdown(self, *, cancel_running: bool = True) -> None:
+        if cancel_running:
+            for run_id in self.running():
+                self.cancel(run_id)
+            deadline = time.monotonic() + self._settings.ray_cancel_grace_seconds + 5
+            while self.running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.REPORT_WAIT_SECONDS + 5)
+        if cancel_running and not self.running():
+            # Nothing of this installation executes any more: its supervisor goes too.
+            try:
+                self._ray.kill(self._supervisor)
+            except Exception:  # noqa: BLE001
+                log.debug("the supervisor was already gone", exc_info=True)
+
+    # --- reports ---
+
+    def _check_submissions(self) -> None:
+        """A submission the supervisor refused (or never got) ends its run failed, saying why (looked
+        at between waits for reports: within a second)."""
+        with self._lock:
+            pending = list(self._submitting)
+        if not pending:
+            return
+        ready, _ = self._ray.wait(pending, num_returns=len(pending), timeout=0)
+        for ref in ready:
+            with self._lock:
+                task = self._submitting.pop(ref)
+            try:
+                self._ray.get(ref)
+            except Exception as exc:  # noqa: BLE001
+                with self._lock:
+                    self._running.pop(task.run_id, None)
+                self._on_done(task.run_id, RunReport(
+                    error=f"the cluster did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    log_key=task.log_key))
+
+    def _collect(self) -> None:
+        ray = self._ray
+        while not self._stop.is_set():
+            try:
+                self._check_submissions()
+            except Exception:  # noqa: BLE001
+                log.exception("checking submissions to the cluster failed; retrying")
+            try:
+                reports = ray.get(self._supervisor.next_reports.remote(self.REPORT_WAIT_SECONDS))
+            except Exception:  # noqa: BLE001 - the supervisor or the connection is gone
+                if self._stop.is_set():
+                    return
+                log.exception("lost touch with the cluster's supervisor; retrying")
+                self._stop.wait(1.0)
+                continue
+            recorded = []
+            for run_id, report in reports:
+                with self._lock:
+                    cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
+                try:
+                    self._on_done(run_id, report)
+                    recorded.append(run_id)
+                except Exception:
+                    log.exception("could not record the result of run %s; it stays with the supervisor", run_id)
+                    with self._lock:
+                        self._running[run_id] = cls or ""
+            if recorded:
+                self._supervisor.ack.remote(recorded)
