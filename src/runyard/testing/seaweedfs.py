@@ -66,8 +66,10 @@ class SeaweedS3:
 
     def start(self) -> None:
         """Start (or restart after ``stop``) on the same ports and data; returns once S3 answers."""
+        # Every bucket is a collection with volumes of its own: with the default (-volume.max=0, sized by
+        # free disk) a session that creates a dozen buckets ran out of volumes and answered 500.
         argv = [self.binary, "server", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.base / 'data'}",
-                f"-s3.config={self.base / 's3.json'}", "-master.volumeSizeLimitMB=4096", "-volume.max=0",
+                f"-s3.config={self.base / 's3.json'}", "-master.volumeSizeLimitMB=1024", "-volume.max=200",
                 *(f"-{flag}={port}" for flag, port in self.ports.items())]
         log = open(self.base / "weed.log", "ab")  # noqa: SIM115
         try:
