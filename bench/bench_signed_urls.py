@@ -204,6 +204,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = base / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}  # e.g. an S3 blob store (bench/p4_s3.py)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {API_KEY}"
 
@@ -212,7 +213,7 @@ class Server:
         if runyard is None:
             raise SetupError("the runyard command is not installed in this environment")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "NEXTMV_"))}
-        env.update(RUNYARD_API_KEY=API_KEY, RUNYARD_EXECUTOR="stub")
+        env.update(RUNYARD_API_KEY=API_KEY, RUNYARD_EXECUTOR="stub", **self.extra_env)
         argv = [runyard, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                 "--data-dir", str(self.base / "data"), "--log-level", "warning"]
         with open(self.log_path, "ab") as log:

@@ -10,6 +10,7 @@ WHAT = {
     "P2": "throughput of a fan-out of trivial runs",
     "P3": "GET …/runs/{id}/metadata, 64 connections (wrk)",
     "P4": "payload through signed URLs",
+    "P4S3": "payload through presigned S3 URLs (SeaweedFS)",
     "P5": "list-runs page and submission, many runs in the database",
     "P6": "nextmv 1.13.0 local runner vs Runyard, python_json_hello-world",
     "RAY": "P1 and P2 on a three-node loopback Ray cluster",
@@ -34,7 +35,7 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8}[kind](result)
+    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3}[kind](result)
 
 
 def _p8(r: dict[str, Any]) -> list[Row]:
@@ -102,6 +103,14 @@ def _p4(r: dict[str, Any]) -> list[Row]:
                        f"copyfile: {c['mib_per_s']:.0f} MiB/s",
                        f"{t['ratio_to_copy']:.2f}×", "≥ 0.5×, RSS growth < 100 MiB", met))
     return out
+
+
+def _p4s3(r: dict[str, Any]) -> list[Row]:
+    return [Row("P4S3", f"{WHAT['P4S3']}: {r['size_mib']} MiB {name}",
+                f"via Runyard's URLs: {r[name]['runyard_mib_s']:.0f} MiB/s, server RSS +{r['rss_growth_mib_max']:.0f} MiB",
+                f"same client, store's own URLs: {r[name]['direct_mib_s']:.0f} MiB/s",
+                f"{r[name]['ratio']:.2f}×", "≥ 0.9×", r[name]["ratio"] >= r["goal"]["ratio_at_least"])
+            for name in ("upload", "download")]
 
 
 def _p5(r: dict[str, Any]) -> list[Row]:

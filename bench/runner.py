@@ -28,6 +28,7 @@ BENCHMARKS = {
     "P2": "bench.p2_throughput",
     "P3": "bench.p3_api",
     "P4": "bench.p4_signed_urls",
+    "P4S3": "bench.p4_s3",
     "P5": "bench.p5_database",
     "P6": "bench.p6_local_runner",
     "RAY": "bench.ray_cluster",
@@ -158,6 +159,17 @@ def _details(r: dict[str, Any]) -> list[str]:
                        f"{t['rss_before_mib'] or '—'} | {t['rss_peak_mib'] or '—'} | {t['rss_growth_mib'] if t['rss_growth_mib'] is not None else '—'} | "
                        f"{t['server_cpu_seconds'] if t['server_cpu_seconds'] is not None else '—'} |")
         out.append(f"\nServer HTTP parser: {r['server_http']}.")
+    elif r["id"] == "P4S3":
+        out += ["", "| | via Runyard MiB/s | direct MiB/s | ratio | via Runyard s (rounds) | direct s (rounds) |",
+                "|---|---|---|---|---|---|"]
+        for name in ("upload", "download"):
+            t = r[name]
+            out.append(f"| {name} | {t['runyard_mib_s']} | {t['direct_mib_s']} | {t['ratio']} | "
+                       f"{', '.join(map(str, t['runyard_seconds']))} | {', '.join(map(str, t['direct_seconds']))} |")
+        out.append(f"\nThe claim of each upload (the run's creation: the upload checked against the limit and pinned by its "
+                   f"ETag) took {', '.join(map(str, r['claim_seconds']))} s; Runyard's RSS grew by at most "
+                   f"{r['rss_growth_mib_max']} MiB and it spent at most {r.get('server_cpu_seconds_max', '—')} s of CPU per "
+                   f"transfer while the bytes moved.")
     elif r["id"] == "P5":
         for b in r["by_backend"]:
             bi = b["bulk_insert"]

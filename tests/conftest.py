@@ -1,6 +1,7 @@
-"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend.
+"""Fixtures shared by every suite: a throwaway PostgreSQL cluster and a database URL per backend, a
+loopback Ray cluster and a SeaweedFS S3 server.
 
-PostgreSQL is never skipped in CI (``CI=true``): a missing server fails the run instead.
+PostgreSQL, Ray and SeaweedFS are never skipped in CI (``CI=true``): a missing one fails the run instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from runyard.testing.postgres import PostgresCluster, start_cluster
 from runyard.testing.ray_cluster import RayCluster
+from runyard.testing.seaweedfs import SeaweedS3, start_seaweedfs
 
 DB_BACKENDS = ["sqlite", "postgresql"]
 
@@ -54,3 +56,16 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
     if ray is not None and ray.is_initialized():
         ray.shutdown()  # this process's client connection, before the cluster goes
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3]:
+    """A real S3 API server (SeaweedFS) on loopback for the session; never skipped in CI."""
+    try:
+        server = start_seaweedfs()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"SeaweedFS unavailable here: {exc}")
+    yield server
+    server.destroy()

@@ -238,8 +238,9 @@ def _server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: str | None = None) -> Server:
-    """Start ``runyard serve`` and wait until ``/healthz`` answers 200."""
+def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> Server:
+    """Start ``runyard serve`` and wait until ``/healthz`` answers 200 (``extra_env``: e.g. an S3 blob store)."""
     for sub in ("data", "tmp"):
         (base_dir / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -251,6 +252,7 @@ def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: s
     )
     if database_url:
         env["RUNYARD_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     runyard = Path(sys.executable).parent / "runyard"
     argv = [
         str(runyard),

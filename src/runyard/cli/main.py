@@ -106,6 +106,9 @@ def serve(
     url = f"{'https' if ssl_certfile else 'http'}://{settings.host}:{settings.port}"
     console.print(f"[bold green]Runyard[/bold green] listening on [bold]{url}[/bold]")
     console.print(f"data: {settings.data_dir.resolve()}  database: {_redact(settings.resolved_database_url())}")
+    if settings.blob_url:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") if settings.blob_url.startswith("s3:") else None
+        console.print(f"blobs: {_redact(settings.blob_url)}" + (f" at {endpoint}" if endpoint else ""), highlight=False)
     sandboxed = runtime.sandbox.startswith("bubblewrap")
     console.print(f"runs: {runtime.sandbox}", style=None if sandboxed else "bold red", highlight=False)
     if settings.api_key:

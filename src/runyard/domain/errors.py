@@ -38,5 +38,9 @@ class CapacityExhausted(RunyardError):
     """No capacity is free and queuing is disabled for this run."""
 
 
+class Unavailable(RunyardError):
+    """A service Runyard depends on (the blob store) cannot be reached; try again."""
+
+
 class UnsafeArchive(Invalid):
     """The archive is not safe to unpack."""

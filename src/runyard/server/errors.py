@@ -23,6 +23,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (errors.Conflict, 409),
     (errors.CapacityExhausted, 429),
     (errors.Invalid, 400),
+    (errors.Unavailable, 503),
 ]
 
 
@@ -35,7 +36,7 @@ def request_id(request: Request) -> str:
 
 def _body(request: Request, status: int, message: str) -> JSONResponse:
     headers = {"X-Request-Id": request_id(request)}
-    if status == 429:
+    if status in (429, 503):
         headers["Retry-After"] = "1"
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"

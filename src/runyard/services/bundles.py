@@ -18,6 +18,7 @@ from runyard.execution.runtime.bundles import unpack
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import bundle_key
 from runyard.services.platform import Platform, Principal
+from runyard.services.presigned import claim_bundles
 from runyard.services.signed import signed_url
 from runyard.storage.archives import ArchiveLimits, ArchiveScan, scan_archive
 from runyard.storage.db import Bundle
@@ -74,6 +75,7 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
     """Make the newest uploaded bundle the app's executable; ``Invalid`` if it is unsafe or incomplete."""
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
+        claim_bundles(platform, s, app)
         bundle = s.scalar(
             select(Bundle)
             .where(Bundle.app_pk == app.pk, Bundle.status == "pending", Bundle.uploaded_at.is_not(None))

@@ -66,7 +66,7 @@ def create_managed_input(platform: Platform, principal: Principal, app_id: str, 
         if s.scalar(select(ManagedInput.pk).where(ManagedInput.app_pk == app.pk, ManagedInput.id == input_id)):
             raise Conflict(f"managed input {input_id!r} already exists")
         if upload_id:
-            upload = resolve_upload(s, app, upload_id)
+            upload = resolve_upload(s, app, upload_id, platform=platform)
             source, fmt = upload.blob_key, _format(fmt)
         else:
             run = s.scalar(select(Run).where(Run.app_pk == app.pk, Run.id == run_id))

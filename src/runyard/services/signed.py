@@ -23,8 +23,11 @@ class SignatureRejected(Exception):
 
 
 def signed_url(platform: Platform, base_url: str, method: str, key: str, ttl: int | None = None) -> str:
-    """An absolute URL allowing ``method`` on blob ``key`` for ``ttl`` seconds, with no API key."""
+    """An absolute URL allowing ``method`` on blob ``key`` for ``ttl`` seconds, with no API key: the
+    store's own presigned URL where it has them (S3), else one Runyard serves under ``/v1/signed/``."""
     ttl = platform.settings.limits.signed_url_ttl_seconds if ttl is None else ttl
+    if (presigned := platform.blobs.presign(method, key, ttl)) is not None:
+        return presigned  # the store signs it: the payload never passes through Runyard
     expires, sig = sign(platform.signing_secret, method, key, ttl)
     base = (platform.settings.public_url or base_url).rstrip("/")
     return f"{base}{SIGNED_PREFIX}{quote(key)}?method={method.upper()}&expires={expires}&signature={sig}"

@@ -13,6 +13,7 @@ from runyard.domain.ids import new_id
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import upload_key
 from runyard.services.platform import Platform, Principal
+from runyard.services.presigned import claim_upload
 from runyard.services.signed import signed_url
 from runyard.storage.db import Application, Upload
 
@@ -33,11 +34,14 @@ def new_upload(platform: Platform, principal: Principal, app_id: str, base_url: 
     return UploadSlot(upload_id=upload_id, upload_url=signed_url(platform, base_url, "PUT", key, ttl))
 
 
-def resolve_upload(session: Session, app: Application, upload_id: str) -> Upload:
-    """The received upload ``upload_id`` of ``app``; ``Invalid`` when nothing was PUT to it yet."""
+def resolve_upload(session: Session, app: Application, upload_id: str, *, platform: Platform | None = None) -> Upload:
+    """The received upload ``upload_id`` of ``app``; ``Invalid`` when nothing was PUT to it yet.
+    With ``platform``, an upload PUT straight to the blob store is claimed first (``presigned``)."""
     upload = session.scalar(select(Upload).where(Upload.id == upload_id, Upload.app_pk == app.pk))
     if upload is None:
         raise NotFound(f"upload {upload_id!r} does not exist")
+    if platform is not None:
+        claim_upload(platform, upload)
     if upload.received_at is None:
         raise Invalid(f"upload {upload_id!r} has no data yet: PUT the data to its upload_url first")
     return upload

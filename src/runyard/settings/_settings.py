@@ -95,7 +95,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".runyard"), description="Folder for the embedded database, blobs and environments.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
-    blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://); default files in the data dir.")
+    blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://, s3://BUCKET/PREFIX with the AWS_* settings); default files in the data dir.")
     executor: str = Field("embedded", description="Run executor backend: embedded, ray://HOST:PORT (a Ray cluster's client port), ray (the cluster RAY_ADDRESS names) or stub.")
     sandbox: Literal["on", "off"] = Field("on", description="'off' runs apps unconfined, as the server (development only).")
     api_key: str | None = Field(None, description="If set, accepted as an admin key of the default account.")

@@ -292,7 +292,7 @@ def _check_input_archive(platform: Platform, session: Session, app: Application,
         raise Invalid(f"a {fmt} input must be uploaded as a .tar.gz (upload_id), not sent inline")
     if not request.upload_id:
         return
-    upload = resolve_upload(session, app, request.upload_id)
+    upload = resolve_upload(session, app, request.upload_id, platform=platform)
     if not upload.size:
         return
     lim = platform.settings.limits
@@ -306,7 +306,7 @@ def _check_input_archive(platform: Platform, session: Session, app: Application,
 def store_input(platform: Platform, session: Session, app: Application, run_id: str, request: RunRequest) -> tuple[str | None, int]:
     """(blob key, size) of the request's input: its upload's blob, or the inline input stored now."""
     if request.upload_id:
-        upload = resolve_upload(session, app, request.upload_id)
+        upload = resolve_upload(session, app, request.upload_id, platform=platform)
         return upload.blob_key, int(upload.size or 0)
     if not request.has_input:
         return None, 0

@@ -29,7 +29,7 @@ SMALL_JSON = 16 * 1024 * 1024
 def _upload_json(platform: Platform, session: Session, app: Application, upload_id: str | None, key: str) -> Any:
     if not upload_id:
         return None
-    upload = resolve_upload(session, app, upload_id)
+    upload = resolve_upload(session, app, upload_id, platform=platform)
     if (upload.size or 0) > SMALL_JSON:
         raise Invalid(f"result.{key} is larger than {SMALL_JSON} bytes")
     try:
@@ -61,7 +61,7 @@ def submit_tracked_run(platform: Platform, principal: Principal, app_id: str, re
         statistics = _upload_json(platform, s, app, result.get("statistics_upload_id"), "statistics")
         metrics = _upload_json(platform, s, app, result.get("metrics_upload_id"), "metrics")
         assets = _upload_json(platform, s, app, result.get("assets_upload_id"), "assets")
-        output = resolve_upload(s, app, result["output_upload_id"]) if result.get("output_upload_id") else None
+        output = resolve_upload(s, app, result["output_upload_id"], platform=platform) if result.get("output_upload_id") else None
         logs = resolve_upload(s, app, result["error_upload_id"]) if result.get("error_upload_id") else None
         fmt = (request.configuration.get("format") or {}) if isinstance(request.configuration.get("format"), dict) else {}
         in_fmt = (fmt.get("input") or {}).get("type") or ("text" if isinstance(request.input, str) else "json")

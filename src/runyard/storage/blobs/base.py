@@ -7,13 +7,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from runyard.domain.errors import NotFound
+from runyard.domain.errors import Conflict, NotFound, Unavailable
 
 CHUNK = 1024 * 1024
 
 
 class BlobNotFound(NotFound):
     """The blob does not exist."""
+
+
+class BlobChanged(Conflict):
+    """The object was written again after it was pinned (see ``BlobStore.pin``)."""
+
+
+class BlobStoreUnavailable(Unavailable):
+    """The blob store cannot be reached or refused the request (its message says which and why)."""
 
 
 def over_limit(max_bytes: int) -> ValueError:
@@ -88,6 +96,20 @@ class BlobStore(abc.ABC):
     def local_path(self, key: str) -> Path | None:
         """A path on this machine holding the blob, when the backend has one."""
         return None
+
+    #: True for stores whose ``presign`` gives URLs: clients then send and fetch payloads to the store itself.
+    presigns: bool = False
+
+    def presign(self, method: str, key: str, ttl: int) -> str | None:
+        """A URL allowing ``method`` (GET or PUT) on ``key`` alone for ``ttl`` seconds, signed by the
+        store itself so the data never passes through Runyard; ``None`` for stores that cannot."""
+        return None
+
+    def pin(self, key: str) -> str:
+        """A key that reads ``key`` as it is now, and raises ``BlobChanged`` once it has been written
+        again; for objects that clients can write through presigned URLs. Stores whose objects only
+        Runyard writes return ``key``."""
+        return key
 
     # Conveniences built on the primitives.
     def put_bytes(self, key: str, data: bytes) -> int:

@@ -22,7 +22,13 @@ def _memory(url: str) -> BlobStore:
     return MemoryBlobStore()
 
 
-_BACKENDS: dict[str, Callable[[str], BlobStore]] = {"file": _filesystem, "memory": _memory}
+def _s3(url: str) -> BlobStore:
+    from runyard.storage.blobs.backends.s3 import from_url
+
+    return from_url(url)
+
+
+_BACKENDS: dict[str, Callable[[str], BlobStore]] = {"file": _filesystem, "memory": _memory, "s3": _s3}
 
 
 def known_schemes() -> list[str]:
