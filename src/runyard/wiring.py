@@ -11,8 +11,9 @@ from pathlib import Path
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
-from runyard.services import accounts
+from runyard.services import accounts, notify
 from runyard.services.dispatch import Dispatcher
+from runyard.services.leader import Leadership, open_leadership
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
 from runyard.settings import Settings
@@ -26,13 +27,23 @@ class Runtime:
     dispatcher: Dispatcher
     executor: Executor
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
+    signals: notify.Signals | None = None
+    leadership: Leadership | None = None
 
     def start(self) -> None:
+        if self.signals is not None:
+            self.signals.start()
         self.dispatcher.start()
+        if self.leadership is not None:
+            self.leadership.start()
         self.dispatcher.wakeup()
 
     def stop(self) -> None:
+        if self.leadership is not None:  # first: a standby takes over while this one winds down
+            self.leadership.stop()
         self.dispatcher.stop()
+        if self.signals is not None:
+            self.signals.stop()
         self.executor.shutdown(cancel_running=True)
         self.platform.db.dispose()
 
@@ -89,7 +100,8 @@ def build_runtime(settings: Settings) -> Runtime:
     sandbox = open_sandbox(settings)  # first: a server that cannot confine runs does not start
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
-    platform.run_events = RunEvents()
+    signals = notify.open_signals(platform.db, database_url=settings.resolved_database_url(), name=dispatcher.worker)
+    platform.run_events = RunEvents(signals)
 
     def on_done(run_id: str, report: RunReport) -> None:
         dispatcher.on_done(run_id, report)
@@ -98,9 +110,35 @@ def build_runtime(settings: Settings) -> Runtime:
     executor = create_executor(settings.executor, settings=settings, blobs=platform.blobs, on_done=on_done,
                                sandbox=sandbox, next_run=dispatcher.dispatch_now, wakeup=dispatcher.wakeup)
     dispatcher.attach(executor)
-    platform.wakeup = dispatcher.wakeup
-    platform.start_queued = dispatcher.dispatch_now
-    platform.cancel_hook = executor.cancel
+    leadership = open_leadership(platform.db, database_url=settings.resolved_database_url(), worker=dispatcher.worker,
+                                 signals=signals, check_seconds=settings.cluster.leader_check_seconds,
+                                 on_win=dispatcher.lead, on_lose=dispatcher.follow)
+    dispatcher.may_dispatch = leadership.may_dispatch
+    connect_signals(platform, dispatcher, executor, signals, leadership)
     platform.has_capacity = dispatcher.has_capacity
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
-                   sandbox=sandbox_status(settings, sandbox))
+                   sandbox=sandbox_status(settings, sandbox), signals=signals, leadership=leadership)
+
+
+def connect_signals(platform: Platform, dispatcher: Dispatcher, executor: Executor, signals: notify.Signals,
+                    leadership: Leadership) -> None:
+    """Queued runs reach the dispatching server and cancels the executing one, whichever server took the
+    request (on SQLite both are this process)."""
+
+    def queued() -> None:
+        if leadership.leading:
+            dispatcher.dispatch_now()  # from the submitting thread, as without replicas
+        else:
+            signals.publish(notify.QUEUED)
+
+    def woken() -> None:
+        if leadership.leading:
+            dispatcher.wakeup()
+        else:
+            signals.publish(notify.QUEUED)
+
+    signals.on(notify.QUEUED, lambda _arg: dispatcher.wakeup())
+    signals.on(notify.CANCEL, executor.cancel)  # a no-op where the run does not execute
+    platform.start_queued = queued
+    platform.wakeup = woken
+    platform.cancel_hook = lambda run_id: signals.publish(notify.CANCEL, run_id)

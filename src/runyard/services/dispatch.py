@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,12 +108,25 @@ class Dispatcher:
         self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest, blob key): an executable never changes
         self.worker = worker_id(platform.settings)
         self.lease_seconds = platform.settings.execution.lease_seconds
+        # Whether this server may claim runs now (services.leader: one dispatcher among the servers that
+        # share a database). Leases, cancels and recovery go on either way: they concern runs already claimed.
+        self.may_dispatch: Callable[[], bool] = lambda: True
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
 
     def wakeup(self) -> None:
         self._event.set()
+
+    def lead(self) -> None:
+        """Leadership won: claim what waits."""
+        self.wakeup()
+
+    def follow(self) -> None:
+        """Leadership lost (``may_dispatch`` says no from now on): returns once no claim is under way
+        here, so another server can start dispatching."""
+        with self._dispatching:
+            pass
 
     def dispatch_now(self) -> None:
         """Start what has room from the calling thread (one that just queued a run): the run starts
@@ -287,6 +301,8 @@ class Dispatcher:
     def _dispatch_locked(self) -> int:
         assert self._executor is not None
         started = 0
+        if not self.may_dispatch():
+            return 0
         for cls in self._platform.settings.execution.classes:
             free = self._executor.free_capacity(cls)
             if free > 0:

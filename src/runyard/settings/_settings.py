@@ -57,6 +57,12 @@ class ExecutionSettings(BaseModel):
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
 
 
+class ClusterSettings(BaseModel):
+    """Several servers on one PostgreSQL database: which one dispatches, how they wake each other."""
+
+    leader_check_seconds: float = Field(1.0, gt=0, description="How often the dispatching server checks its hold on the leader lock, and a standby tries to take it; a takeover after a crash waits about two of these.")
+
+
 class Settings(BaseSettings):
     """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
 
@@ -76,6 +82,7 @@ class Settings(BaseSettings):
     development: bool = Field(True, description="Development mode allows generated secrets.")
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:
