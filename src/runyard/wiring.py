@@ -56,15 +56,17 @@ def open_platform(settings: Settings) -> Platform:
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
     db = create_database(settings.resolved_database_url())
-    db.migrate()
-    accounts.ensure_default_account(db)
+    with db.startup_lock():  # replicas starting together take turns
+        db.migrate()
+        accounts.ensure_default_account(db)
+        signing_secret = server_secret(db, "signing_secret", settings.signing_secret)
     if not settings.secrets_key and not settings.development:
         raise ValueError("RUNYARD_SECRETS_KEY must be set outside development mode (it encrypts secrets at rest)")
     return Platform(
         settings=settings,
         db=db,
         blobs=open_blob_store(settings.resolved_blob_url()),
-        signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
+        signing_secret=signing_secret,
         secrets_key=settings.secrets_key or development_secrets_key(settings.data_dir),
     )
 

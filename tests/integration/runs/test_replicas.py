@@ -114,6 +114,27 @@ def leader_and_standby(a: ServerProcess, b: ServerProcess) -> tuple[ServerProces
     return (a, b) if dispatcher(a)["role"] == "leader" else (b, a)
 
 
+def test_servers_started_together_on_a_new_database_all_come_up(replicas) -> None:  # type: ignore[no-untyped-def]
+    """They take turns to migrate and seed the database (a deployment starts its replicas at once)."""
+    started: list[ServerProcess] = []
+    errors: list[BaseException] = []
+
+    def start(name: str) -> None:
+        try:
+            started.append(replicas(name))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(name,)) for name in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    roles = sorted(dispatcher(s)["role"] for s in started)
+    assert roles == ["leader", "standby", "standby"]
+
+
 def test_one_dispatcher_and_any_server_answers_any_request(replicas, counter: StartCounter) -> None:  # type: ignore[no-untyped-def]
     a, b = replicas("a"), replicas("b")
     leader, standby = leader_and_standby(a, b)

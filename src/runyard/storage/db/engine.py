@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+STARTUP_LOCK_KEY = int.from_bytes(b"ry-start", "big") - 2**63  # a PostgreSQL advisory lock key (bigint)
 
 
 def _normalize_url(url: str) -> str:
@@ -156,6 +157,22 @@ class Database:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Held while a server migrates and seeds the database: servers that start together on one
+        PostgreSQL database take turns (the first migrates, the others find it done). Nothing on SQLite."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK_KEY})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK_KEY})")
+                conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
