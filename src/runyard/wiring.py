@@ -140,6 +140,7 @@ def connect_signals(platform: Platform, dispatcher: Dispatcher, executor: Execut
             signals.publish(notify.QUEUED)
 
     signals.on(notify.QUEUED, lambda _arg: dispatcher.wakeup())
+    signals.on_reconnect(dispatcher.wakeup)  # what was queued while the listener was down
     signals.on(notify.CANCEL, executor.cancel)  # a no-op where the run does not execute
     platform.start_queued = queued
     platform.wakeup = woken
