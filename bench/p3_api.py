@@ -66,8 +66,8 @@ def wrk_path() -> str:
     return found
 
 
-def wrk(url: str, script: Path, seconds: int, threads: int = 1) -> dict[str, Any]:
-    argv = [wrk_path(), f"-t{threads}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+def wrk(url: str, script: Path, seconds: int, threads: int = 1, connections: int = CONNECTIONS) -> dict[str, Any]:
+    argv = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"^WRK_JSON (.+)$", proc.stdout, re.MULTILINE)
     if proc.returncode != 0 or match is None:

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "P1": "bench.p1_latency",
     "P2": "bench.p2_throughput",
     "P3": "bench.p3_api",
+    "P3R": "bench.p3_replicas",
     "P4": "bench.p4_signed_urls",
     "P4S3": "bench.p4_s3",
     "P5": "bench.p5_database",
@@ -71,7 +72,7 @@ def run_one(bench_id: str, quick: bool, keep: bool) -> tuple[str, dict[str, Any]
     try:
         result = module.run(work, quick)
     except SetupError as exc:
-        if bench_id == "P3" and type(exc).__name__ == "WrkMissing" and quick:
+        if bench_id in ("P3", "P3R") and type(exc).__name__ == "WrkMissing" and quick:
             return "skipped", str(exc)
         return "failed", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - any crash is a loud failure, never a number
@@ -144,7 +145,7 @@ def _details(r: dict[str, Any]) -> list[str]:
                 out.append(f"| {w['workers']} | {how} | {ry['seconds']} | {ry['runs_per_s']} | {ry.get('submit_seconds', '—')} | "
                            f"{ry['server_cpu_ms_per_run']} | {b['seconds']} | {b['runs_per_s']} | {ratio} |")
         out += ["", f"Batch experiment: {r.get('runyard_is', '')}. Single submissions: {r.get('single_submissions_are', '')}."]
-    elif r["id"] == "P3":
+    elif r["id"] in ("P3", "P3R"):
         out += ["", "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
         for name in ("metadata", "baseline"):
             s = r[name]

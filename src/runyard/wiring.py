@@ -12,10 +12,11 @@ from pathlib import Path
 from runyard.execution.backends import Executor, create_executor
 from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
-from runyard.services import accounts, ensembles
+from runyard.services import accounts, ensembles, notify
 from runyard.services.dispatch import Dispatcher
 from runyard.services.events import ALL, Wakeup
 from runyard.services.janitor import Janitor
+from runyard.services.leader import Leadership, open_leadership
 from runyard.services.metrics import create_metrics
 from runyard.services.platform import Platform, server_secret
 from runyard.services.waiting import RunEvents
@@ -32,11 +33,16 @@ class Runtime:
     executor: Executor
     sandbox: str = "off"  # how runs are confined, as /healthz and the start-up banner say it
     janitor: Janitor | None = None
-
     webhooks: DeliveryWorker | None = None
+    signals: notify.Signals | None = None
+    leadership: Leadership | None = None
 
     def start(self) -> None:
+        if self.signals is not None:
+            self.signals.start()
         self.dispatcher.start()
+        if self.leadership is not None:
+            self.leadership.start()
         self.dispatcher.wakeup()
         if self.janitor is not None:
             self.janitor.start()
@@ -44,11 +50,15 @@ class Runtime:
             self.webhooks.start()
 
     def stop(self) -> None:
+        if self.leadership is not None:  # first: a standby takes over while this one winds down
+            self.leadership.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         if self.janitor is not None:
             self.janitor.stop()
         self.dispatcher.stop()
+        if self.signals is not None:
+            self.signals.stop()
         # Runs on a cluster go on, and the next server to attach adopts them; runs here end with it.
         self.executor.shutdown(cancel_running=not self.executor.outlives_server)
         self.platform.db.dispose()
@@ -62,15 +72,17 @@ def open_platform(settings: Settings) -> Platform:
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
     db = create_database(settings.resolved_database_url())
-    db.migrate()
-    accounts.ensure_default_account(db)
+    with db.startup_lock():  # replicas starting together take turns
+        db.migrate()
+        accounts.ensure_default_account(db)
+        signing_secret = server_secret(db, "signing_secret", settings.signing_secret)
     if not settings.secrets_key and not settings.development:
         raise ValueError("RUNYARD_SECRETS_KEY must be set outside development mode (it encrypts secrets at rest)")
     platform = Platform(
         settings=settings,
         db=db,
         blobs=open_blob_store(settings.resolved_blob_url()),
-        signing_secret=server_secret(db, "signing_secret", settings.signing_secret),
+        signing_secret=signing_secret,
         secrets_key=settings.secrets_key or development_secrets_key(settings.data_dir),
     )
     platform.child_ended = functools.partial(ensembles.child_ended, platform)
@@ -115,7 +127,8 @@ def build_runtime(settings: Settings) -> Runtime:
     sandbox = open_sandbox(settings)  # first: a server that cannot confine runs does not start
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
-    platform.run_events = RunEvents()
+    signals = notify.open_signals(platform.db, database_url=settings.resolved_database_url(), name=dispatcher.worker)
+    platform.run_events = RunEvents(signals)
     platform.metrics = create_metrics(platform.db, classes=list(settings.execution.classes))
 
     def on_done(run_id: str, report: RunReport) -> None:
@@ -125,9 +138,11 @@ def build_runtime(settings: Settings) -> Runtime:
     executor = create_executor(settings.executor, settings=settings, blobs=platform.blobs, on_done=on_done,
                                sandbox=sandbox, next_run=dispatcher.dispatch_now, wakeup=dispatcher.wakeup)
     dispatcher.attach(executor)
-    platform.wakeup = dispatcher.wakeup
-    platform.start_queued = dispatcher.dispatch_now
-    platform.cancel_hook = executor.cancel
+    leadership = open_leadership(platform.db, database_url=settings.resolved_database_url(), worker=dispatcher.worker,
+                                 signals=signals, check_seconds=settings.cluster.leader_check_seconds,
+                                 on_win=dispatcher.lead, on_lose=dispatcher.follow)
+    dispatcher.may_dispatch = leadership.may_dispatch
+    connect_signals(platform, dispatcher, executor, signals, leadership)
     platform.has_capacity = dispatcher.has_capacity
     webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
     if webhooks is not None:
@@ -135,4 +150,29 @@ def build_runtime(settings: Settings) -> Runtime:
     Wakeup(platform.wakeup_webhooks, lambda: platform.run_events.notify(ALL)).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
                    sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform),
-                   webhooks=webhooks)
+                   webhooks=webhooks, signals=signals, leadership=leadership)
+
+
+def connect_signals(platform: Platform, dispatcher: Dispatcher, executor: Executor, signals: notify.Signals,
+                    leadership: Leadership) -> None:
+    """Queued runs reach the dispatching server and cancels the executing one, whichever server took the
+    request (on SQLite both are this process)."""
+
+    def queued() -> None:
+        if leadership.leading:
+            dispatcher.dispatch_now()  # from the submitting thread, as without replicas
+        else:
+            signals.publish(notify.QUEUED)
+
+    def woken() -> None:
+        if leadership.leading:
+            dispatcher.wakeup()
+        else:
+            signals.publish(notify.QUEUED)
+
+    signals.on(notify.QUEUED, lambda _arg: dispatcher.wakeup())
+    signals.on_reconnect(dispatcher.wakeup)  # what was queued while the listener was down
+    signals.on(notify.CANCEL, executor.cancel)  # a no-op where the run does not execute
+    platform.start_queued = queued
+    platform.wakeup = woken
+    platform.cancel_hook = lambda run_id: signals.publish(notify.CANCEL, run_id)

@@ -239,20 +239,22 @@ def _server_env(**overrides: str) -> dict[str, str]:
 
 
 def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> Server:
-    """Start ``runyard serve`` and wait until ``/healthz`` answers 200 (``extra_env``: e.g. an S3 blob store)."""
+                 key: str | None = None, env: dict[str, str] | None = None) -> Server:
+    """Start ``runyard serve`` (``env``: more settings, e.g. an S3 blob store) and wait until ``/healthz``
+    answers 200."""
     for sub in ("data", "tmp"):
         (base_dir / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
-    key = "ry-compat-" + uuid.uuid4().hex
+    key = key or "ry-compat-" + uuid.uuid4().hex
+    settings = env or {}
     env = _server_env(
         RUNYARD_API_KEY=key,
         RUNYARD_EXECUTION__ENV_DIR=str(env_dir),
         TMPDIR=str(base_dir / "tmp"),
+        **settings,
     )
     if database_url:
         env["RUNYARD_DATABASE_URL"] = database_url
-    env.update(extra_env or {})
     runyard = Path(sys.executable).parent / "runyard"
     argv = [
         str(runyard),

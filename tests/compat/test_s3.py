@@ -52,7 +52,7 @@ def server(request: pytest.FixtureRequest, s3: SeaweedS3, tmp_path_factory: pyte
     env = {**s3.env(), "RUNYARD_BLOB_URL": f"s3://{BUCKET}/{request.param}?create=true"}
     try:
         srv = start_server(backend=request.param, base_dir=base_dir, env_dir=app_env_dir, database_url=database_url,
-                           extra_env=env)
+                           env=env)
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield srv

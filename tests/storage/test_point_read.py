@@ -47,3 +47,28 @@ def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> No
     assert sorted(tuple(r) for r in db.all(BY_STATUS, {"account_id": "acct"})) == [("queued", 1), ("succeeded", 1)]
     assert db.all(BY_STATUS, {"account_id": "other"}) == []
     db.dispose()
+
+
+def test_point_reads_survive_connections_the_server_dropped(database_url: str) -> None:
+    """The pool of point reads pings nothing before use: a connection PostgreSQL ended is found out on
+    its first use and the read goes through on a fresh one."""
+    db = create_database(database_url)
+    db.migrate()
+    with db.session() as s:
+        s.add(Account(id="acct", name="acct"))
+        s.flush()
+        app = Application(account_id="acct", id="app", name="app")
+        s.add(app)
+        s.flush()
+        s.add(Run(id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
+    params = {"run_id": "run-1", "account_id": "acct"}
+    assert db.first(RUN, params).status == "queued"
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:  # every other session of this database ends, the pooled reads' too
+            ended = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()").scalar()
+        assert ended >= 1
+    for _ in range(3):
+        assert db.first(RUN, params).status == "queued"
+    db.dispose()

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,6 +110,9 @@ class Dispatcher:
         self._started: dict[str, tuple[str, float]] = {}  # run id -> (class, when it was handed over): for /metrics
         self.worker = worker_id(platform.settings)
         self.lease_seconds = platform.settings.execution.lease_seconds
+        # Whether this server may claim runs now (services.leader: one dispatcher among the servers that
+        # share a database). Leases, cancels and recovery go on either way: they concern runs already claimed.
+        self.may_dispatch: Callable[[], bool] = lambda: True
 
     def attach(self, executor: Executor) -> None:
         self._executor = executor
@@ -117,6 +121,29 @@ class Dispatcher:
 
     def wakeup(self) -> None:
         self._event.set()
+
+    def _on_cluster(self) -> bool:
+        """Whether runs execute on a cluster that outlives this server: then only the leading server
+        recovers them, hears their reports, renews their leases and forwards their cancels."""
+        return self._executor is not None and self._executor.outlives_server
+
+    def lead(self) -> None:
+        """Leadership won: adopt what the cluster executes (if runs execute on one), then claim what waits."""
+        if self._on_cluster():
+            assert self._executor is not None
+            self.recover()
+            self._executor.start()
+        self.wakeup()
+
+    def follow(self) -> None:
+        """Leadership lost (``may_dispatch`` says no from now on): returns once no claim is under way
+        here, so another server can start dispatching (and, on a cluster, once this server no longer
+        hears the cluster's reports)."""
+        with self._dispatching:
+            pass
+        if self._on_cluster():
+            assert self._executor is not None
+            self._executor.release()
 
     def dispatch_now(self) -> None:
         """Start what has room from the calling thread (one that just queued a run): the run starts
@@ -137,9 +164,10 @@ class Dispatcher:
             self._dispatching.release()
 
     def start(self) -> None:
-        self.recover()
-        if self._executor is not None:
-            self._executor.start()  # reports flow once recovery has adopted what still executes
+        if not self._on_cluster():  # (on a cluster, the leading server does this: see ``lead``)
+            self.recover()
+            if self._executor is not None:
+                self._executor.start()  # reports flow once recovery has adopted what still executes
         self._thread = threading.Thread(target=self._loop, name="runyard-dispatcher", daemon=True)
         self._thread.start()
         self._keeper = threading.Thread(target=self._keep, name="runyard-leases", daemon=True)
@@ -244,6 +272,8 @@ class Dispatcher:
         renew this worker's leases, and resolve runs whose owner stopped renewing."""
         next_renewal = 0.0
         while not self._stop.wait(CANCEL_CHECK_SECONDS):
+            if self._on_cluster() and not self.may_dispatch():
+                continue  # the cluster's runs are the leading server's to look after
             try:
                 self._forward_cancels()
                 if time.monotonic() >= next_renewal:
@@ -311,6 +341,8 @@ class Dispatcher:
     def _dispatch_locked(self) -> int:
         assert self._executor is not None
         started = 0
+        if not self.may_dispatch():
+            return 0
         for cls in self._platform.settings.execution.classes:
             free = self._executor.free_capacity(cls)
             if free > 0:

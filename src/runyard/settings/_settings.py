@@ -88,6 +88,12 @@ class WebhookSettings(BaseModel):
     queue_wait_seconds: float = Field(300.0, ge=0, description="A queue.wait event is sent for a run queued longer than this (0: never).")
 
 
+class ClusterSettings(BaseModel):
+    """Several servers on one PostgreSQL database: which one dispatches, how they wake each other."""
+
+    leader_check_seconds: float = Field(1.0, gt=0, description="How often the dispatching server checks its hold on the leader lock, and a standby tries to take it; a takeover after a crash waits about two of these.")
+
+
 class Settings(BaseSettings):
     """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
 
@@ -111,6 +117,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

@@ -256,7 +256,8 @@ def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyp
     def record(text: str) -> None:
         seen.append((threading.get_ident(), " ".join(text.split())))
 
-    if engine.dialect.name == "sqlite":
+    engines = [engine] if not isinstance(engine, list) else engine
+    if engines[0].dialect.name == "sqlite":
         def checkout(dbapi_conn, record_, proxy) -> None:  # type: ignore[no-untyped-def]
             dbapi_conn.set_trace_callback(record)
 
@@ -280,7 +281,7 @@ def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyp
     def commit(conn) -> None:  # type: ignore[no-untyped-def]
         seen.append((threading.get_ident(), "COMMIT"))
 
-    listeners = [(engine, "checkout", checkout), (engine, "checkin", checkin), (engine, "commit", commit)]
+    listeners = [(e, name, fn) for e in engines for name, fn in (("checkout", checkout), ("checkin", checkin), ("commit", commit))]
     for target, name, fn in listeners:
         event.listen(target, name, fn)
 
@@ -296,7 +297,8 @@ def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
     base = lab.instance("base")
     slow = lab.managed_input("slow", {"x": 1.0, "sleep": 1.5})
     lab.batch("polled", runs=[{"input_id": slow, "instance_id": base}])
-    engine = lab.api.client.app.state.platform.db.engine
+    db = lab.api.client.app.state.platform.db
+    engine = [db.engine, db.read_engine] if db.read_engine is not None else db.engine  # point reads have their own on PostgreSQL
     seen: list[tuple[int, str]] = []  # (thread, what): the run executing meanwhile writes from its own threads
     stop = _trace_driver(engine, seen)
     try:

@@ -13,7 +13,8 @@ One ``main.py`` serves every JSON test, so every run shares one uv-built environ
 * ``{"env_has": text}``: report whether any environment variable's value contains ``text``;
 * ``{"secrets": {"env": NAME, "file": path}}``: report sha256 digests of what the app sees there;
 * ``{"pad": n}``: add a string of ``n`` characters to the solution (a large JSON output);
-* ``{"swap_stdout": path}``: replace the file the app's stdout goes to with a symlink to ``path``.
+* ``{"swap_stdout": path}``: replace the file the app's stdout goes to with a symlink to ``path``;
+* ``{"hit": url}``: GET ``url`` (a counter a test serves on loopback: how often the app started).
 
 The solution then holds what the app observed, including its environment's variable names (never
 values, so a secret cannot reach the stored output).
@@ -22,7 +23,7 @@ values, so a secret cannot reach the stored output).
 from __future__ import annotations
 
 TOOL_MAIN = r'''
-import hashlib, json, os, subprocess, sys, time
+import hashlib, json, os, subprocess, sys, time, urllib.request
 
 def digest(text):
     return None if text is None else hashlib.sha256(text.encode()).hexdigest()
@@ -70,6 +71,8 @@ for step in doc.get("steps", []):
         stdout_file = os.readlink("/proc/self/fd/1")
         os.symlink(arg, stdout_file + ".swap")
         os.replace(stdout_file + ".swap", stdout_file)
+    elif kind == "hit":
+        urllib.request.urlopen(arg, timeout=30).read()
     elif kind == "pad":
         seen["pad"] = "p" * arg
 seen["env_names"] = sorted(os.environ)

@@ -28,6 +28,11 @@ class Executor(abc.ABC):
         restart), so recovery adopts them before any of their reports can arrive."""
         return None
 
+    def release(self) -> None:
+        """Stop reporting, because another server now looks after what executes (a backend whose runs
+        outlive the server); ``start`` resumes."""
+        return None
+
     @abc.abstractmethod
     def submit(self, task: RunTask) -> None:
         """Start executing ``task`` (in its ``execution_class``); its report goes to the sink."""

@@ -309,6 +309,7 @@ class RayExecutor(Executor):
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._collect, name="runyard-ray-reports", daemon=True)
         self._thread.start()
 
@@ -326,6 +327,14 @@ class RayExecutor(Executor):
             self._running[task.run_id] = task.execution_class
             # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
             self._submitting[self._supervisor.submit.remote(task, options)] = task
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.REPORT_WAIT_SECONDS + 5)
+        self._thread = None
+        with self._lock:
+            self._running.clear()  # read again from the supervisor should this server lead again
 
     def cancel(self, run_id: str) -> None:
         with self._lock:

@@ -192,8 +192,14 @@ def run_logs(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer)
 
 
 @router.get("/{run_id}/logs/live")
-def run_logs_live(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, since: str | None = None) -> dict[str, Any]:
-    page = logs.live_logs(platform, principal, app_id, run_id, since)
+async def run_logs_live(app_id: str, run_id: str, platform: PlatformDep, principal: Viewer, since: str | None = None,
+                        wait: float | None = None) -> dict[str, Any]:
+    """With ``wait=<seconds>`` (a Runyard extension, ≤ 60) the answer comes once there are lines after
+    ``since`` or the run has ended, or at the timeout with none."""
+    if wait:
+        page = await waiting.wait_for_log(platform, principal, app_id, run_id, since, wait)
+    else:
+        page = await point_read(platform, logs.live_logs, platform, principal, app_id, run_id, since)
     # Always a positive hint: 1.13.0 sleeps exactly this long between polls (0 would spin).
     return {"items": page.records, "status_v2": page.status, "next_page_token": page.next_token, "next_available_in_seconds": 1}
 

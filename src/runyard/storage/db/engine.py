@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+STARTUP_LOCK_KEY = int.from_bytes(b"ry-start", "big") - 2**63  # a PostgreSQL advisory lock key (bigint)
 
 
 def _normalize_url(url: str) -> str:
@@ -60,6 +61,15 @@ class PointRead:
 
     def _fetch(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         bound: Any = params if self._positions is None else tuple(params[name] for name in self._positions)
+        try:
+            return self._fetch_once(bound, one=one)
+        except self._engine.dialect.loaded_dbapi.OperationalError:
+            # A pooled connection the server dropped (restart, idle timeout): the pool of point reads
+            # pings no connection before use (a round trip per read), so the first use finds out; once more
+            # on a fresh one.
+            return self._fetch_once(bound, one=one)
+
+    def _fetch_once(self, bound: Any, *, one: bool) -> list[Any]:
         conn = self._engine.raw_connection()
         try:
             cursor = conn.cursor()
@@ -74,8 +84,11 @@ class PointRead:
                     self._processors = self._result_processors(cursor.description)
             finally:
                 cursor.close()
+        except self._engine.dialect.loaded_dbapi.OperationalError:
+            conn.invalidate()
+            raise
         finally:
-            conn.close()  # back to the pool, which ends the read's transaction
+            conn.close()  # back to the pool, which ends the read's transaction (if it is not in autocommit)
         return [self._decode(values) for values in rows]
 
     def _decode(self, values: Any) -> Any:
@@ -103,6 +116,9 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    # Where point reads go (default: ``engine``). On PostgreSQL an autocommit pool: one round trip per read
+    # instead of four (a pre-ping, BEGIN, the query, the ROLLBACK on check-in): 480 -> ~100 µs a read.
+    read_engine: Engine | None = None
     _prepared: dict[int, tuple[Select[Any], PointRead]] = field(default_factory=dict, repr=False)
 
     def first(self, statement: Select[Any], params: Mapping[str, Any]) -> Any | None:
@@ -116,7 +132,7 @@ class Database:
     def _point_read(self, statement: Select[Any]) -> PointRead:
         entry = self._prepared.get(id(statement))
         if entry is None or entry[0] is not statement:
-            entry = self._prepared[id(statement)] = (statement, PointRead(self.engine, statement))
+            entry = self._prepared[id(statement)] = (statement, PointRead(self.read_engine or self.engine, statement))
         return entry[1]
 
     @property
@@ -142,8 +158,26 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Held while a server migrates and seeds the database: servers that start together on one
+        PostgreSQL database take turns (the first migrates, the others find it done). Nothing on SQLite."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK_KEY})")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK_KEY})")
+                conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def alembic_config():  # type: ignore[no-untyped-def]
@@ -165,4 +199,7 @@ def create_database(url: str, *, pool_size: int = 20) -> Database:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_size=pool_size, max_overflow=40, pool_pre_ping=True)
+        reads = create_engine(url, pool_size=pool_size, max_overflow=40, isolation_level="AUTOCOMMIT",
+                              pool_reset_on_return=None)
+        return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), read_engine=reads)
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

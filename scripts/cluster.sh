@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# A loopback cluster on one machine: a PostgreSQL server on 127.0.0.1 and N `runyard serve` replicas on
+# consecutive ports, sharing the database, one blob folder, one API key and one secrets key.
+#
+#   scripts/cluster.sh [N]        start, print the URLs and the key, stop everything on Ctrl-C (N = 2)
+#   scripts/cluster.sh up [N]     start in the background and return
+#   scripts/cluster.sh status     which replicas answer, and which one dispatches
+#   scripts/cluster.sh down       stop the replicas (gracefully), then PostgreSQL
+#
+# Settings (environment): RUNYARD_CLUSTER_DIR (state: data, logs, pids; default $TMPDIR/runyard-cluster),
+# RUNYARD_CLUSTER_PORT (first replica's port, default 8100), RUNYARD_CLUSTER_PG_PORT (default 55432).
+# Every RUNYARD_* setting exported here reaches the replicas too (e.g. RUNYARD_EXECUTION__CLASSES).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+dir="${RUNYARD_CLUSTER_DIR:-${TMPDIR:-/tmp}/runyard-cluster}"
+first_port="${RUNYARD_CLUSTER_PORT:-8100}"
+pg_port="${RUNYARD_CLUSTER_PG_PORT:-55432}"
+python="$repo/.venv/bin/python"
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bindir() {
+  if [ -n "${RUNYARD_PG_BINDIR:-}" ]; then echo "$RUNYARD_PG_BINDIR"; return; fi
+  local found
+  found="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+  if [ -z "$found" ] && command -v pg_ctl >/dev/null; then found="$(dirname "$(command -v pg_ctl)")"; fi
+  [ -n "$found" ] || { echo "PostgreSQL server binaries not found: apt-get install postgresql (or set RUNYARD_PG_BINDIR)" >&2; exit 1; }
+  echo "$found"
+}
+
+healthz() {  # healthz URL -> the JSON body, or nothing
+  "$python" - "$1" <<'EOF' 2>/dev/null || true
+import json, sys, urllib.request
+print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2))))
+EOF
+}
+
+start_postgres() {
+  local bin; bin="$(pg_bindir)"
+  mkdir -p "$dir/pg"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir/pg"
+  chmod 0700 "$dir/pg"
+  if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+    as_postgres "$bin/initdb" -D "$dir/pg/data" -U postgres -A trust -E UTF8 >"$dir/pg/initdb.log"
+  fi
+  if ! as_postgres "$bin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; then
+    as_postgres "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w start \
+      -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$dir/pg -c max_connections=500" >/dev/null
+  fi
+  as_postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'runyard'" \
+    | grep -q 1 || as_postgres "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres runyard
+}
+
+secret() {  # a file under $dir holding a generated secret, made once
+  [ -s "$dir/$1" ] || (umask 077 && "$python" -c "import secrets; print('$2' + secrets.token_urlsafe(24))" >"$dir/$1")
+  cat "$dir/$1"
+}
+
+up() {
+  local n="${1:-2}"
+  [ -x "$repo/.venv/bin/runyard" ] || scripts/setup.sh server
+  scripts/sandbox-tool.sh
+  mkdir -p "$dir"
+  chmod 0755 "$dir"
+  start_postgres
+  export RUNYARD_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/runyard"
+  export RUNYARD_BLOB_URL="file://$dir/blobs"
+  RUNYARD_API_KEY="$(secret api-key ry-)"; export RUNYARD_API_KEY
+  RUNYARD_SECRETS_KEY="$(secret secrets-key "")"; export RUNYARD_SECRETS_KEY  # one key: any replica decrypts
+  local i port
+  for ((i = 0; i < n; i++)); do
+    port=$((first_port + i))
+    if [ -f "$dir/replica-$i.pid" ] && kill -0 "$(cat "$dir/replica-$i.pid")" 2>/dev/null; then continue; fi
+    "$repo/.venv/bin/runyard" serve --host 127.0.0.1 --port "$port" --data-dir "$dir/replica-$i" \
+      >>"$dir/replica-$i.log" 2>&1 </dev/null &
+    echo $! >"$dir/replica-$i.pid"
+  done
+  for ((i = 0; i < n; i++)); do
+    port=$((first_port + i))
+    for _ in $(seq 1 300); do
+      [ -n "$(healthz "http://127.0.0.1:$port")" ] && break
+      kill -0 "$(cat "$dir/replica-$i.pid")" 2>/dev/null || { echo "replica $i did not start; see $dir/replica-$i.log" >&2; tail -n 20 "$dir/replica-$i.log" >&2; exit 1; }
+      sleep 0.2
+    done
+  done
+  status
+  echo
+  echo "export NEXTMV_ENDPOINT=http://127.0.0.1:$first_port   # any replica answers any request"
+  echo "export NEXTMV_API_KEY=$RUNYARD_API_KEY"
+  echo "database: $RUNYARD_DATABASE_URL   blobs: $RUNYARD_BLOB_URL   state and logs: $dir"
+}
+
+status() {
+  local pidfile i port body
+  for pidfile in "$dir"/replica-*.pid; do
+    [ -e "$pidfile" ] || { echo "no replicas under $dir"; return; }
+    i="${pidfile##*/replica-}"; i="${i%.pid}"
+    port=$((first_port + i))
+    body="$(healthz "http://127.0.0.1:$port")"
+    if [ -n "$body" ]; then
+      echo "replica $i  http://127.0.0.1:$port  $("$python" -c 'import json, sys; d = json.loads(sys.argv[1])["dispatcher"]; print(d["role"], d["worker"])' "$body")"
+    else
+      echo "replica $i  http://127.0.0.1:$port  not answering"
+    fi
+  done
+}
+
+down() {
+  local pidfile pid
+  for pidfile in "$dir"/replica-*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$pidfile"
+  done
+  if [ -f "$dir/pg/data/PG_VERSION" ]; then
+    as_postgres "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  echo "stopped (data kept in $dir; remove it to start afresh)"
+}
+
+case "${1:-run}" in
+  up) up "${2:-2}" ;;
+  down) down ;;
+  status) status ;;
+  run | [0-9]*)
+    n="${2:-2}"; [ "${1:-run}" = run ] || n="$1"
+    trap 'echo; down; exit 0' INT TERM
+    up "$n"
+    echo "Ctrl-C stops the cluster."
+    while :; do sleep 3600 & wait $!; done
+    ;;
+  *) echo "usage: scripts/cluster.sh [N] | up [N] | status | down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,76 @@
+"""The official SDKs against two ``runyard serve`` replicas on one PostgreSQL database, behind a proxy
+that sends each request to the other replica in turn: push, run, wait for the result, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from .harness import SDK_VERSIONS, SdkRunner, Server, copy_app, sdk_venv, start_server, unique
+from .proxy import AlternatingProxy
+
+
+@dataclass
+class Pair:
+    replicas: list[Server]
+    proxy: AlternatingProxy
+    front: Server  # the proxy's URL, with the replicas' key (and the first replica's log for failures)
+
+
+@pytest.fixture(scope="module")
+def pair(postgres_cluster, tmp_path_factory: pytest.TempPathFactory, app_env_dir: Path) -> Iterator[Pair]:  # type: ignore[no-untyped-def]
+    database_url = postgres_cluster.create_database()
+    base = tmp_path_factory.mktemp("replicas")
+    key = "ry-compat-" + uuid.uuid4().hex
+    settings = {"RUNYARD_BLOB_URL": f"file://{base / 'blobs'}"}
+    replicas: list[Server] = []
+    try:
+        for name in ("a", "b"):
+            replicas.append(start_server(backend="postgresql", base_dir=base / name, env_dir=app_env_dir,
+                                         database_url=database_url, key=key, env=settings))
+    except RuntimeError as exc:
+        for server in replicas:
+            server.stop()
+        pytest.fail(str(exc), pytrace=False)
+    proxy = AlternatingProxy([s.url for s in replicas])
+    yield Pair(replicas, proxy, replace(replicas[0], backend="two replicas", url=proxy.url))
+    proxy.close()
+    for server in replicas:
+        server.stop()
+
+
+@pytest.mark.parametrize("version", SDK_VERSIONS)
+def test_push_run_wait_and_cancel_through_two_replicas(pair: Pair, version: str, tmp_path: Path) -> None:
+    roles = sorted(requests.get(f"{s.url}/healthz", timeout=5).json()["dispatcher"]["role"] for s in pair.replicas)
+    assert roles == ["leader", "standby"]
+    before = sum(pair.proxy.sent.values())
+    sdk = SdkRunner(version, sdk_venv(version), pair.front, tmp_path)
+    out = sdk.run(
+        """
+        echo, _, echo_instance = deploy(os.environ["ECHO_ID"], os.environ["ECHO_DIR"])
+        result = echo.new_run_with_result(input={"x": 1}, instance_id=echo_instance)
+        ctl, _, ctl_instance = deploy(os.environ["CTL_ID"], os.environ["CTL_DIR"])
+        sleeper = ctl.new_run(input={"k": 1}, instance_id=ctl_instance, options={"lines": "1", "sleep": "60"})
+        deadline = time.monotonic() + 120
+        while "ctl-json: line 0" not in ctl.run_logs(sleeper).log and time.monotonic() < deadline:
+            time.sleep(0.1)
+        running = ctl.run_metadata(sleeper).metadata.status_v2.value
+        ctl.cancel_run(sleeper)
+        canceled = wait_terminal(ctl, sleeper).metadata.status_v2.value
+        emit({"status": result.metadata.status_v2.value, "output": result.output, "running": running,
+              "canceled": canceled})
+        """,
+        env={"ECHO_ID": unique("echo"), "ECHO_DIR": str(copy_app("echo-json", tmp_path / "apps")),
+             "CTL_ID": unique("ctl"), "CTL_DIR": str(copy_app("ctl-json", tmp_path / "apps"))},
+    )
+    assert out["status"] == "succeeded"
+    assert out["output"]["solution"] == {"x": 1}
+    assert (out["running"], out["canceled"]) == ("running", "canceled")
+    # Both replicas answered the SDK: the proxy alternates, and the SDK made dozens of calls.
+    counts = list(pair.proxy.sent.values())
+    assert len(counts) == 2 and sum(counts) - before > 20 and min(counts) > 10
