@@ -127,7 +127,7 @@ def build_runtime(settings: Settings) -> Runtime:
     sandbox = open_sandbox(settings)  # first: a server that cannot confine runs does not start
     platform = open_platform(settings)
     dispatcher = Dispatcher(platform)
-    signals = notify.open_signals(platform.db, database_url=settings.resolved_database_url(), name=dispatcher.worker)
+    signals = notify.open_signals(platform.db, database_url=settings.resolved_database_url(), name=dispatcher.server)
     platform.run_events = RunEvents(signals)
     platform.metrics = create_metrics(platform.db, classes=list(settings.execution.classes))
 
@@ -138,7 +138,7 @@ def build_runtime(settings: Settings) -> Runtime:
     executor = create_executor(settings.executor, settings=settings, blobs=platform.blobs, on_done=on_done,
                                sandbox=sandbox, next_run=dispatcher.dispatch_now, wakeup=dispatcher.wakeup)
     dispatcher.attach(executor)
-    leadership = open_leadership(platform.db, database_url=settings.resolved_database_url(), worker=dispatcher.worker,
+    leadership = open_leadership(platform.db, database_url=settings.resolved_database_url(), worker=dispatcher.server,
                                  signals=signals, check_seconds=settings.cluster.leader_check_seconds,
                                  on_win=dispatcher.lead, on_lose=dispatcher.follow)
     dispatcher.may_dispatch = leadership.may_dispatch

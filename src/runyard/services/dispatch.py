@@ -108,7 +108,8 @@ class Dispatcher:
         self._keeper: threading.Thread | None = None
         self._bundles: Memo[str, Any] = Memo(1024)  # id -> (id, manifest, blob key): an executable never changes
         self._started: dict[str, tuple[str, float]] = {}  # run id -> (class, when it was handed over): for /metrics
-        self.worker = worker_id(platform.settings)
+        self.worker = worker_id(platform.settings)  # the owner of the runs it claims (see ``attach``)
+        self.server = self.worker  # this server's own name, whoever owns the runs
         self.lease_seconds = platform.settings.execution.lease_seconds
         # Whether this server may claim runs now (services.leader: one dispatcher among the servers that
         # share a database). Leases, cancels and recovery go on either way: they concern runs already claimed.

@@ -56,6 +56,7 @@ class RayCluster:
     ns: NetNamespace | None = None
     _bridges: list[Bridge] = field(default_factory=list)
     _proxy: ConnectProxy | None = None
+    _exposed: set[int] = field(default_factory=set)
     client_port: int = 0
 
     @property
@@ -98,6 +99,15 @@ class RayCluster:
                 _end_group(node.process, time.monotonic())
                 if attempt == attempts or head:
                     raise
+
+    def expose(self, port: int) -> None:
+        """Make this machine's ``127.0.0.1:port`` (an S3 server, say) reachable from the nodes at the same
+        address, so servers and nodes share one configuration."""
+        if port in self._exposed:
+            return
+        assert self.ns is not None
+        self._bridges.append(forward_out(self.ns, ("127.0.0.1", port), port=port))
+        self._exposed.add(port)
 
     def node_env(self, name: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RUNYARD_"))}
