@@ -40,3 +40,7 @@ class CapacityExhausted(RunyardError):
 
 class UnsafeArchive(Invalid):
     """The archive is not safe to unpack."""
+
+
+class NotAvailable(RunyardError):
+    """This part of the Nextmv Cloud API is not available on a self-hosted Runyard."""

@@ -21,6 +21,7 @@ from runyard.server.api import (
     runs,
     secrets,
     signed,
+    unavailable,
     versions,
 )
 from runyard.server.hot import HotPaths
@@ -80,4 +81,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin):
         app.include_router(module.router)
+    app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -23,6 +23,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (errors.Conflict, 409),
     (errors.CapacityExhausted, 429),
     (errors.Invalid, 400),
+    (errors.NotAvailable, 501),
 ]
 
 
