@@ -451,6 +451,9 @@ def _system_args(uid: int | None) -> tuple[str, ...]:
             args += ["--ro-bind", path, path]
     # Only what programs need of /etc, never all of it: an operator's file there may hold a database
     # URL or a key and be readable by all. (A mount a file: about 2 ms a run for the lot.)
+    # /etc itself is made by bwrap, mode 0700 unless told: the app's uid could not reach any of
+    # these (e.g. /usr/bin/java → /etc/alternatives/java).
+    args += ["--perms", "0755", "--dir", "/etc"]
     for path in _ETC:
         if os.path.lexists(path):
             args += ["--ro-bind", path, path]
