@@ -1,4 +1,5 @@
-"""Go, Java and prebuilt binary apps pushed and run through the official 1.13.0 SDK.
+"""Go, Java and prebuilt binary apps pushed and run through the official SDK (JSON: 0.28.5 and 1.13.0;
+multi-file: 1.13.0, whose ``new_run(input_dir_path=…)`` 0.28.5 does not have).
 
 The apps are built here from ``apps/native``: Go by the SDK's own ``build.command`` at push time
 (``go build``), Java as a ``main.jar`` with ``javac`` + ``jar``, and a C program with ``gcc`` as the
@@ -59,11 +60,14 @@ def _build(lang: str, app_dir: Path) -> list[str]:
     return ["files:", "  - main"]
 
 
-def make_app(lang: str, fmt: str, root: Path) -> Path:
+def make_app(lang: str, fmt: str, root: Path, sdk_version: str = "1.13.0") -> Path:
     app_dir = root / f"{lang}-{fmt}"
     app_dir.mkdir(parents=True)
-    lines = [f"type: {lang}", f"runtime: ghcr.io/nextmv-io/runtime/{RUNTIME[lang]}", *_build(lang, app_dir),
-             "configuration:", "  content:", f"    format: {fmt}"]
+    # 0.28.5's manifest knows no `binary` type (python, go, java): a prebuilt ./main is pushed as `go`,
+    # which runs the same way. It also requires `configuration.options`.
+    manifest_type = "go" if lang == "binary" and sdk_version.startswith("0.") else lang
+    lines = [f"type: {manifest_type}", f"runtime: ghcr.io/nextmv-io/runtime/{RUNTIME[lang]}", *_build(lang, app_dir),
+             "configuration:", "  content:", f"    format: {fmt}", "  options:", "    items: []"]
     (app_dir / "app.yaml").write_text("\n".join(lines) + "\n")
     return app_dir
 
@@ -81,9 +85,10 @@ def files_in(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_json_app_output_equals_a_direct_run(sdk113: SdkRunner, lang: str, tmp_path: Path) -> None:
-    app_dir = make_app(lang, "json", tmp_path / "apps")
-    out = sdk113.run(
+def test_json_app_output_equals_a_direct_run(sdk: SdkRunner, lang: str, tmp_path: Path) -> None:
+    """Both SDK generations: 0.28.5 packs ``build``/``files`` the same way as 1.13.0."""
+    app_dir = make_app(lang, "json", tmp_path / "apps", sdk.version)
+    out = sdk.run(
         """
         app, version_id, instance_id = deploy(os.environ["APP_ID"], os.environ["APP_DIR"])
         run_id = app.new_run(input=json.loads(os.environ["INPUT"]), instance_id=instance_id,
