@@ -44,3 +44,7 @@ class Unavailable(RunyardError):
 
 class UnsafeArchive(Invalid):
     """The archive is not safe to unpack."""
+
+
+class NotAvailable(RunyardError):
+    """This part of the Nextmv Cloud API is not available on a self-hosted Runyard."""

@@ -26,6 +26,7 @@ from runyard.server.api import (
     runs,
     secrets,
     signed,
+    unavailable,
     versions,
     webhooks,
 )
@@ -92,4 +93,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
                    operations, online, ensembles, flows, webhooks, events):
         app.include_router(module.router)
+    app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -24,6 +24,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (errors.CapacityExhausted, 429),
     (errors.Invalid, 400),
     (errors.Unavailable, 503),
+    (errors.NotAvailable, 501),
 ]
 
 

@@ -105,11 +105,14 @@ class SelfLimits:
         return bool(self.cgroup_tasks or self.rlimits)
 
 
-def self_limits(limits: Limits, cgroup: RunCgroup | None, *, max_output_bytes: int | None = None) -> SelfLimits:
-    """The launcher's settings for ``limits``: what a cgroup enforces is not duplicated as an rlimit."""
+def self_limits(limits: Limits, cgroup: RunCgroup | None, *, max_output_bytes: int | None = None,
+                address_space_headroom_mb: int = 0) -> SelfLimits:
+    """The launcher's settings for ``limits``: what a cgroup enforces is not duplicated as an rlimit.
+    ``address_space_headroom_mb`` is added to the address-space cap of a runtime that reserves more
+    than it uses (the JVM)."""
     rl: list[tuple[str, int]] = []
     if limits.memory_mb is not None and (cgroup is None or not cgroup.has("memory")):
-        rl.append(("as", int(limits.memory_mb) * 1024 * 1024))
+        rl.append(("as", (int(limits.memory_mb) + address_space_headroom_mb) * 1024 * 1024))
     if limits.open_files is not None:
         rl.append(("nofile", int(limits.open_files)))
     if limits.cpu_seconds is not None and (cgroup is None or not cgroup.has("cpuacct")):
@@ -451,6 +454,9 @@ def _system_args(uid: int | None) -> tuple[str, ...]:
             args += ["--ro-bind", path, path]
     # Only what programs need of /etc, never all of it: an operator's file there may hold a database
     # URL or a key and be readable by all. (A mount a file: about 2 ms a run for the lot.)
+    # /etc itself is made by bwrap, mode 0700 unless told: the app's uid could not reach any of
+    # these (e.g. /usr/bin/java → /etc/alternatives/java).
+    args += ["--perms", "0755", "--dir", "/etc"]
     for path in _ETC:
         if os.path.lexists(path):
             args += ["--ro-bind", path, path]
