@@ -7,9 +7,18 @@ from __future__ import annotations
 import http.client
 import itertools
 import threading
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
+
+from .harness import Server, start_server
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -63,3 +72,38 @@ class AlternatingProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@dataclass
+class Pair:
+    """Two ``runyard serve`` replicas on one database behind an ``AlternatingProxy``."""
+
+    replicas: list[Server]
+    proxy: AlternatingProxy
+    front: Server  # the proxy's URL, with the replicas' key (and the first replica's log for failures)
+
+    def stop(self) -> None:
+        self.proxy.close()
+        for server in self.replicas:
+            server.stop()
+
+
+@contextmanager
+def replica_pair(*, database_url: str, base: Path, env_dir: Path, settings: dict[str, str], name: str) -> Iterator[Pair]:
+    """Start two replicas with ``settings`` (a failure to start fails the test, naming why), yield them."""
+    key = "ry-compat-" + uuid.uuid4().hex
+    replicas: list[Server] = []
+    try:
+        for replica in ("a", "b"):
+            replicas.append(start_server(backend="postgresql", base_dir=base / replica, env_dir=env_dir,
+                                         database_url=database_url, key=key, env=settings))
+    except RuntimeError as exc:
+        for server in replicas:
+            server.stop()
+        pytest.fail(str(exc), pytrace=False)
+    proxy = AlternatingProxy([s.url for s in replicas])
+    pair = Pair(replicas, proxy, replace(replicas[0], backend=name, url=proxy.url))
+    try:
+        yield pair
+    finally:
+        pair.stop()

@@ -3,45 +3,22 @@ that sends each request to the other replica in turn: push, run, wait for the re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import requests
 
-from .harness import SDK_VERSIONS, SdkRunner, Server, copy_app, sdk_venv, start_server, unique
-from .proxy import AlternatingProxy
-
-
-@dataclass
-class Pair:
-    replicas: list[Server]
-    proxy: AlternatingProxy
-    front: Server  # the proxy's URL, with the replicas' key (and the first replica's log for failures)
+from .harness import SDK_VERSIONS, SdkRunner, copy_app, sdk_venv, unique
+from .proxy import Pair, replica_pair
 
 
 @pytest.fixture(scope="module")
 def pair(postgres_cluster, tmp_path_factory: pytest.TempPathFactory, app_env_dir: Path) -> Iterator[Pair]:  # type: ignore[no-untyped-def]
-    database_url = postgres_cluster.create_database()
     base = tmp_path_factory.mktemp("replicas")
-    key = "ry-compat-" + uuid.uuid4().hex
-    settings = {"RUNYARD_BLOB_URL": f"file://{base / 'blobs'}"}
-    replicas: list[Server] = []
-    try:
-        for name in ("a", "b"):
-            replicas.append(start_server(backend="postgresql", base_dir=base / name, env_dir=app_env_dir,
-                                         database_url=database_url, key=key, env=settings))
-    except RuntimeError as exc:
-        for server in replicas:
-            server.stop()
-        pytest.fail(str(exc), pytrace=False)
-    proxy = AlternatingProxy([s.url for s in replicas])
-    yield Pair(replicas, proxy, replace(replicas[0], backend="two replicas", url=proxy.url))
-    proxy.close()
-    for server in replicas:
-        server.stop()
+    with replica_pair(database_url=postgres_cluster.create_database(), base=base, env_dir=app_env_dir,
+                      settings={"RUNYARD_BLOB_URL": f"file://{base / 'blobs'}"}, name="two replicas") as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("version", SDK_VERSIONS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -20,28 +19,20 @@ import requests
 from runyard.testing.ray_cluster import RayCluster
 from runyard.testing.seaweedfs import SeaweedS3
 
-from .harness import SdkRunner, Server, copy_app, sdk_venv, start_server, unique
-from .proxy import AlternatingProxy
+from .harness import SdkRunner, copy_app, sdk_venv, unique
+from .proxy import Pair, replica_pair
 from .test_run_contract import MULTI_FILE_INPUT, MULTI_FILE_SOLUTION, write_csvs
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 BUCKET = "runyard-scaled"
 
 
-@dataclass
-class Scaled:
-    replicas: list[Server]
-    proxy: AlternatingProxy
-    front: Server
-
-
 @pytest.fixture(scope="module")
 def scaled(postgres_cluster, seaweedfs: SeaweedS3, ray_cluster: RayCluster,  # type: ignore[no-untyped-def]
-           tmp_path_factory: pytest.TempPathFactory, app_env_dir: Path) -> Iterator[Scaled]:
+           tmp_path_factory: pytest.TempPathFactory, app_env_dir: Path) -> Iterator[Pair]:
     database_url = postgres_cluster.create_database()
     ray_cluster.expose(int(seaweedfs.endpoint.rsplit(":", 1)[1]))  # the nodes reach S3 where the servers do
     base = tmp_path_factory.mktemp("scaled")
-    key = "ry-compat-" + uuid.uuid4().hex
     settings = {
         **seaweedfs.env(),
         "RUNYARD_BLOB_URL": f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}?create=true",
@@ -51,20 +42,8 @@ def scaled(postgres_cluster, seaweedfs: SeaweedS3, ray_cluster: RayCluster,  # t
         "RUNYARD_EXECUTION__DEFAULT_CLASS": "c1",
         "RUNYARD_EXECUTION__RAY_CANCEL_GRACE_SECONDS": "5",
     }
-    replicas: list[Server] = []
-    try:
-        for name in ("a", "b"):
-            replicas.append(start_server(backend="postgresql", base_dir=base / name, env_dir=app_env_dir,
-                                         database_url=database_url, key=key, env=settings))
-    except RuntimeError as exc:
-        for server in replicas:
-            server.stop()
-        pytest.fail(str(exc), pytrace=False)
-    proxy = AlternatingProxy([s.url for s in replicas])
-    yield Scaled(replicas, proxy, replace(replicas[0], backend="scaled", url=proxy.url))
-    proxy.close()
-    for server in replicas:
-        server.stop()
+    with replica_pair(database_url=database_url, base=base, env_dir=app_env_dir, settings=settings, name="scaled") as pair:
+        yield pair
 
 
 FLOW = """
@@ -144,7 +123,7 @@ emit({"small": [small.metadata.status_v2.value, small.output["solution"]],
 
 
 @pytest.mark.parametrize("version", ["0.28.5", "1.13.0"])
-def test_every_flow_through_two_replicas_s3_and_ray(scaled: Scaled, seaweedfs: SeaweedS3, version: str,
+def test_every_flow_through_two_replicas_s3_and_ray(scaled: Pair, seaweedfs: SeaweedS3, version: str,
                                                     tmp_path: Path) -> None:
     roles = sorted(requests.get(f"{s.url}/healthz", timeout=5).json()["dispatcher"]["role"] for s in scaled.replicas)
     assert roles == ["leader", "standby"]

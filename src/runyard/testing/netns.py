@@ -97,15 +97,14 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 s.close()
 
 
-class Bridge:
-    """Accepts on ``listener`` and connects each connection with ``connect()``, copying both ways."""
+class _Acceptor:
+    """Accepts on ``listener`` until closed, handing each connection to ``handle`` in a thread of its own."""
 
-    def __init__(self, listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
+    def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
         self.port = listener.getsockname()[1]
-        self._connect = connect
         self._closed = False
-        threading.Thread(target=self._accept, name=f"bridge-{self.port}", daemon=True).start()
+        threading.Thread(target=self._accept, name=f"{type(self).__name__.lower()}-{self.port}", daemon=True).start()
 
     def _accept(self) -> None:
         while not self._closed:
@@ -113,20 +112,34 @@ class Bridge:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            try:
-                upstream = self._connect()
-            except OSError:
-                client.close()
-                continue
-            for s in (client, upstream):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self.handle, args=(client,), daemon=True).start()
+
+    def handle(self, client: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
+
+
+class Bridge(_Acceptor):
+    """Connects each connection accepted on ``listener`` with ``connect()``, copying both ways."""
+
+    def __init__(self, listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
+        self._connect = connect
+        super().__init__(listener)
+
+    def handle(self, client: socket.socket) -> None:
+        try:
+            upstream = self._connect()
+        except OSError:
+            client.close()
+            return
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _pipe(client, upstream)
 
 
 def forward_in(ns: NetNamespace, target_port: int, *, port: int = 0) -> Bridge:
@@ -139,23 +152,15 @@ def forward_out(ns: NetNamespace, target: tuple[str, int], *, port: int = 0) -> 
     return Bridge(ns.inside(lambda: _listener(port)), lambda: socket.create_connection(target))
 
 
-class ConnectProxy:
+class ConnectProxy(_Acceptor):
     """A minimal HTTP ``CONNECT`` proxy on this machine's loopback: what lets processes in a namespace
     reach a package index over HTTPS (through ``forward_out``) and nothing they are not sent to."""
 
     def __init__(self) -> None:
-        self.listener = _listener()
-        self.port = self.listener.getsockname()[1]
-        self._closed = False
-        threading.Thread(target=self._accept, name="connect-proxy", daemon=True).start()
+        super().__init__(_listener())
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+    def handle(self, client: socket.socket) -> None:
+        self._serve(client)
 
     def _serve(self, client: socket.socket) -> None:
         try:
@@ -181,9 +186,3 @@ class ConnectProxy:
             return
         client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         _pipe(client, upstream)
-
-    def close(self) -> None:
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()

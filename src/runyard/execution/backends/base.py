@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import Any
 
 from runyard.execution.contract import RunReport, RunTask
 
@@ -52,3 +53,9 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def shutdown(self, *, cancel_running: bool = True) -> None:
         """Stop accepting work; cancel what runs if asked."""
+
+
+def free_slots(classes: dict[str, Any], running: dict[str, str], execution_class: str) -> int:
+    """The room a class has left: its concurrency less the runs of it in ``running`` (run id -> class)."""
+    limit = classes[execution_class].concurrency if execution_class in classes else 0
+    return max(0, limit - sum(1 for c in running.values() if c == execution_class))

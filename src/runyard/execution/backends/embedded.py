@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from runyard.execution.backends.base import Executor, ReportSink
+from runyard.execution.backends.base import Executor, ReportSink, free_slots
 from runyard.execution.contract import RunTask
 from runyard.execution.runtime.host import RunHost
 from runyard.execution.runtime.sandbox import Sandbox
@@ -85,10 +85,8 @@ class EmbeddedExecutor(Executor):
         self._host.cancel(run_id)
 
     def free_capacity(self, execution_class: str) -> int:
-        limit = self._classes[execution_class].concurrency if execution_class in self._classes else 0
         with self._lock:
-            used = sum(1 for c in self._running.values() if c == execution_class)
-        return max(0, limit - used)
+            return free_slots(self._classes, self._running, execution_class)
 
     def running(self) -> list[str]:
         with self._lock:

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runyard.execution.backends.base import Executor, ReportSink
+from runyard.execution.backends.base import Executor, ReportSink, free_slots
 from runyard.execution.contract import RunReport, RunTask
 from runyard.settings import Settings
 
@@ -343,10 +343,8 @@ class RayExecutor(Executor):
         self._supervisor.cancel.remote(run_id, self._settings.ray_cancel_grace_seconds)
 
     def free_capacity(self, execution_class: str) -> int:
-        limit = self._classes[execution_class].concurrency if execution_class in self._classes else 0
         with self._lock:
-            used = sum(1 for c in self._running.values() if c == execution_class)
-        return max(0, limit - used)
+            return free_slots(self._classes, self._running, execution_class)
 
     def running(self) -> list[str]:
         if self._thread is None:
