@@ -36,3 +36,4 @@ def test_the_executor_setting_names_the_cluster(monkeypatch) -> None:  # type: i
         assert "RAY_ADDRESS" in str(exc)
     else:
         raise AssertionError("ray without RAY_ADDRESS must be refused, naming it")
+

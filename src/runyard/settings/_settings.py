@@ -49,11 +49,14 @@ def _default_classes() -> dict[str, ExecutionClass]:
     return {"6c9500mb870s": ExecutionClass()}
 
 
+SHADOW_CLASS = "shadow"  # the class shadow-test candidates run in unless another is set
+
+
 class ExecutionSettings(BaseModel):
     """How runs are turned into processes."""
 
     default_class: str = Field("6c9500mb870s", description="Execution class used when none is named.")
-    shadow_class: str | None = Field(None, description="Execution class of shadow-test candidate runs. Unset, they run in their baseline's class at the last priority (behind every queued production run, but a running one holds a slot); a class of its own keeps them off production capacity altogether.")
+    shadow_class: str | None = Field("shadow", description="Execution class of shadow-test candidate runs: a class of their own keeps them off production capacity altogether (\"shadow\", when not among the classes, is made as a copy of the default class with half its concurrency, at least 1). Naming a production class (or null) runs them there at the last priority instead: behind every queued production run, but a running one holds a slot.")
     classes: dict[str, ExecutionClass] = Field(default_factory=_default_classes, description="Execution classes by name.")
     env_dir: Path | None = Field(None, description="Where Python environments are cached (default <data_dir>/envs).")
     work_dir: Path | None = Field(None, description="Where run workspaces are made (default <data_dir>/work).")
@@ -123,6 +126,9 @@ class Settings(BaseSettings):
     def _known_default_class(self) -> Settings:
         if self.execution.default_class not in self.execution.classes:
             raise ValueError(f"execution.default_class {self.execution.default_class!r} is not among the classes")
+        if self.execution.shadow_class == SHADOW_CLASS and SHADOW_CLASS not in self.execution.classes:
+            default = self.execution.classes[self.execution.default_class]
+            self.execution.classes[SHADOW_CLASS] = default.model_copy(update={"concurrency": max(1, default.concurrency // 2)})
         if self.execution.shadow_class and self.execution.shadow_class not in self.execution.classes:
             raise ValueError(f"execution.shadow_class {self.execution.shadow_class!r} is not among the classes")
         return self

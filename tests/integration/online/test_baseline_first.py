@@ -2,9 +2,9 @@
 
 Production submits bursts that fill its class's capacity exactly, one burst after the other ended.
 Each baseline run is mirrored to two candidates that take as long as it does. With a class of their own
-for candidates (``execution.shadow_class``), the baseline runs wait no longer than with no test at all;
-in the baseline's own class (the fallback) the measurement sees running candidates hold production slots,
-which shows it can tell the difference.
+for candidates (``execution.shadow_class``, by default), the baseline runs wait no longer than with no
+test at all; in the baseline's own class (``shadow_class`` naming it) the measurement sees running
+candidates hold production slots, which shows it can tell the difference.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _measure(lab: Lab, *, shadow: bool) -> list[float]:
 def test_a_shadow_test_does_not_lengthen_the_baseline_queue_wait(server: Callable[..., Any]) -> None:
     without = measure(server, "plain", shadow=False, shadow_class="shadow")
     with_test = measure(server, "mirrored", shadow=True, shadow_class="shadow")
-    shared = measure(server, "shared", shadow=True, shadow_class=None)
+    shared = measure(server, "shared", shadow=True, shadow_class="prod")
     print(f"\nbaseline queue wait, mean/max s: no test {statistics.fmean(without):.3f}/{max(without):.3f}; "
           f"shadow test (own class) {statistics.fmean(with_test):.3f}/{max(with_test):.3f}; "
           f"shadow test (shared class) {statistics.fmean(shared):.3f}/{max(shared):.3f}")
