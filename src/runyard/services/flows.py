@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from runyard.domain.errors import Invalid, NotFound
@@ -14,15 +15,26 @@ from runyard.storage.blobs import BlobNotFound
 MAX_FLOW_BYTES = 5 * 1024 * 1024
 
 
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON value")
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"{token} is out of range")
+    return value
+
+
 def put_flow(platform: Platform, principal: Principal, app_id: str, run_id: str, body: bytes) -> None:
     """Store the run's flow graph (a JSON document), replacing the previous one."""
     get_run(platform, principal, app_id, run_id)  # the caller's run, or NotFound
     if len(body) > MAX_FLOW_BYTES:
         raise Invalid(f"a flow graph may be at most {MAX_FLOW_BYTES} bytes")
     try:
-        json.loads(body or b"null")
+        json.loads(body or b"null", parse_constant=_not_json, parse_float=_finite)
     except ValueError:
-        raise Invalid("the flow graph must be a JSON document") from None
+        raise Invalid("the flow graph must be a standard JSON document (no NaN or Infinity)") from None
     platform.blobs.put_bytes(flow_key(run_id), body)
 
 
