@@ -31,8 +31,10 @@ def put_flow(platform: Platform, principal: Principal, app_id: str, run_id: str,
     get_run(platform, principal, app_id, run_id)  # the caller's run, or NotFound
     if len(body) > MAX_FLOW_BYTES:
         raise Invalid(f"a flow graph may be at most {MAX_FLOW_BYTES} bytes")
+    if not body.strip():
+        raise Invalid("the flow graph is empty: send it as a JSON document")
     try:
-        json.loads(body or b"null", parse_constant=_not_json, parse_float=_finite)
+        json.loads(body, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         raise Invalid("the flow graph must be a standard JSON document (no NaN or Infinity)") from None
     platform.blobs.put_bytes(flow_key(run_id), body)
