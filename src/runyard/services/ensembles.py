@@ -30,7 +30,7 @@ from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs import reads
 from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
-from runyard.services.runs.submission import insert_runs, queued_run_row
+from runyard.services.runs.submission import check_idempotency_key, insert_runs, queued_run_row
 from runyard.storage.db import Application, EnsembleDefinition, Run
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def delete_definition(platform: Platform, principal: Principal, app_id: str, def
 def submit_ensemble_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest, *,
                         input_id: str | None = None) -> str:
     """The ensemble run (running at once, held by no worker) and its child runs, queued together."""
+    check_idempotency_key(request)
     run_type = request.configuration.get("run_type") or {}
     def_id = run_type.get("definition_id")
     if not isinstance(def_id, str) or not def_id:

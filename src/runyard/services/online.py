@@ -34,7 +34,12 @@ from runyard.services.instances import load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
-from runyard.services.runs.submission import insert_runs, queued_run_row, submission_target
+from runyard.services.runs.submission import (
+    check_idempotency_key,
+    insert_runs,
+    queued_run_row,
+    submission_target,
+)
 from runyard.storage.db import Application, Experiment, OnlineTest, OnlineTestRun, Run
 
 log = logging.getLogger(__name__)
@@ -341,6 +346,7 @@ def delete_test(platform: Platform, principal: Principal, app_id: str, kind: str
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest, *,
                source: RunSource | None = None, input_id: str | None = None) -> str:
     """Queue a run as ``runs.submission`` does, then let started tests on its instance act on it."""
+    check_idempotency_key(request)
     with platform.db.session() as s:
         found = submission_target(s, principal, app_id, request.instance_id)
         app, targets = found if found is not None else (load_app(s, principal, app_id), None)

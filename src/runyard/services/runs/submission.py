@@ -77,10 +77,14 @@ def _execution(platform: Platform, configuration: dict[str, Any], instance_cfg: 
 MAX_IDEMPOTENCY_KEY = 128  # the column's width
 
 
-def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
-    """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
+def check_idempotency_key(request: RunRequest) -> None:
     if request.idempotency_key and len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise Invalid(f"the Idempotency-Key header is limited to {MAX_IDEMPOTENCY_KEY} characters")
+
+
+def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
+    """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
+    check_idempotency_key(request)
     run_id: str | None = None
     try:
         with platform.db.session() as s:
