@@ -360,7 +360,11 @@ def test_the_apps_environment_never_passes_through_the_privileged_programs(start
     run_id = submit(api, app, steps({"env_has": token}, {"log": "holding"}, {"wait_file": str(gate)}),
                     configuration={"secrets_collection_id": "env"})
     wait_for(lambda: "holding" in run_log(api, app, run_id), timeout=120, what="the run to hold")
-    privileged = [pid for pid in descendants(os.getpid()) if os.stat(f"/proc/{pid}").st_uid == 0]
+    # The programs that run as root before the sandbox exists (other root descendants of this test
+    # session, such as a test Ray cluster's processes, are not the run's).
+    launchers = {"bwrap", "setpriv", "limit-exec"}
+    privileged = [pid for pid in descendants(os.getpid()) if os.stat(f"/proc/{pid}").st_uid == 0
+                  and Path(f"/proc/{pid}/comm").read_text().strip() in launchers]
     assert privileged, "bubblewrap runs as root here"
     for pid in privileged:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
