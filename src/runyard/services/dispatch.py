@@ -353,12 +353,19 @@ class Dispatcher:
     def _claim_and_submit(self, cls: str, free: int) -> int:
         # Plain rows on a plain connection (read-only, the columns as attributes), with statements built
         # once: every run passes here.
-        with self._platform.db.engine.begin() as conn:
-            now = datetime.now(UTC)
-            runs = conn.execute(_CLAIM, {"cls": cls, "free": free, "now": now, "owner": self.worker,
-                                         "lease": now + timedelta(seconds=self.lease_seconds)}).all()
-            record_run_status(conn, [run.id for run in runs], now=now)
-            bundles = {run.bundle_id: self._bundle(conn, run.bundle_id) for run in runs}
+        conn = self._platform.db.engine.connect()
+        try:
+            with conn.begin():
+                now = datetime.now(UTC)
+                runs = conn.execute(_CLAIM, {"cls": cls, "free": free, "now": now, "owner": self.worker,
+                                             "lease": now + timedelta(seconds=self.lease_seconds)}).all()
+                record_run_status(conn, [run.id for run in runs], now=now)
+                bundles = {run.bundle_id: self._bundle(conn, run.bundle_id) for run in runs}
+        finally:
+            try:
+                conn.close()
+            except Exception:  # the claim is committed: its runs are submitted whatever returning the connection did
+                log.exception("returning the dispatcher's connection failed")
         runs.sort(key=lambda run: (run.priority, run.created_at, run.id))  # RETURNING has no order
         submitted = 0
         for run in runs:
