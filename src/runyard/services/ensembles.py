@@ -30,7 +30,7 @@ from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs import reads
 from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
-from runyard.services.runs.submission import check_idempotency_key, insert_runs, queued_run_row
+from runyard.services.runs.submission import check_idempotency_key, insert_runs, prior_run, queued_run_row
 from runyard.storage.db import Application, EnsembleDefinition, Run
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def submit_ensemble_run(platform: Platform, principal: Principal, app_id: str, r
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
         if request.idempotency_key:
-            prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
+            prior = prior_run(s, app.pk, request.idempotency_key)
             if prior is not None:
                 return prior
         definition = load_definition(s, app, def_id)

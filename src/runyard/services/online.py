@@ -37,6 +37,7 @@ from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSour
 from runyard.services.runs.submission import (
     check_idempotency_key,
     insert_runs,
+    prior_run,
     queued_run_row,
     submission_target,
 )
@@ -351,7 +352,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         found = submission_target(s, principal, app_id, request.instance_id)
         app, targets = found if found is not None else (load_app(s, principal, app_id), None)
         if request.idempotency_key:
-            prior = s.scalar(select(Run.id).where(Run.app_pk == app.pk, Run.idempotency_key == request.idempotency_key))
+            prior = prior_run(s, app.pk, request.idempotency_key)
             if prior is not None:
                 return prior
         if source is None and input_id is not None:

@@ -91,7 +91,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
             found = submission_target(s, principal, app_id, request.instance_id)
             app, targets = found if found is not None else (load_app(s, principal, app_id), None)
             if request.idempotency_key:
-                prior = _prior(s, app.pk, request.idempotency_key)
+                prior = prior_run(s, app.pk, request.idempotency_key)
                 if prior is not None:
                     return prior
             run_id = queue_run(platform, s, principal, app, request, targets=targets)
@@ -100,7 +100,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
         if not request.idempotency_key:
             raise
         with platform.db.session() as s:
-            prior = _prior(s, load_app(s, principal, app_id).pk, request.idempotency_key)
+            prior = prior_run(s, load_app(s, principal, app_id).pk, request.idempotency_key)
         if prior is None:
             raise
         if run_id is not None:
@@ -110,7 +110,7 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
     return run_id
 
 
-def _prior(session: Session, app_pk: int, idempotency_key: str) -> str | None:
+def prior_run(session: Session, app_pk: int, idempotency_key: str) -> str | None:
     return session.scalar(select(Run.id).where(Run.app_pk == app_pk, Run.idempotency_key == idempotency_key))
 
 
