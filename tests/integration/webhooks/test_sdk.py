@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 
@@ -47,7 +48,12 @@ def test_sdk_webhooks_and_streams(base_url: str, receiver: Receiver) -> None:
 
     got = receiver.wait_for(1)[0]
     assert cloud.verify_signature(got.body, got.headers, secret)["data"]["run_id"] == run_id
+    # The receiver answers before the worker records the attempt: wait for the record.
+    deadline = time.monotonic() + 10
     delivery = hooks.deliveries("sdk-hook")[0]
+    while delivery.state == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        delivery = hooks.deliveries("sdk-hook")[0]
     assert delivery.state == "succeeded" and delivery.attempts[0].status_code == 200
     assert hooks.redeliver("sdk-hook", delivery.id).id == delivery.id
     receiver.wait_for(2)
