@@ -10,6 +10,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,26 @@ def test_delete_prefix_removes_objects_and_logs_under_it_only(store: BlobStore) 
     assert store.get_bytes("runs/a/log") == b"new"
     store.delete("runs/a/log")
     assert not store.exists("runs/a/log")
+
+
+def test_list_keys_gives_every_object_under_a_prefix_with_size_and_time(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    store.put_bytes("runs/r1/input", b"12345")
+    store.put_bytes("runs/r1/output", b"1")
+    store.put_bytes("runs/r10/input", b"123")
+    store.put_bytes("uploads/u1", b"xy")
+    store.append("runs/r1/log", b"line\n")
+    under_r1 = {info.key: info for info in store.list_keys("runs/r1/")}
+    assert set(under_r1) == {"runs/r1/input", "runs/r1/output"} | {k for k in under_r1 if k.startswith("runs/r1/log")}
+    assert any(k.startswith("runs/r1/log") for k in under_r1), "a log is listed (as one object or its chunks)"
+    assert under_r1["runs/r1/input"].size == 5
+    assert all(before <= info.modified <= datetime.now(UTC) + timedelta(seconds=5) for info in under_r1.values())
+    everything = {info.key for info in store.list_keys()}
+    assert {"runs/r1/input", "runs/r10/input", "uploads/u1"} <= everything
+    assert {info.key for info in store.list_keys("runs/r1")} >= {"runs/r1/input", "runs/r10/input"}  # a plain prefix, not a folder
+    assert list(store.list_keys("nothing/here/")) == []
+    store.delete_prefix("runs/r1/")
+    assert {info.key for info in store.list_keys("runs/")} == {"runs/r10/input"}
 
 
 def test_copy_makes_an_independent_object(store: BlobStore) -> None:

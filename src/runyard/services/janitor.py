@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,8 @@ from runyard.services import accounts
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import run_prefix
 from runyard.services.platform import Platform, Principal
-from runyard.storage.db import Application, Bundle, Experiment, Run, Upload
+from runyard.storage.blobs import BlobInfo
+from runyard.storage.db import Application, Bundle, Experiment, ManagedInput, Run, Upload
 
 log = logging.getLogger("runyard.janitor")
 BATCH = 500
@@ -37,13 +39,15 @@ class Sweep:
     uploads: int = 0
     bundles: int = 0
     runs: int = 0
-    bytes: int = 0  # as recorded in the rows removed
+    bytes: int = 0  # as recorded in the rows removed, plus the orphans' sizes
+    orphans: int = 0  # objects of the blob store no row refers to
 
     def add(self, other: Sweep) -> None:
         self.uploads += other.uploads
         self.bundles += other.bundles
         self.runs += other.runs
         self.bytes += other.bytes
+        self.orphans += other.orphans
 
 
 # --- retention policies ------------------------------------------------------------------------
@@ -92,7 +96,9 @@ def _uploads(platform: Platform, now: datetime) -> Sweep:
     """Slots never filled once their URL expired; filled ones no run uses, a while after that."""
     grace = timedelta(seconds=platform.settings.janitor.abandoned_upload_seconds)
     used = exists().where(Run.input_key == Upload.blob_key)
-    rule = or_(and_(Upload.received_at.is_(None), Upload.claimed_at.is_(None), Upload.expires_at < now),
+    stale = now - timedelta(seconds=platform.settings.limits.upload_claim_stale_seconds)
+    unclaimed = or_(Upload.claimed_at.is_(None), Upload.claimed_at < stale)  # a stale claim's server died
+    rule = or_(and_(Upload.received_at.is_(None), unclaimed, Upload.expires_at < now),
                and_(Upload.expires_at < now - grace, ~used))
     done = Sweep()
     with platform.db.session() as s:
@@ -168,9 +174,84 @@ def sweep_all(platform: Platform, *, now: datetime | None = None) -> Sweep:
 
 
 def run_now(platform: Platform, principal: Principal) -> Sweep:
-    """A sweep on request (admins of the default account: it spans every account)."""
+    """A sweep on request, the scan for orphaned objects included (admins of the default account: it
+    spans every account)."""
     accounts.may_manage(principal, accounts.DEFAULT_ACCOUNT)
-    return sweep_all(platform)
+    done = sweep_all(platform)
+    done.add(scan_orphans(platform))
+    return done
+
+
+# --- objects no row refers to ------------------------------------------------------------------
+# A crash between writing an object and recording it, or between removing a row and its blobs, leaves
+# an object nothing refers to. The scan lists the store and removes what no row owns, once it is older
+# than ``orphan_grace_seconds`` (every write in flight is younger). Keys it does not recognise are left.
+
+TEMP_PREFIX = ".tmp-"  # a filesystem writer's temp file, left by a process that died mid-write
+
+
+def scan_orphans(platform: Platform, *, now: datetime | None = None) -> Sweep:
+    """One pass over the whole store; what it removed."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=platform.settings.janitor.orphan_grace_seconds)
+    done = Sweep()
+    batch: list[BlobInfo] = []
+    for info in platform.blobs.list_keys():
+        if info.modified < cutoff:
+            batch.append(info)
+        if len(batch) >= BATCH:
+            done.add(_remove_orphans(platform, batch))
+            batch = []
+    if batch:
+        done.add(_remove_orphans(platform, batch))
+    if done.orphans:
+        log.info("janitor removed %d objects no row refers to (%d bytes)", done.orphans, done.bytes)
+    return done
+
+
+def _owner(key: str) -> tuple[str, str] | None:
+    """(kind, id) of the row that owns ``key``, or ``None`` for a key the scan does not know."""
+    parts = key.split("/")
+    if parts[-1].startswith(TEMP_PREFIX):
+        return ("temp", key)
+    if parts[0] == "runs" and len(parts) >= 3:
+        return ("run", parts[1])
+    if parts[0] == "uploads" and len(parts) == 2:
+        return ("upload", parts[1].split(".")[0])  # the landing key or its sealed copy
+    if parts[0] == "apps" and len(parts) >= 3 and parts[1].isdigit():
+        if parts[2] == "bundles" and len(parts) == 4:
+            return ("bundle", parts[3].split(".")[0])
+        if parts[2] == "inputs" and len(parts) == 4:
+            return ("input", key)
+        return ("app", parts[1])
+    return None
+
+
+def _remove_orphans(platform: Platform, infos: list[BlobInfo]) -> Sweep:
+    owners = {info.key: _owner(info.key) for info in infos}
+    wanted: dict[str, set[str]] = {}
+    for owner in owners.values():
+        if owner is not None:
+            wanted.setdefault(owner[0], set()).add(owner[1])
+    alive: dict[str, set[str]] = {"temp": set()}
+    with platform.db.session() as s:
+        for kind, column in (("run", Run.id), ("upload", Upload.id), ("bundle", Bundle.id)):
+            if kind in wanted:
+                alive[kind] = set(s.scalars(select(column).where(column.in_(wanted[kind]))))
+        if "app" in wanted:
+            alive["app"] = {str(pk) for pk in s.scalars(select(Application.pk).where(Application.pk.in_([int(p) for p in wanted["app"]])))}
+        if "input" in wanted:
+            keys = s.scalars(select(ManagedInput.blob_key).where(or_(*(ManagedInput.blob_key.startswith(k) for k in wanted["input"])))).all()
+            alive["input"] = {k for k in wanted["input"] for used in keys if used == k or used.startswith(k + "#")}
+    done = Sweep()
+    for info in infos:
+        owner = owners[info.key]
+        if owner is None or owner[1] in alive.get(owner[0], set()):
+            continue
+        platform.blobs.delete(info.key)
+        done.orphans += 1
+        done.bytes += info.size
+    return done
 
 
 class Janitor:
@@ -194,13 +275,19 @@ class Janitor:
             self._thread.join(10)
 
     def _loop(self, interval: float) -> None:
+        every = self._platform.settings.janitor.orphan_scan_seconds
+        scanned = time.monotonic()
         while not self._stop.wait(interval):
             try:
                 sweep_all(self._platform)
+                if every > 0 and time.monotonic() - scanned >= every:
+                    scanned = time.monotonic()
+                    scan_orphans(self._platform)
             except Exception:  # noqa: BLE001 - the next sweep tries again
                 log.exception("janitor sweep failed")
 
 
 def counted(done: Sweep) -> dict[str, int]:
-    return {"uploads": done.uploads, "bundles": done.bundles, "runs": done.runs, "bytes": done.bytes}
+    return {"uploads": done.uploads, "bundles": done.bundles, "runs": done.runs, "bytes": done.bytes,
+            "orphans": done.orphans}
 

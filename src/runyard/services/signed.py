@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from runyard.domain.errors import Conflict, Invalid, NotFound
 from runyard.services.platform import Platform
@@ -42,10 +43,12 @@ def check_signature(platform: Platform, method: str, key: str, expires: str, sig
 
 @dataclass(frozen=True)
 class UploadTarget:
-    """What a signed upload fills: an upload slot or an application's bundle."""
+    """What a signed upload fills: an upload slot or an application's bundle, and, once claimed for a
+    PUT, the claim's time (which tells this PUT's claim from one that took over a stale claim)."""
 
     kind: str  # "upload" or "bundle"
     id: str
+    claimed_at: datetime | None = None
 
 
 def expected_upload(platform: Platform, key: str) -> UploadTarget:
@@ -64,31 +67,62 @@ class AlreadyUploaded(Conflict):
     """This upload URL was used already: an upload URL takes exactly one upload; request a new one."""
 
 
+class ClaimLost(Conflict):
+    """This PUT's claim went stale and another PUT of the same URL took it over."""
+
+
 def claim(platform: Platform, key: str) -> UploadTarget:
     """The upload slot or bundle waiting for ``key``, claimed for this one PUT. ``AlreadyUploaded`` when
     a PUT has filled it or is filling it (or it is an activated bundle): what a run or a version was
-    made from never changes. ``NotFound`` when nothing is expected there."""
+    made from never changes. ``NotFound`` when nothing is expected there.
+
+    A PUT renews its claim while it streams (``renew``). A claim not renewed for
+    ``limits.upload_claim_stale_seconds`` belongs to a server that died mid-upload: it is taken over,
+    so the client's retry of the same URL is not refused forever."""
     target = expected_upload(platform, key)
     now = datetime.now(UTC)
+    free = _claimable(platform, now)
     with platform.db.session() as s:
         if target.kind == "upload":
-            claimed = s.execute(update(Upload).where(Upload.id == target.id, Upload.claimed_at.is_(None),
+            claimed = s.execute(update(Upload).where(Upload.id == target.id, free(Upload.claimed_at),
                                                      Upload.received_at.is_(None)).values(claimed_at=now))
         else:
-            claimed = s.execute(update(Bundle).where(Bundle.id == target.id, Bundle.claimed_at.is_(None),
+            claimed = s.execute(update(Bundle).where(Bundle.id == target.id, free(Bundle.claimed_at),
                                                      Bundle.uploaded_at.is_(None), Bundle.status == "pending")
                                 .values(claimed_at=now))
     if claimed.rowcount != 1:
         raise AlreadyUploaded()
-    return target
+    return replace(target, claimed_at=now)
+
+
+def _claimable(platform: Platform, now: datetime):  # type: ignore[no-untyped-def]
+    stale = now - timedelta(seconds=platform.settings.limits.upload_claim_stale_seconds)
+    return lambda column: or_(column.is_(None), column < stale)
+
+
+def renew_every(platform: Platform) -> float:
+    """Seconds between two renewals of a streaming PUT's claim: well inside the stale limit."""
+    return platform.settings.limits.upload_claim_stale_seconds / 4
+
+
+def renew(platform: Platform, target: UploadTarget) -> UploadTarget:
+    """Renew this PUT's claim; ``ClaimLost`` if another PUT took it over meanwhile."""
+    now = datetime.now(UTC)
+    table = Upload if target.kind == "upload" else Bundle
+    with platform.db.session() as s:
+        done = s.execute(update(table).where(table.id == target.id, table.claimed_at == target.claimed_at).values(claimed_at=now))
+    if done.rowcount != 1:
+        raise ClaimLost("this upload was taken over by a later PUT of the same URL; request a new URL if both failed")
+    return replace(target, claimed_at=now)
 
 
 def release(platform: Platform, target: UploadTarget) -> None:
     """Give back the claim of a PUT that stored nothing (refused, cut off, failed): the URL may be retried."""
     table = Upload if target.kind == "upload" else Bundle
     done = Upload.received_at if target.kind == "upload" else Bundle.uploaded_at
+    mine = table.claimed_at == target.claimed_at if target.claimed_at is not None else True
     with platform.db.session() as s:
-        s.execute(update(table).where(table.id == target.id, done.is_(None)).values(claimed_at=None))
+        s.execute(update(table).where(table.id == target.id, done.is_(None), mine).values(claimed_at=None))
 
 
 def too_large(platform: Platform, size: int) -> Invalid | None:
@@ -114,13 +148,26 @@ def record_received(platform: Platform, target: UploadTarget, size: int) -> None
 def receive(platform: Platform, key: str, chunks: Iterator[bytes]) -> int:
     """Store a signed upload (once) and mark the upload slot or bundle it belongs to as received."""
     target = claim(platform, key)
+    claim_of = [target]
     try:
-        size = platform.blobs.write_stream(key, chunks, max_bytes=platform.settings.limits.upload_max_bytes)
+        size = platform.blobs.write_stream(key, _renewing(platform, claim_of, chunks),
+                                           max_bytes=platform.settings.limits.upload_max_bytes)
     except ValueError as exc:
-        release(platform, target)
+        release(platform, claim_of[0])
         raise Invalid(str(exc)) from None
     except BaseException:
-        release(platform, target)
+        release(platform, claim_of[0])
         raise
-    record_received(platform, target, size)
+    record_received(platform, claim_of[0], size)
     return size
+
+
+def _renewing(platform: Platform, claim_of: list[UploadTarget], chunks: Iterator[bytes]) -> Iterator[bytes]:
+    every = renew_every(platform)
+    last = time.monotonic()
+    for chunk in chunks:
+        if time.monotonic() - last >= every:
+            claim_of[0] = renew(platform, claim_of[0])
+            last = time.monotonic()
+        yield chunk
+    claim_of[0] = renew(platform, claim_of[0])  # still ours, just before the data becomes visible

@@ -20,6 +20,7 @@ class LimitSettings(BaseModel):
     upload_max_bytes: int = Field(8 * 1024**3, description="Largest payload accepted on a signed upload URL.")
     output_max_bytes: int = Field(1024**3, description="Largest stdout a run may write before it is killed.")
     signed_url_ttl_seconds: int = Field(900, description="Lifetime of signed upload and download URLs.")
+    upload_claim_stale_seconds: float = Field(60.0, description="A PUT to an upload URL renews its claim while it streams; a claim not renewed this long (its server died) no longer blocks a retry of the same URL.")
 
 
 class JanitorSettings(BaseModel):
@@ -28,6 +29,8 @@ class JanitorSettings(BaseModel):
     interval_seconds: float = Field(600.0, description="Time between two sweeps of the janitor (0: never on its own).")
     abandoned_upload_seconds: float = Field(86400.0, description="An upload no run uses is removed this long after its URL expired.")
     pending_bundle_seconds: float = Field(86400.0, description="A bundle never activated is removed this long after it was requested.")
+    orphan_scan_seconds: float = Field(21600.0, description="Time between two scans of the blob store for objects no row refers to (0: only when an admin asks).")
+    orphan_grace_seconds: float = Field(86400.0, description="An object no row refers to is removed only once it is this old (writes in flight are younger).")
 
 
 class ExecutionClass(BaseModel):

@@ -3,6 +3,7 @@ disk usage of the blob store goes back to its baseline."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,3 +95,31 @@ def test_a_rejected_bundle_leaves_nothing_on_disk(lab: Lab) -> None:
     response = api.push(lab.app_id, {"app.yaml": "type: python\nfiles: [main.py]\n", "other.py": "x = 1\n"})
     assert response.status_code == 400, response.text
     assert sorted(p.name for p in (blobs / "apps").rglob("*.tar.gz")) == before
+
+
+def test_the_orphan_scan_removes_objects_no_row_owns_once_old_and_keeps_the_rest(lab: Lab) -> None:
+    api, base = lab.api, lab.base
+    platform = api.client.app.state.platform
+    store = platform.blobs
+    instance = lab.instance("orph")
+    lab.managed_input("kept-input", {"x": 1})
+    run_id = ok(api.post(f"{base}/runs", json={"input": {"x": 7}, "instance_id": instance}))["run_id"]
+    wait_for(lambda: ok(api.get(f"{base}/runs/{run_id}/metadata"))["metadata"]["status_v2"] == "succeeded", what="the run")
+    app_pk = next(info.key.split("/")[1] for info in store.list_keys("apps/") if "/bundles/" in info.key)
+    owned = {info.key for info in store.list_keys()}
+    # What crashes leave behind: objects whose rows never came or went without them.
+    ghosts = ["runs/run-ghost/output", "uploads/upload-ghost", "uploads/upload-ghost.sealed",
+              f"apps/{app_pk}/bundles/bundle-ghost.tar.gz", f"apps/{app_pk}/inputs/data-ghost", "apps/987654/bundles/b.tar.gz",
+              f"runs/{run_id}/.tmp-dead-writer"]
+    for key in ghosts:
+        store.put_bytes(key, b"left behind")
+    store.put_bytes("elsewhere/not-ours", b"an unknown key is left alone")
+
+    assert janitor.scan_orphans(platform).orphans == 0  # young objects may be writes in flight
+    later = datetime.now(UTC) + timedelta(days=2)
+    done = janitor.scan_orphans(platform, now=later)
+    assert {info.key for info in store.list_keys()} == owned | {"elsewhere/not-ours"}
+    assert done.orphans == len(ghosts) and done.bytes == len(ghosts) * len(b"left behind")
+    assert json.loads(api.get(f"{base}/runs/{run_id}/input").content) == {"x": 7}  # what rows own still reads
+    assert ok(api.post(f"{base}/runs", json={"input": {"x": 8}, "instance_id": instance}))["run_id"]  # the bundle still runs
+    assert ok(api.post("/v1/admin/janitor"))["orphans"] == 0

@@ -50,29 +50,33 @@ async def put_signed(key: str, request: Request, platform: PlatformDep, method: 
     except BaseException:
         await run_in_threadpool(signed.release, platform, target)
         raise
+    claim_of = [target]
     try:
-        size = await _receive_into(request, writer, platform)
+        size = await _receive_into(request, writer, platform, claim_of)
+        claim_of[0] = await run_in_threadpool(signed.renew, platform, claim_of[0])  # still ours: publish
         await run_in_threadpool(writer.commit)
     except ValueError as exc:  # the writer's limit
         writer.abort()
-        await run_in_threadpool(signed.release, platform, target)
+        await run_in_threadpool(signed.release, platform, claim_of[0])
         raise Invalid(str(exc)) from None
     except BaseException:
         # Aborted, disconnected or failed: the temp object goes and nothing becomes visible. (A write
         # still running in a worker thread holds the writer's lock; abort waits for it.) The URL may
         # then be tried again.
         writer.abort()
-        await run_in_threadpool(signed.release, platform, target)
+        await run_in_threadpool(signed.release, platform, claim_of[0])
         raise
-    await run_in_threadpool(signed.record_received, platform, target, size)
+    await run_in_threadpool(signed.record_received, platform, claim_of[0], size)
     return {"size": size}
 
 
-async def _receive_into(request: Request, writer: BlobWriter, platform: Platform) -> int:
+async def _receive_into(request: Request, writer: BlobWriter, platform: Platform, claim_of: list[signed.UploadTarget]) -> int:
     """Read the request body straight from ASGI ``receive`` into ``writer``: the chunks are gathered
     (not copied) until they make ``WRITE_BLOCK`` bytes, written with one ``write_parts`` call in a
-    worker thread, and the next block is received meanwhile. At most two blocks are held."""
+    worker thread, and the next block is received meanwhile. At most two blocks are held. The PUT's
+    claim of its URL is renewed as it goes (``signed.renew``), so a slow upload keeps it."""
     loop = asyncio.get_running_loop()
+    renew_every, renewed = signed.renew_every(platform), loop.time()
     receive = request.receive
     pending: asyncio.Future[None] | None = None
     parts: list[bytes] = []
@@ -85,6 +89,9 @@ async def _receive_into(request: Request, writer: BlobWriter, platform: Platform
                 raise ClientDisconnect()
             body = message.get("body", b"")
             more = message.get("more_body", False)
+            if loop.time() - renewed >= renew_every:
+                claim_of[0] = await run_in_threadpool(signed.renew, platform, claim_of[0])
+                renewed = loop.time()
             if body:
                 received += len(body)
                 if (error := signed.too_large(platform, received)) is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +28,15 @@ class BlobStoreUnavailable(Unavailable):
 
 def over_limit(max_bytes: int) -> ValueError:
     return ValueError(f"payload is larger than the limit of {max_bytes} bytes")
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored object, as a listing gives it."""
+
+    key: str
+    size: int
+    modified: datetime  # aware, UTC
 
 
 class BlobWriter(abc.ABC):
@@ -88,6 +99,11 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object whose key starts with ``prefix`` (missing is fine)."""
+
+    @abc.abstractmethod
+    def list_keys(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Every stored object whose key starts with ``prefix``, in no particular order (a store's own
+        bookkeeping objects, such as an S3 log's chunks, are listed as they are stored)."""
 
     @abc.abstractmethod
     def append(self, key: str, data: bytes) -> None:

@@ -9,12 +9,13 @@ import posixpath
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from runyard.domain.errors import Invalid
-from runyard.storage.blobs.base import BlobNotFound, BlobStore, BlobWriter, over_limit
+from runyard.storage.blobs.base import BlobInfo, BlobNotFound, BlobStore, BlobWriter, over_limit
 
 
 class FilesystemBlobStore(BlobStore):
@@ -76,6 +77,22 @@ class FilesystemBlobStore(BlobStore):
                     shutil.rmtree(match, ignore_errors=True)
                 else:
                     match.unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str = "") -> Iterator[BlobInfo]:
+        folder = prefix[: prefix.rfind("/") + 1]
+        top = self._path(folder) if folder else self.root
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, self.root)
+            for name in sorted(filenames):
+                key = name if rel == "." else f"{rel}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue  # removed while listing
+                yield BlobInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def append(self, key: str, data: bytes) -> None:
         path = self._path(key)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import BinaryIO
 
-from runyard.storage.blobs.base import BlobNotFound, BlobStore, BlobWriter, over_limit
+from runyard.storage.blobs.base import BlobInfo, BlobNotFound, BlobStore, BlobWriter, over_limit
 
 
 class MemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self._objects: dict[str, bytes] = {}
+        self._modified: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def open_writer(self, key: str, *, max_bytes: int | None = None, size_hint: int | None = None) -> BlobWriter:
@@ -33,10 +36,21 @@ class MemoryBlobStore(BlobStore):
         with self._lock:
             for key in [k for k in self._objects if k.startswith(prefix)]:
                 del self._objects[key]
+                self._modified.pop(key, None)
+
+    def list_keys(self, prefix: str = "") -> Iterator[BlobInfo]:
+        with self._lock:
+            found = [BlobInfo(k, len(v), self._modified.get(k, datetime.now(UTC))) for k, v in self._objects.items() if k.startswith(prefix)]
+        return iter(found)
+
+    def _set(self, key: str, data: bytes) -> None:
+        """Set ``key`` (the lock held)."""
+        self._objects[key] = data
+        self._modified[key] = datetime.now(UTC)
 
     def append(self, key: str, data: bytes) -> None:
         with self._lock:
-            self._objects[key] = self._objects.get(key, b"") + data
+            self._set(key, self._objects.get(key, b"") + data)
 
 
 class _MemoryWriter(BlobWriter):
@@ -61,7 +75,7 @@ class _MemoryWriter(BlobWriter):
                 raise ValueError("the blob writer is closed")
             buf, self._buf = self._buf, None
             with self._store._lock:
-                self._store._objects[self._key] = buf.getvalue()
+                self._store._set(self._key, buf.getvalue())
             return self.size
 
     def abort(self) -> None:

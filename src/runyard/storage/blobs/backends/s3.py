@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from runyard.storage.blobs.base import (
     BlobChanged,
+    BlobInfo,
     BlobNotFound,
     BlobStore,
     BlobStoreUnavailable,
@@ -245,6 +246,18 @@ class S3BlobStore(BlobStore):
         except Exception as exc:  # noqa: BLE001
             raise self._unavailable(exc, f"list {prefix!r}") from None
         return out
+
+    def list_keys(self, prefix: str = "") -> Iterator[BlobInfo]:
+        folder = prefix[: prefix.rfind("/") + 1].rstrip("/") or None
+        try:
+            for batch in self._ob.list(self._store, folder, chunk_size=1000):
+                for meta in batch:
+                    if meta["path"].startswith(prefix):
+                        yield BlobInfo(meta["path"], int(meta["size"]), meta["last_modified"])
+        except FileNotFoundError:
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise self._unavailable(exc, f"list {prefix!r}") from None
 
     def _delete(self, paths: list[str]) -> None:
         for i in range(0, len(paths), 1000):
