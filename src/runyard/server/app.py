@@ -15,6 +15,7 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    community,
     ensembles,
     events,
     experiments,
@@ -23,6 +24,7 @@ from runyard.server.api import (
     instances,
     online,
     operations,
+    organizations,
     runs,
     secrets,
     signed,
@@ -91,7 +93,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   operations, online, ensembles, flows, webhooks, events):
+                   operations, online, ensembles, flows, webhooks, events, organizations,
+                   community):
         app.include_router(module.router)
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -4,6 +4,7 @@ from runyard.storage.db.engine import Database, create_database
 from runyard.storage.db.tables import (
     AcceptanceTest,
     Account,
+    AccountMember,
     ApiKey,
     Application,
     AuditEvent,
@@ -36,6 +37,7 @@ __all__ = [
     "InputSet",
     "ManagedInput",
     "Account",
+    "AccountMember",
     "ApiKey",
     "Application",
     "AuditEvent",

@@ -83,6 +83,19 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when an admin issued the key to a member of the account: the member's email, its runs' user_email.
+    member_email: Mapped[str | None] = mapped_column(String(256), default=None)
+
+
+class AccountMember(Base):
+    """A person of an account (organization): a role, and whether they still wait for their first key."""
+
+    __tablename__ = "account_members"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(256), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    pending_invite: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Application(Base):
