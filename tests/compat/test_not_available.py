@@ -1,9 +1,9 @@
 """Cloud calls a self-hosted Runyard does not serve answer 501 with one line naming the alternative.
 
-Driven by the official 1.13.0 SDK (integrations, marketplace, SSO, and community apps on a server
-without a catalog folder) and by its CLI (``nextmv cloud marketplace|sso …``, ``nextmv community
-list``). Organizations are served (``test_organizations``). The CLI must exit non-zero with one
-error line and no traceback.
+Driven by the official 1.13.0 SDK (integrations, SSO, and community apps on a server without a
+catalog folder) and by its CLI (``nextmv cloud sso …``, ``nextmv community list``). Organizations and
+the marketplace are served (``test_organizations``, ``test_marketplace``). The CLI must exit non-zero
+with one error line and no traceback.
 """
 
 from __future__ import annotations
@@ -23,19 +23,12 @@ pytestmark = pytest.mark.compat
 SDK_CALLS = [
     ("integrations", "integration.list_integrations(client)"),
     ("integrations", "integration.Integration.get(client, 'dbx')"),
-    ("marketplace", "marketplace.list_marketplace_applications(client)"),
-    ("marketplace", "marketplace.list_marketplace_applications(client, partner_id='p')"),
-    ("marketplace", "marketplace.MarketplaceApplication.get(client, partner_id='p', app_id='a')"),
-    ("marketplace", "marketplace.list_marketplace_subscriptions(client)"),
-    ("marketplace", "marketplace.MarketplaceSubscription.get(client, subscription_id='s')"),
-    ("marketplace", "marketplace.MarketplaceSubscription.new(client, subscription_id='s')"),
     ("sso", "sso.SSOConfiguration.get(client)"),
     ("community", "community.list_community_apps(client)"),
 ]
 
 MESSAGES = {
     "integrations": unavailable.INTEGRATIONS,
-    "marketplace": unavailable.MARKETPLACE,
     "sso": unavailable.SSO,
     "community": unavailable.COMMUNITY,
 }
@@ -44,7 +37,7 @@ MESSAGES = {
 def test_sdk_calls_get_501_naming_the_alternative(sdk113: SdkRunner) -> None:
     out = sdk113.run(
         """
-        from nextmv.cloud import community, integration, marketplace, sso
+        from nextmv.cloud import community, integration, sso
         import requests
         seen = []
         for area, expr in json.loads(os.environ["CALLS"]):
@@ -71,8 +64,6 @@ def test_a_caller_without_a_key_gets_401_not_the_message(server: Server) -> None
 
 
 CLI_COMMANDS = [
-    ("marketplace", ("cloud", "marketplace", "app", "list")),
-    ("marketplace", ("cloud", "marketplace", "subscription", "list")),
     ("sso", ("cloud", "sso", "get")),
     ("community", ("community", "list")),
 ]

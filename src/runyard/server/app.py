@@ -22,6 +22,7 @@ from runyard.server.api import (
     flows,
     health,
     instances,
+    marketplace,
     online,
     operations,
     organizations,
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
                    operations, online, ensembles, flows, webhooks, events, organizations,
-                   community):
+                   community, marketplace):
         app.include_router(module.router)
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -1,7 +1,7 @@
 """Nextmv Cloud calls a self-hosted Runyard does not serve: a deliberate 501 naming what to use instead.
 
-The official 1.13.0 SDK and CLI reach these paths (integrations, the marketplace, SSO; community apps
-without a catalog folder are answered by ``community``). A bare 404 reads as "Runyard is broken"; a
+The official 1.13.0 SDK and CLI reach these paths (integrations, SSO; community apps without a
+catalog folder are answered by ``community``). A bare 404 reads as "Runyard is broken"; a
 501 with one line says the feature is out of scope here and points to the Runyard way. The key is still required, so the
 answer tells nothing to a caller without one.
 """
@@ -20,10 +20,6 @@ INTEGRATIONS = (
     "integrations are not available on a self-hosted Runyard: runs execute on Runyard's own executor "
     "(the embedded worker pool or a Ray cluster, chosen with RUNYARD_EXECUTOR)"
 )
-MARKETPLACE = (
-    "the marketplace is not available on a self-hosted Runyard: to share an app with another team, "
-    "push the same app directory to that team's account (`nextmv cloud app push`)"
-)
 SSO = (
     "SSO is not available on a self-hosted Runyard: clients authenticate with API keys "
     "(`runyard keys create`); put an identity-aware proxy in front of the server for single sign-on"
@@ -35,7 +31,6 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Path prefix → message. Each prefix is answered for itself and every path below it.
 AREAS: dict[str, str] = {
     "/v1/integrations": INTEGRATIONS,
-    "/v1/marketplace": MARKETPLACE,
     "/v1/enterprise/sso": SSO,
 }
 
