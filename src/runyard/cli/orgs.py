@@ -40,9 +40,12 @@ def _show(cli: Cli, org: Any) -> None:
 
 
 @command(app, "get")
-def get(cli: Cli, org_id: OrgId) -> None:
-    """Show an organization and its members."""
-    _show(cli, _get(cli, org_id))
+def get(cli: Cli, org_id: Annotated[str | None, typer.Argument(help="The organization id (default: your key's).",
+                                                               show_default=False)] = None) -> None:
+    """Show an organization (yours by default) and its members."""
+    from runyard import cloud
+
+    _show(cli, _get(cli, org_id) if org_id else cloud.Account.mine(cli.client()))
 
 
 @command(app, "create")

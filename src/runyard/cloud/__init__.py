@@ -14,6 +14,13 @@ from runyard.sdk._base_model import BaseModel, from_dict
 from runyard.sdk._client import Client, get_size
 from runyard.sdk._community import CommunityApp, clone_community_app, list_community_apps
 from runyard.sdk._events import StreamEvent, StreamUnavailable
+from runyard.sdk._marketplace import (
+    Marketplace,
+    MarketplaceApplication,
+    MarketplaceState,
+    MarketplaceSubscription,
+    MarketplaceVersion,
+)
 from runyard.sdk._models_app import (
     ApplicationInformation,
     Instance,
@@ -183,6 +190,11 @@ __all__ = [
     "InstanceConfiguration",
     "InternalServerError",
     "IssuedApiKey",
+    "Marketplace",
+    "MarketplaceApplication",
+    "MarketplaceState",
+    "MarketplaceSubscription",
+    "MarketplaceVersion",
     "ManagedInput",
     "Metadata",
     "Metric",

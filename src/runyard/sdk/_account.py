@@ -49,6 +49,12 @@ class Account:
         return cls._from_body(client, client.request("GET", _org_path(account_id)).json())
 
     @classmethod
+    def mine(cls, client: Client) -> Account:
+        """The organization the client's key belongs to."""
+        (first, *_) = client.request("GET", "v1/internal/me/organization").json()
+        return cls.get(client, first["id"])
+
+    @classmethod
     def new(cls, client: Client, name: str, admins: list[str]) -> Account:
         """Create an organization (admins of the server's default account); ``admins`` become its
         admin members, their invites pending until a key is issued to them."""

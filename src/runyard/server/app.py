@@ -97,5 +97,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                    operations, online, ensembles, flows, webhooks, events, organizations,
                    community, marketplace):
         app.include_router(module.router)
+    app.include_router(organizations.me)
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -12,6 +12,7 @@ from runyard.server.schemas.requests import Body
 from runyard.services import organizations as orgs
 
 router = APIRouter(prefix="/v1/organization", tags=["organizations"])
+me = APIRouter(tags=["organizations"])
 
 
 class OrganizationCreate(Body):
@@ -38,6 +39,13 @@ class MemberKeyCreate(Body):
 def view(org: orgs.Organization) -> dict[str, Any]:
     members = [{"email": m.email, "role": m.role, "pending_invite": m.pending_invite} for m in org.members]
     return {"id": org.id, "name": org.name, "members": members}
+
+
+@me.get("/v1/internal/me/organization")
+def my_organizations(platform: PlatformDep, principal: Viewer) -> list[dict[str, Any]]:
+    """The organizations of the caller (one: the key's account), as the 1.13.0 CLI's login asks."""
+    org = orgs.get(platform, principal, principal.account_id)
+    return [{"id": org.id, "name": org.name}]
 
 
 @router.post("")
