@@ -3,14 +3,22 @@ and that deleting one removes everything it held, blobs included, and nothing of
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from integration.conftest import Api
+from integration.conftest import ADMIN_KEY, Api
 from integration.test_api_core import wait_run
-from runyard.storage.db import Account, AccountMember, ApiKey, Application, Event, Run, Upload, Webhook
+from runyard.server.app import create_app
+from runyard.services import blob_keys
+from runyard.settings import Settings
+from runyard.storage.db import Account, AccountMember, ApiKey, Application, Bundle, Event, Run, Upload, Webhook
 
 
 def _org(api: Api, name: str = "Acme", admins: list[str] | None = None) -> dict:
@@ -97,18 +105,56 @@ def test_bad_input_is_a_clear_400(api: Api) -> None:
     assert api.get("/v1/organization/acct-missing").status_code == 404
 
 
-def _blob_files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+class _S3AwareClient(TestClient):
+    """The in-process client, sending requests to presigned S3 URLs over the network instead."""
+
+    s3_endpoint = "\0"
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if str(url).startswith(self.s3_endpoint):
+            return httpx.request(method, str(url), content=kwargs.get("content"), timeout=30)
+        return super().request(method, url, **kwargs)
 
 
-def test_deleting_an_organization_deletes_its_data_and_blobs(api: Api, client: TestClient, server_settings) -> None:  # type: ignore[no-untyped-def]
-    blobs = server_settings.data_dir / "blobs"
-    db = client.app.state.platform.db
+@pytest.fixture(params=["file", "s3"])
+def blob_client(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """A server on the filesystem blob store, and one on S3 (SeaweedFS)."""
+    blob_url, endpoint = None, "\0"
+    if request.param == "s3":
+        server = request.getfixturevalue("seaweedfs")
+        endpoint = server.endpoint
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        blob_url = f"s3://orgs/{uuid.uuid4().hex[:10]}?create=true"
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, api_key=ADMIN_KEY, executor="stub",
+                        blob_url=blob_url)
+    with _S3AwareClient(create_app(settings)) as c:
+        c.s3_endpoint = endpoint
+        yield c
+
+
+def _blob_keys(db: Any, account_id: str) -> set[str]:
+    """Every blob key the account's rows name: bundles, uploads, and each run's input, output and log."""
+    with db.session() as s:
+        pks = list(s.scalars(select(Application.pk).where(Application.account_id == account_id)))
+        keys = set(s.scalars(select(Bundle.blob_key).where(Bundle.app_pk.in_(pks))))
+        keys |= set(s.scalars(select(Upload.blob_key).where(Upload.app_pk.in_(pks))))
+        for run_id in s.scalars(select(Run.id).where(Run.account_id == account_id)):
+            keys |= {blob_keys.input_key(run_id), blob_keys.output_key(run_id)}
+    return keys
+
+
+def test_deleting_an_organization_deletes_its_data_and_blobs(blob_client: TestClient) -> None:
+    client = blob_client
+    api = Api(client)
+    platform = client.app.state.platform
     # The default account's own data, which must survive.
     api.new_app("keep")
     kept_run = api.post("/v1/applications/keep/runs", json={"input": {"keep": 1}}).json()["run_id"]
     wait_run(api, "keep", kept_run)
-    before = _blob_files(blobs)
+    kept = {key for key in _blob_keys(platform.db, "default") if platform.blobs.exists(key)}
+    assert kept
 
     org = _org(api)
     admin = Api(client, _member_key(api, org["id"], "boss@acme.example"))
@@ -123,17 +169,16 @@ def test_deleting_an_organization_deletes_its_data_and_blobs(api: Api, client: T
         "id": "s1", "name": "s1", "secrets": [{"type": "env", "location": "TOKEN", "value": "t0p"}]}).status_code == 200
     assert admin.post("/v1/webhooks", json={"id": "w1", "event_types": ["run.status"],
                                             "endpoint_url": "https://hooks.example/x"}).status_code == 200
-    theirs = _blob_files(blobs) - before
-    assert any(f.startswith("runs/") for f in theirs) and any(f.startswith("apps/") for f in theirs)
-    assert any(f.startswith("uploads/") for f in theirs)
+    theirs = {key for key in _blob_keys(platform.db, org["id"]) if platform.blobs.exists(key)}
+    assert {k.split("/")[0] for k in theirs} == {"apps", "runs", "uploads"}, theirs
 
     assert admin.delete(f"/v1/organization/{org['id']}").status_code == 204
 
-    assert _blob_files(blobs) & theirs == set()
-    assert before <= _blob_files(blobs)
+    assert [key for key in theirs if platform.blobs.exists(key)] == []
+    assert all(platform.blobs.exists(key) for key in kept)
     assert api.get(f"/v1/organization/{org['id']}").status_code == 404
     assert admin.get("/v1/applications").status_code == 401
-    with db.session() as s:
+    with platform.db.session() as s:
         for table, column in ((Account, Account.id), (AccountMember, AccountMember.account_id),
                               (ApiKey, ApiKey.account_id), (Application, Application.account_id),
                               (Run, Run.account_id), (Webhook, Webhook.account_id), (Event, Event.account_id)):
