@@ -18,7 +18,17 @@ from integration.test_api_core import wait_run
 from runyard.server.app import create_app
 from runyard.services import blob_keys
 from runyard.settings import Settings
-from runyard.storage.db import Account, AccountMember, ApiKey, Application, Bundle, Event, Run, Upload, Webhook
+from runyard.storage.db import (
+    Account,
+    AccountMember,
+    ApiKey,
+    Application,
+    Bundle,
+    Event,
+    Run,
+    Upload,
+    Webhook,
+)
 
 
 def _org(api: Api, name: str = "Acme", admins: list[str] | None = None) -> dict:

@@ -52,20 +52,42 @@ class SubscriptionView:
     created_at: datetime
 
 
+MAX_TEXT = 256  # titles, ids and subscription ids; descriptions and change logs may be longer
+MAX_LONG = 64 * 1024
+
+
 def _strings(value: Any, name: str) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and "\0" not in v for v in value):
         raise Invalid(f"{name} must be a list of strings")
+    if sum(len(v) for v in value) > MAX_LONG:
+        raise Invalid(f"{name} must be at most {MAX_LONG} characters in all")
     return list(value)
 
 
-def _text(value: Any, name: str, *, required: bool = False) -> str:
+def _text(value: Any, name: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
     if value is None and not required:
         return ""
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str) or (required and not value.strip()) or "\0" in value:
         raise Invalid(f"{name} must be a non-empty string" if required else f"{name} must be a string")
+    if len(value.strip()) > limit:
+        raise Invalid(f"{name} must be at most {limit} characters")
     return value.strip()
+
+
+def _id(value: Any, what: str, prefix: str) -> str:
+    """A caller-chosen id, or a new one when none is given."""
+    if value is None or value == "":
+        return new_id(prefix)
+    if not isinstance(value, str):
+        raise Invalid(f"{what} must be a string")
+    return check_user_id(value, what)
+
+
+def _plain(value: str) -> bool:
+    """Whether a path id can name anything at all (a NUL byte or an overlong id cannot)."""
+    return "\0" not in value and len(value) <= MAX_TEXT
 
 
 def _own_partner(principal: Principal, partner_id: str) -> None:
@@ -75,6 +97,8 @@ def _own_partner(principal: Principal, partner_id: str) -> None:
 
 
 def _load(s: Session, partner_id: str, app_id: str) -> MarketplaceApp:
+    if not (_plain(partner_id) and _plain(app_id)):
+        raise NotFound("marketplace app does not exist")
     row = s.scalar(select(MarketplaceApp).where(MarketplaceApp.partner_id == partner_id, MarketplaceApp.id == app_id))
     if row is None:
         raise NotFound(f"marketplace app {app_id!r} of partner {partner_id!r} does not exist")
@@ -92,6 +116,8 @@ def _view(s: Session, row: MarketplaceApp) -> AppView:
 
 def list_apps(platform: Platform, principal: Principal, partner_id: str | None = None) -> list[AppView]:
     """The catalog (every partner's apps, or one partner's)."""
+    if partner_id and not _plain(partner_id):
+        return []
     with platform.db.session() as s:
         query = select(MarketplaceApp).order_by(MarketplaceApp.created_at, MarketplaceApp.pk)
         if partner_id:
@@ -108,9 +134,10 @@ def create_app(platform: Platform, principal: Principal, partner_id: str, *, app
                title: Any, description: Any = None, categories: Any = None, features: Any = None) -> AppView:
     """Offer one of the caller's applications in the catalog (pre-release until released)."""
     _own_partner(principal, partner_id)
-    app_id = check_user_id(app_id, "marketplace app id") if app_id else new_id("marketplace-app")
+    app_id = _id(app_id, "marketplace app id", "marketplace-app")
     title = _text(title, "title", required=True)
-    row = MarketplaceApp(partner_id=partner_id, id=app_id, title=title, description=_text(description, "description"),
+    row = MarketplaceApp(partner_id=partner_id, id=app_id, title=title,
+                         description=_text(description, "description", limit=MAX_LONG),
                          categories=_strings(categories, "categories"), features=_strings(features, "features"))
     with platform.db.session() as s:
         ref = load_app(s, principal, _text(ref_app_id, "ref_app_id", required=True))
@@ -136,7 +163,7 @@ def update_app(platform: Platform, principal: Principal, partner_id: str, app_id
         if title is not None:
             row.title = _text(title, "title", required=True)
         if description is not None:
-            row.description = _text(description, "description")
+            row.description = _text(description, "description", limit=MAX_LONG)
         if categories is not None:
             row.categories = _strings(categories, "categories")
         if features is not None:
@@ -162,6 +189,8 @@ def get_version(platform: Platform, principal: Principal, partner_id: str, app_i
 
 
 def _load_version(s: Session, row: MarketplaceApp, version_id: str) -> MarketplaceVersion:
+    if not _plain(version_id):
+        raise NotFound("marketplace version does not exist")
     found = s.scalar(select(MarketplaceVersion).where(MarketplaceVersion.mapp_pk == row.pk, MarketplaceVersion.id == version_id))
     if found is None:
         raise NotFound(f"marketplace version {version_id!r} of {row.id!r} does not exist")
@@ -172,7 +201,7 @@ def publish_version(platform: Platform, principal: Principal, partner_id: str, a
                     change_log: Any, ref_version_id: Any) -> MarketplaceVersion:
     """Publish one version of the referenced application: subscribers get it at once, as their newest."""
     _own_partner(principal, partner_id)
-    version_id = check_user_id(version_id, "marketplace version id") if version_id else new_id("marketplace-version")
+    version_id = _id(version_id, "marketplace version id", "marketplace-version")
     log = _strings(change_log, "change_log")
     with platform.db.session() as s:
         row = _load(s, partner_id, app_id)
@@ -258,6 +287,8 @@ def subscribe(platform: Platform, principal: Principal, subscription_id: Any) ->
 
 
 def _load_subscription(s: Session, principal: Principal, subscription_id: str) -> MarketplaceSubscription:
+    if not _plain(subscription_id):
+        raise NotFound("subscription does not exist")
     sub = s.scalar(select(MarketplaceSubscription).where(MarketplaceSubscription.account_id == principal.account_id,
                                                          MarketplaceSubscription.subscription_id == subscription_id))
     if sub is None:

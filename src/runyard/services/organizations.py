@@ -25,7 +25,7 @@ from runyard.services.apps import delete_app
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Account, AccountMember, ApiKey, Application, Event, Run
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 MAX_NAME = 256
 
 
@@ -56,7 +56,7 @@ def _role(value: Any) -> str:
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise Invalid("name must be a non-empty string")
     if len(value.strip()) > MAX_NAME:
         raise Invalid(f"name must be at most {MAX_NAME} characters")
@@ -65,6 +65,8 @@ def _name(value: Any) -> str:
 
 def _readable(principal: Principal, account_id: str) -> None:
     """Any key of the account, or an admin of the default account; others see nothing."""
+    if "\0" in account_id or len(account_id) > 64:
+        raise NotFound("organization does not exist")
     if principal.account_id == account_id:
         return
     if principal.account_id == accounts.DEFAULT_ACCOUNT and accounts.has_role(principal, "admin"):
@@ -180,7 +182,7 @@ def add_member(platform: Platform, principal: Principal, account_id: str, *, ema
 def remove_member(platform: Platform, principal: Principal, account_id: str, email: str) -> None:
     """Remove a member and revoke every key issued to them."""
     _manageable(principal, account_id)
-    email = email.strip().lower()
+    email = _email(email)
     with platform.db.session() as s:
         member = s.get(AccountMember, (account_id, email))
         if member is None:
@@ -194,7 +196,9 @@ def issue_member_key(platform: Platform, principal: Principal, account_id: str, 
                      name: str = "") -> accounts.IssuedKey:
     """A key for a member, with the member's role; the member's invite is no longer pending."""
     _manageable(principal, account_id)
-    email = email.strip().lower()
+    email = _email(email)
+    if not isinstance(name, str) or "\0" in name or len(name) > 256:
+        raise Invalid("a key's name must be a string of at most 256 characters")
     with platform.db.session() as s:
         member = s.get(AccountMember, (account_id, email))
         if member is None:
