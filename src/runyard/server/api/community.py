@@ -11,7 +11,8 @@ from runyard.domain.errors import Forbidden
 from runyard.server.deps import PlatformDep, Viewer
 from runyard.services import community
 
-router = APIRouter(prefix="/v0/internal/tools", tags=["community"])
+# Internal to the SDK (and a 501 without a catalog): left out of the OpenAPI schema, as the 501 areas are.
+router = APIRouter(prefix="/v0/internal/tools", tags=["community"], include_in_schema=False)
 FILES = "/v0/internal/tools/files/"
 
 
