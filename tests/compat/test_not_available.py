@@ -1,8 +1,9 @@
 """Cloud calls a self-hosted Runyard does not serve answer 501 with one line naming the alternative.
 
-Driven by the official 1.13.0 SDK (organization management, integrations, marketplace, SSO and
-community apps) and by its CLI (``nextmv cloud account|marketplace|sso …``, ``nextmv community
-list``). The CLI must exit non-zero with one error line and no traceback.
+Driven by the official 1.13.0 SDK (integrations, SSO, and community apps on a server without a
+catalog folder) and by its CLI (``nextmv cloud sso …``, ``nextmv community list``). Organizations and
+the marketplace are served (``test_organizations``, ``test_marketplace``). The CLI must exit non-zero
+with one error line and no traceback.
 """
 
 from __future__ import annotations
@@ -20,26 +21,14 @@ pytestmark = pytest.mark.compat
 
 # One SDK call per line: (area, Python expression) for the 1.13.0 SDK.
 SDK_CALLS = [
-    ("organization", "Account.get(client, 'acme')"),
-    ("organization", "Account.new(client, name='acme', admins=['a@example.com'])"),
-    ("organization", "Account(client=client, account_id='acme').update(name='x')"),
-    ("organization", "Account(client=client, account_id='acme').delete()"),
     ("integrations", "integration.list_integrations(client)"),
     ("integrations", "integration.Integration.get(client, 'dbx')"),
-    ("marketplace", "marketplace.list_marketplace_applications(client)"),
-    ("marketplace", "marketplace.list_marketplace_applications(client, partner_id='p')"),
-    ("marketplace", "marketplace.MarketplaceApplication.get(client, partner_id='p', app_id='a')"),
-    ("marketplace", "marketplace.list_marketplace_subscriptions(client)"),
-    ("marketplace", "marketplace.MarketplaceSubscription.get(client, subscription_id='s')"),
-    ("marketplace", "marketplace.MarketplaceSubscription.new(client, subscription_id='s')"),
     ("sso", "sso.SSOConfiguration.get(client)"),
     ("community", "community.list_community_apps(client)"),
 ]
 
 MESSAGES = {
-    "organization": unavailable.ORGANIZATION,
     "integrations": unavailable.INTEGRATIONS,
-    "marketplace": unavailable.MARKETPLACE,
     "sso": unavailable.SSO,
     "community": unavailable.COMMUNITY,
 }
@@ -48,7 +37,7 @@ MESSAGES = {
 def test_sdk_calls_get_501_naming_the_alternative(sdk113: SdkRunner) -> None:
     out = sdk113.run(
         """
-        from nextmv.cloud import Account, community, integration, marketplace, sso
+        from nextmv.cloud import community, integration, sso
         import requests
         seen = []
         for area, expr in json.loads(os.environ["CALLS"]):
@@ -75,10 +64,6 @@ def test_a_caller_without_a_key_gets_401_not_the_message(server: Server) -> None
 
 
 CLI_COMMANDS = [
-    ("organization", ("cloud", "account", "get", "--account-id", "acme")),
-    ("organization", ("cloud", "account", "delete", "--account-id", "acme", "--yes")),
-    ("marketplace", ("cloud", "marketplace", "app", "list")),
-    ("marketplace", ("cloud", "marketplace", "subscription", "list")),
     ("sso", ("cloud", "sso", "get")),
     ("community", ("community", "list")),
 ]

@@ -19,11 +19,14 @@ from runyard.cli import (
     acceptance,
     apps,
     batch,
+    community,
     config,
     input_sets,
     instances,
     keys,
+    marketplace,
     online,
+    orgs,
     render,
     runs,
     scenario,
@@ -166,7 +169,8 @@ for group, name in ((apps.app, "app"), (versions.app, "version"), (instances.app
                     (input_sets.app, "input-set"), (batch.app, "batch"), (scenario.app, "scenario"),
                     (acceptance.app, "acceptance"), (keys.app, "keys"),
                     (online.shadow, "shadow"), (online.switchback, "switchback"), (online.ensemble, "ensemble"),
-                    (webhooks.app, "webhooks")):
+                    (webhooks.app, "webhooks"), (orgs.app, "org"), (community.app, "community"),
+                    (marketplace.app, "marketplace")):
     app.add_typer(group, name=name)
 
 

@@ -7,12 +7,20 @@
     result = app.new_run_with_result(input={"x": 1}, instance_id="latest")
 """
 
-from runyard.sdk._account import Account
+from runyard.sdk._account import Account, AccountMember
 from runyard.sdk._admin import AccountInformation, Admin, ApiKey, IssuedApiKey
 from runyard.sdk._application import Application, list_applications
 from runyard.sdk._base_model import BaseModel, from_dict
 from runyard.sdk._client import Client, get_size
+from runyard.sdk._community import CommunityApp, clone_community_app, list_community_apps
 from runyard.sdk._events import StreamEvent, StreamUnavailable
+from runyard.sdk._marketplace import (
+    Marketplace,
+    MarketplaceApplication,
+    MarketplaceState,
+    MarketplaceSubscription,
+    MarketplaceVersion,
+)
 from runyard.sdk._models_app import (
     ApplicationInformation,
     Instance,
@@ -152,6 +160,7 @@ __all__ = [
     "AcceptanceTestResults",
     "Account",
     "AccountInformation",
+    "AccountMember",
     "Admin",
     "ApiKey",
     "Application",
@@ -164,6 +173,7 @@ __all__ = [
     "BatchExperimentMetadata",
     "BatchExperimentRun",
     "Client",
+    "CommunityApp",
     "Comparison",
     "ComparisonInstance",
     "ConflictError",
@@ -180,6 +190,11 @@ __all__ = [
     "InstanceConfiguration",
     "InternalServerError",
     "IssuedApiKey",
+    "Marketplace",
+    "MarketplaceApplication",
+    "MarketplaceState",
+    "MarketplaceSubscription",
+    "MarketplaceVersion",
     "ManagedInput",
     "Metadata",
     "Metric",
@@ -222,9 +237,11 @@ __all__ = [
     "Version",
     "VersionExecutable",
     "VersionExecutableRequirements",
+    "clone_community_app",
     "from_dict",
     "get_size",
     "list_applications",
+    "list_community_apps",
     "poll",
     "run_duration",
 ]

@@ -41,6 +41,7 @@ class IssuedApiKey(BaseModel):
     name: str
     role: str
     key: str
+    member_email: str | None = None  # set when an admin issued it to a member of an organization
 
 
 @dataclass

@@ -15,14 +15,17 @@ from runyard.server.api import (
     account,
     admin,
     applications,
+    community,
     ensembles,
     events,
     experiments,
     flows,
     health,
     instances,
+    marketplace,
     online,
     operations,
+    organizations,
     runs,
     secrets,
     signed,
@@ -91,7 +94,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   operations, online, ensembles, flows, webhooks, events):
+                   operations, online, ensembles, flows, webhooks, events, organizations,
+                   community, marketplace):
         app.include_router(module.router)
+    app.include_router(organizations.me)
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

@@ -61,7 +61,8 @@ def has_keys(db: Database, account_id: str = DEFAULT_ACCOUNT) -> bool:
         return s.scalar(select(ApiKey.id).where(ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)).limit(1)) is not None
 
 
-def create_key(db: Database, account_id: str, *, role: str = "developer", name: str = "") -> IssuedKey:
+def create_key(db: Database, account_id: str, *, role: str = "developer", name: str = "",
+               member_email: str | None = None) -> IssuedKey:
     """A new key for ``account_id``; the secret is returned once and only its hash is kept."""
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
@@ -70,7 +71,8 @@ def create_key(db: Database, account_id: str, *, role: str = "developer", name: 
     with db.session() as s:
         if s.get(Account, account_id) is None:
             raise NotFound(f"account {account_id!r} does not exist")
-        s.add(ApiKey(id=key_id, account_id=account_id, name=name, role=role, secret_hash=_hash(secret)))
+        s.add(ApiKey(id=key_id, account_id=account_id, name=name, role=role, secret_hash=_hash(secret),
+                     member_email=member_email))
     return IssuedKey(id=key_id, account_id=account_id, role=role, name=name, key=f"{_PREFIX}_{key_id}_{secret}")
 
 
@@ -110,7 +112,8 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
         valid = hmac.compare_digest(expected, digest)
         if row is None or not valid or row.revoked_at is not None:
             raise Unauthenticated("the API key is not valid")
-        principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role, email=f"{row.id}@{row.account_id}",
+        principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role,
+                              email=row.member_email or f"{row.id}@{row.account_id}",
                               key_name=row.name)
     platform.key_cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
     return principal

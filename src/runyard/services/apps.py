@@ -13,7 +13,7 @@ from runyard.domain.ids import is_valid_user_id, new_id
 from runyard.services.blob_keys import app_prefix, run_prefix
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
-from runyard.storage.db import Application, Run
+from runyard.storage.db import Application, Run, Upload
 
 
 @dataclass
@@ -91,6 +91,8 @@ def delete_app(platform: Platform, principal: Principal, app_id: str) -> None:
         app = load_app(s, principal, app_id)
         active = list(s.scalars(select(Run.id).where(Run.app_pk == app.pk, Run.status.in_(("queued", "running")))))
         run_ids = list(s.scalars(select(Run.id).where(Run.app_pk == app.pk)))
+        # Uploaded inputs live outside the app's prefix; their rows go with the app, so the janitor never sees them.
+        upload_keys = list(s.scalars(select(Upload.blob_key).where(Upload.app_pk == app.pk)))
         s.execute(delete(Run).where(Run.app_pk == app.pk))
         s.delete(app)
         pk = app.pk
@@ -98,4 +100,6 @@ def delete_app(platform: Platform, principal: Principal, app_id: str) -> None:
         platform.cancel_hook(run_id)
     for run_id in run_ids:
         platform.blobs.delete_prefix(run_prefix(run_id))
+    for key in upload_keys:
+        platform.blobs.delete_prefix(key)
     platform.blobs.delete_prefix(app_prefix(pk))

@@ -31,6 +31,9 @@ def binary_upload_url(platform: Platform, principal: Principal, app_id: str, bas
     """A signed URL to PUT the next bundle of ``app_id`` to."""
     with platform.db.session() as s:
         app = load_app(s, principal, app_id)
+        if app.type == "subscription":
+            raise Conflict(f"application {app_id!r} is a marketplace subscription: it runs what its partner "
+                           "publishes, and takes no pushes")
         bundle_id = new_id("exec", 12)
         key = bundle_key(app.pk, bundle_id)
         s.add(Bundle(id=bundle_id, app_pk=app.pk, blob_key=key, user_email=principal.email))

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, description="Port to listen on.")
     development: bool = Field(True, description="Development mode allows generated secrets.")
+    community_dir: Path | None = Field(None, description="A folder of app templates offered as community apps (`nextmv community list|clone`): one folder per app with its app.yaml and a community.yaml (description, version, type). Unset: community apps answer 501.")
     limits: LimitSettings = Field(default_factory=LimitSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)

@@ -1,8 +1,8 @@
 """Nextmv Cloud calls a self-hosted Runyard does not serve: a deliberate 501 naming what to use instead.
 
-The official 1.13.0 SDK and CLI reach these paths (organization management, integrations, the
-marketplace, SSO, community apps). A bare 404 reads as "Runyard is broken"; a 501 with one line says
-the feature is out of scope here and points to the Runyard way. The key is still required, so the
+The official 1.13.0 SDK and CLI reach these paths (integrations, SSO; community apps without a
+catalog folder are answered by ``community``). A bare 404 reads as "Runyard is broken"; a
+501 with one line says the feature is out of scope here and points to the Runyard way. The key is still required, so the
 answer tells nothing to a caller without one.
 """
 
@@ -12,41 +12,26 @@ from fastapi import APIRouter
 
 from runyard.domain.errors import NotAvailable
 from runyard.server.deps import Viewer
+from runyard.services import community
 
 router = APIRouter(tags=["not available"])
 
-ORGANIZATION = (
-    "organization management is not available on a self-hosted Runyard: each Runyard account is one "
-    "organization; an admin creates accounts with POST /v1/admin/accounts and issues their keys with "
-    "`runyard keys create --account ACCOUNT --role ROLE`"
-)
 INTEGRATIONS = (
     "integrations are not available on a self-hosted Runyard: runs execute on Runyard's own executor "
     "(the embedded worker pool or a Ray cluster, chosen with RUNYARD_EXECUTOR)"
-)
-MARKETPLACE = (
-    "the marketplace is not available on a self-hosted Runyard: to share an app with another team, "
-    "push the same app directory to that team's account (`nextmv cloud app push`)"
 )
 SSO = (
     "SSO is not available on a self-hosted Runyard: clients authenticate with API keys "
     "(`runyard keys create`); put an identity-aware proxy in front of the server for single sign-on"
 )
-COMMUNITY = (
-    "community apps are not available on a self-hosted Runyard (they are downloaded from Nextmv's "
-    "servers): start from the templates that ship with the SDK (`nextmv init`) and push with "
-    "`nextmv cloud app push`"
-)
+COMMUNITY = community.NOT_CONFIGURED  # answered by the community router itself
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 # Path prefix → message. Each prefix is answered for itself and every path below it.
 AREAS: dict[str, str] = {
-    "/v1/organization": ORGANIZATION,
     "/v1/integrations": INTEGRATIONS,
-    "/v1/marketplace": MARKETPLACE,
     "/v1/enterprise/sso": SSO,
-    "/v0/internal/tools": COMMUNITY,
 }
 
 

@@ -31,6 +31,8 @@ def application(app: Application) -> dict[str, Any]:
         out["default_instance"] = app.default_instance
     if app.default_experiment_instance:
         out["default_experiment_instance"] = app.default_experiment_instance
+    if app.type == "subscription":
+        out["subscription_id"] = app.id
     return out
 
 

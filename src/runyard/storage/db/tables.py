@@ -83,6 +83,19 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when an admin issued the key to a member of the account: the member's email, its runs' user_email.
+    member_email: Mapped[str | None] = mapped_column(String(256), default=None)
+
+
+class AccountMember(Base):
+    """A person of an account (organization): a role, and whether they still wait for their first key."""
+
+    __tablename__ = "account_members"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(256), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    pending_invite: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Application(Base):
@@ -381,6 +394,55 @@ class EnsembleDefinition(Base):
     rules: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarketplaceApp(Base):
+    """An application an account (the partner) offers to every other account of the server."""
+
+    __tablename__ = "marketplace_apps"
+    __table_args__ = (UniqueConstraint("partner_id", "id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(128))
+    ref_app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    features: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[str] = mapped_column(String(16), default="pre-release")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarketplaceVersion(Base):
+    """A published version: the partner's app version's executable, fixed when it was published."""
+
+    __tablename__ = "marketplace_versions"
+    __table_args__ = (UniqueConstraint("mapp_pk", "id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mapp_pk: Mapped[int] = mapped_column(ForeignKey("marketplace_apps.pk", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(128))
+    ref_version_id: Mapped[str] = mapped_column(String(128))
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    change_log: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MarketplaceSubscription(Base):
+    """An account's subscription: an application of type subscription in that account that runs the
+    published versions, and nothing else of the partner's."""
+
+    __tablename__ = "marketplace_subscriptions"
+    __table_args__ = (UniqueConstraint("account_id", "subscription_id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(256))
+    mapp_pk: Mapped[int] = mapped_column(ForeignKey("marketplace_apps.pk", ondelete="CASCADE"), index=True)
+    app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     """The outbox: one row per thing a user may want to hear about, written in the transaction that made
     it happen. Webhook deliveries are fanned out from it; event streams read it by id."""
