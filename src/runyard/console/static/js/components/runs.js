@@ -1,12 +1,7 @@
 // What run tables share: columns, the link to a run's page, and live status updates.
-import {h, timeEl, fmtDuration} from '../dom.js';
+import {h, timeEl} from '../dom.js';
 import {runUrl} from '../links.js';
 import {statusBadge} from './status.js';
-
-const duration = (r) => {
-  const ms = r.duration_ms ?? r.metadata?.duration;
-  return ms === undefined || ms === null ? h('span', {class: 'muted'}, '—') : fmtDuration(ms);
-};
 
 /** Columns of a run table; `showApp` adds the application (account-wide lists). */
 export function runColumns({showApp = false} = {}) {
@@ -19,7 +14,6 @@ export function runColumns({showApp = false} = {}) {
     {label: 'Instance', render: (r) => r.application_instance_id || h('span', {class: 'muted'}, '—')},
     {label: 'Version', render: (r) => r.application_version_id || h('span', {class: 'muted'}, '—')},
     {label: 'Created', render: (r) => timeEl(r.created_at)},
-    {label: 'Duration', numeric: true, render: duration},
   ].filter(Boolean);
 }
 

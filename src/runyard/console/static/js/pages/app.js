@@ -20,7 +20,7 @@ function lockBadge(locked) {
 function configuration(instance) {
   const config = instance.configuration || {};
   if (!Object.keys(config).length) return h('span', {class: 'muted'}, 'defaults');
-  return jsonTree(config, {label: `Configuration of ${instance.id}`, openDepth: 1});
+  return jsonTree(config, {label: `Configuration of ${instance.id}`, openDepth: 3});
 }
 
 async function fill(container, load, draw, what) {
