@@ -259,3 +259,15 @@ def test_the_sdk_console_link_opens_in_the_console(new_page: Callable[..., Any],
     page.wait_for_url("**/sign-in?next=*")
     sign_in(page, console_server.admin_key, path=page.url)
     page.wait_for_url(out["url"])
+
+
+def test_the_app_pages_recent_runs_follow_live(page: Any, deployed: Deployed, sdk: SdkRunner) -> None:
+    page.goto(f"/app/{deployed.app_id}")
+    recent = page.get_by_role("region", name="Recent runs")
+    recent.locator("tbody tr").first.wait_for()
+    page.evaluate("() => { window.__sameDocument = true; }")
+    fresh, = submit(sdk, deployed.app_id, (deployed.instance_id, 1))
+    recent.locator(f'tr[data-key="{fresh}"]').wait_for()  # added at the top as it is queued
+    assert recent.locator("tbody tr").first.get_attribute("data-key") == fresh
+    wait_status(page, fresh, "succeeded")
+    assert page.evaluate("() => window.__sameDocument") is True

@@ -2,9 +2,9 @@
 // instance, version and time (all in the URL), a page at a time, with statuses that change live.
 import {api} from '../api.js';
 import {errorBox, flash, loading} from '../components/flash.js';
-import {runColumns, runFromEvent} from '../components/runs.js';
+import {followRuns, runColumns} from '../components/runs.js';
 import {TERMINAL} from '../components/status.js';
-import {pager, table, tableRow} from '../components/table.js';
+import {pager, table} from '../components/table.js';
 import {append, h, replace} from '../dom.js';
 import {apiApp, appUrl} from '../links.js';
 import {subscribe} from '../live.js';
@@ -156,23 +156,11 @@ export default async function render(root, params, query, ctx) {
   };
   form.addEventListener('submit', (event) => { event.preventDefault(); apply(); });
 
-  const onStatus = (envelope) => {
-    const run = runFromEvent(envelope.data || {});
-    const known = rows.get(run.id);
-    if (known) {
-      const merged = {...known, status_v2: run.status_v2, duration_ms: run.duration_ms ?? known.duration_ms};
-      rows.set(run.id, merged);
-      const old = tbody && tbody.querySelector(`tr[data-key="${CSS.escape(run.id)}"]`);
-      if (old) {
-        if (filters.status && merged.status_v2 !== filters.status) old.classList.add('stale');
-        old.replaceWith(tableRow(columns, merged, (r) => r.id));
-      }
-    } else if (tokens.length === 1 && !run.experiment_id && matches(run, filters, appId)) {
-      rows.set(run.id, run);
-      if (!tbody) { show(); return; }
-      tbody.prepend(tableRow(columns, run, (r) => r.id));
-    }
-  };
+  const onStatus = followRuns({
+    columns, rows, tbody: () => tbody,
+    accept: (run) => tokens.length === 1 && !run.experiment_id && matches(run, filters, appId),
+    onMissingTable: () => show(), // the first run on an empty list: draw the table
+  });
   const unsubscribe = subscribe(appId ? `/v1/events?application_id=${encodeURIComponent(appId)}&event_type=run.status`
     : '/v1/events?event_type=run.status', {
     'run.status': onStatus,
