@@ -41,6 +41,8 @@ def test_sign_in_sets_an_http_only_strict_cookie_that_authenticates(client: Test
     refused = client.post("/v1/console/session", json={"api_key": "ry_nokey_" + "x" * 43})
     assert refused.status_code == 401 and "not valid" in refused.json()["error"]
     assert client.post("/v1/console/session", json={}).status_code == 400
+    nul = client.post("/v1/console/session", json={"api_key": "ry_key\u0000x_y"})
+    assert nul.status_code == 401 and "not valid" in nul.json()["error"]
     assert client.get("/v1/console/session").status_code == 401
 
     response = client.post("/v1/console/session", json={"api_key": ADMIN_KEY})

@@ -39,6 +39,8 @@ def _hash(token: str) -> str:
 
 def open_session(platform: Platform, api_key: str) -> Session:
     """A new session for the holder of ``api_key``; ``Unauthenticated`` when the key is not valid."""
+    if not api_key.strip().isprintable():  # a key is printable ASCII; a NUL would reach the database's driver
+        raise Unauthenticated("the API key is not valid")
     principal = accounts.authenticate(platform, api_key.strip())
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = datetime.now(UTC)

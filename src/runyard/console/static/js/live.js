@@ -1,3 +1,6 @@
+import {session} from './api.js';
+import {navigate} from './router.js';
+
 // Live updates over Server-Sent Events (/v1/events for the account, …/runs/{id}/events for one run).
 // EventSource retries on its own while the connection drops; when the server refuses the stream
 // (closed state), we reopen it with a growing delay, resuming from the last event id seen.
@@ -19,8 +22,16 @@ export function subscribe(url, handlers) {
     source.onerror = () => {
       if (handlers.error) handlers.error();
       if (source.readyState === EventSource.CLOSED && !stopped) {
-        timer = setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30000);
+        // Refused: maybe the session ended (sign in again), else the server is restarting (try later).
+        session({refresh: true}).then((current) => {
+          if (stopped) return;
+          if (current === null) {
+            navigate(`/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`, {replace: true});
+            return;
+          }
+          timer = setTimeout(connect, delay);
+          delay = Math.min(delay * 2, 30000);
+        }, () => { if (!stopped) timer = setTimeout(connect, delay); });
       }
     };
     for (const [name, fn] of Object.entries(handlers)) {
