@@ -55,6 +55,13 @@ def test_sign_in_sets_an_http_only_strict_cookie_that_authenticates(client: Test
     assert body["key_name"] == "RUNYARD_API_KEY" and body["expires_at"].endswith("Z")
     assert client.get("/v1/console/session").json() == body
     assert client.get("/v1/applications").status_code == 200  # the cookie, no Authorization header
+    # Acting through the session is acting as the key: a run made so carries the key's user email.
+    assert api.post("/v1/applications", json={"id": "mine", "name": "mine"}).status_code == 200
+    made = client.post("/v1/applications/mine/runs", json={"input": {}, "result": {"status": "succeeded"}},
+                       headers={"X-CSRF-Token": body["csrf_token"]})
+    assert made.status_code in (200, 202), made.text
+    run = api.get(f"/v1/applications/mine/runs/{made.json()['run_id']}/metadata").json()
+    assert run["user_email"] == "admin@runyard.local"
 
 
 def test_cookie_is_secure_over_tls(server_settings: Settings) -> None:

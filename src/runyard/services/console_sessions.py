@@ -48,7 +48,8 @@ def open_session(platform: Platform, api_key: str) -> Session:
     with platform.db.session() as s:
         s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))  # keep the table small
         s.add(ConsoleSession(token_hash=_hash(token), key_id=principal.key_id, account_id=principal.account_id,
-                             role=principal.role, key_name=principal.key_name, csrf_token=csrf, created_at=now,
+                             role=principal.role, key_name=principal.key_name, email=principal.email,
+                             csrf_token=csrf, created_at=now,
                              expires_at=expires))
     return Session(principal=principal, csrf_token=csrf, expires_at=expires, token=token)
 
@@ -67,7 +68,7 @@ def find_session(platform: Platform, token: str) -> Session:
         if not alive:
             raise Unauthenticated(ENDED)
         principal = Principal(account_id=row.account_id, key_id=row.key_id, role=row.role,
-                              email=f"{row.key_id}@{row.account_id}", key_name=row.key_name)
+                              email=row.email or f"{row.key_id}@{row.account_id}", key_name=row.key_name)
         return Session(principal=principal, csrf_token=row.csrf_token, expires_at=row.expires_at)
 
 

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column('account_id', sa.String(length=64), nullable=False),
         sa.Column('role', sa.String(length=32), nullable=False),
         sa.Column('key_name', sa.String(length=256), nullable=False),
+        sa.Column('email', sa.String(length=320), nullable=False),
         sa.Column('csrf_token', sa.String(length=64), nullable=False),
         sa.Column('created_at', UTCDateTime(), nullable=False),
         sa.Column('expires_at', UTCDateTime(), nullable=False),
