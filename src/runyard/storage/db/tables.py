@@ -204,11 +204,16 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_queue", "status", "execution_class", "priority", "created_at"),
         Index("ix_runs_app_created", "app_pk", "created_at", "id"),
+        # The runs list's filters, each in the list's order (services/runs/listing.py says which serves which).
+        Index("ix_runs_app_status", "app_pk", "status", "created_at", "id"),
+        Index("ix_runs_app_instance", "app_pk", "instance_id", "status", "created_at", "id"),
+        Index("ix_runs_app_version", "app_pk", "version_id", "status", "created_at", "id"),
+        Index("ix_runs_account_status", "account_id", "status", "created_at", "id"),
         UniqueConstraint("app_pk", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"))
-    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))  # indexed by ix_runs_account_status
     app_id: Mapped[str] = mapped_column(String(128))
     instance_id: Mapped[str] = mapped_column(String(128), default="")
     version_id: Mapped[str] = mapped_column(String(128), default="")
@@ -516,3 +521,18 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the console's cookie names it by a token of which only the hash is kept."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)  # not a foreign key: the env admin key is "env"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str] = mapped_column(String(256), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")  # who acts, as the key says (runs' user_email)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -11,7 +11,7 @@ from runyard.storage.db.tables import UTCDateTime
 
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
