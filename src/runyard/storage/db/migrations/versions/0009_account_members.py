@@ -1,7 +1,7 @@
 """organization members, keys issued to a member, the marketplace (an internal catalog)
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from alembic import op
