@@ -247,7 +247,14 @@ def test_asset_tabs_draw_plotly_a_leaflet_map_and_chartjs(page: Any, visual: Dep
     open_tab(page, "Route map")
     page.wait_for_function("() => document.querySelectorAll('.asset-map .leaflet-overlay-pane path').length >= 3")
     assert "1 LineString, 1 Point, 1 Polygon" in page.locator(".asset-geojson").inner_text()
-    page.locator(".asset-map .leaflet-overlay-pane path").first.click(force=True)
+    # The depot is the smallest shape (a circle marker): clicking it opens its popup with the feature's metadata.
+    depot = min(page.locator(".asset-map .leaflet-overlay-pane path").all(),
+                key=lambda p: (lambda b: b["width"] * b["height"])(p.bounding_box()))
+    depot.click(force=True)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert "depot" in popup.inner_text() and "Stop" in popup.inner_text()
+    page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")  # faded in
     axe(page, context="geojson asset tab")
     shot(page, "geojson")
 
@@ -465,3 +472,18 @@ def test_a_missing_run_shows_the_servers_message_and_request_id(page: Any, visua
     assert "run-doesnotexist" in text and "Request id" in text
     assert page.get_by_role("heading", name="Not found", level=1).count() == 1
     shot(page, "missing")
+
+
+def test_a_build_without_the_chart_library_says_so_and_shows_the_assets_json(page: Any, visual: Deployed,
+                                                                              finished: str, shot: Any) -> None:
+    """A wheel built where npm was missing has no vendor/ files: the server answers 404 for them, as
+    simulated here by refusing those requests in the browser."""
+    page.route("**/vendor/chartjs/**", lambda route: route.fulfill(status=404, body="no such console file"))
+    page.goto(visual.page_url(finished, "asset-3"))
+    note = page.get_by_text("not installed in this build")
+    note.wait_for()
+    assert "Chart.js" in note.inner_text()
+    panel = page.locator("[role=tabpanel]:not([hidden])")
+    assert 'type: "line"' in panel.locator(".json-tree").inner_text()
+    assert panel.locator("canvas").count() == 0
+    shot(page, "no-chart-library")

@@ -129,8 +129,8 @@ export function assetTab(panel, group, appId, runId) {
         status.remove();
       } catch (err) {
         if (err instanceof MissingLibrary) {
-          replace(status, h('span', {class: 'flash flash-info'}, err.message));
-          box.append(jsonTree(doc, {label: asset.name || 'Asset content', openDepth: 1}));
+          status.replaceWith(h('div', {class: 'flash flash-info', role: 'status'}, err.message));
+          box.append(jsonTree(doc, {label: asset.name || 'Asset content', openDepth: 2}));
         } else {
           status.replaceWith(errorBox(err, {title: `${asset.name || asset.id} could not be drawn`}));
         }

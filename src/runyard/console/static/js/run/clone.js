@@ -85,7 +85,7 @@ export async function openClone(appId, info, go) {
       h('button', {type: 'button', class: 'button small', onclick: () => rows.append(optionRow('', '', rows.childElementCount))},
         'Add an option')),
     h('div', {class: 'dialog-actions'},
-      h('button', {type: 'button', class: 'button', onclick: () => dialog.close()}, 'Cancel'), submit));
+      h('button', {type: 'button', class: 'button', onclick: () => dialog.close()}, 'Close'), submit));
   const dialog = h('dialog', {class: 'dialog', 'aria-labelledby': 'clone-title'}, form);
   dialog.addEventListener('close', () => dialog.remove());
   form.addEventListener('submit', async (event) => {

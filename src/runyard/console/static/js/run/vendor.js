@@ -12,8 +12,8 @@ const loading = new Map();
 /** Raised when this build of Runyard was made without the library. */
 export class MissingLibrary extends Error {
   constructor(label) {
-    super(`The chart library (${label}) is not installed in this build of Runyard: it is fetched from npm when `
-      + 'the package is built, and npm was not available then. The asset\'s content is shown as JSON instead.');
+    super(`The chart library (${label}) is not installed in this build of Runyard (it comes from npm when the `
+      + 'package is built, and npm was not available then), so the asset\'s content is shown as JSON.');
     this.name = 'MissingLibrary';
   }
 }
