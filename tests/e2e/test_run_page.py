@@ -385,6 +385,25 @@ def test_a_viewer_has_no_cancel_and_the_api_refuses_it_an_operator_cancels(
     operator = new_page()
     sign_in(operator, made.json()["key"], visual.page_url(run_id))
     operator.get_by_role("heading", level=1).wait_for()
+
+    # The log follows the end until the user scrolls up; then it stays put and offers to jump back.
+    log = open_tab(operator, "Log").locator(".log")
+    operator.wait_for_function("() => document.querySelectorAll('.log .log-text').length >= 60")
+    gap = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+    wait_for(lambda: log.evaluate(gap) < 30, "the log to follow its end", timeout=10)
+    log.hover()
+    operator.mouse.wheel(0, -600)
+    follow = operator.get_by_label("Follow the log")
+    wait_for(lambda: not follow.is_checked(), "following to stop when the user scrolls up", timeout=10)
+    top = log.evaluate("el => el.scrollTop")
+    jump = operator.get_by_role("button", name=re.compile(r"Jump to the latest line \(\d+ new\)"))
+    jump.wait_for()
+    assert log.evaluate("el => el.scrollTop") == top and log.evaluate(gap) > 100  # new lines did not move it
+    shot(operator, "log-scrolled-up")
+    jump.click()
+    assert follow.is_checked()
+    wait_for(lambda: log.evaluate(gap) < 30, "the log to follow again", timeout=10)
+
     operator.get_by_role("button", name="Cancel run").click()
     dialog = operator.get_by_role("dialog", name="Cancel this run?")
     dialog.wait_for()

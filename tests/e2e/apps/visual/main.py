@@ -25,6 +25,16 @@ def log_for(seconds: float) -> int:
         time.sleep(0.25)
 
 
+def hold(seconds: float = 60.0) -> None:
+    """Keep the slot (until canceled), writing a burst of lines four times a second."""
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        for _ in range(4):
+            n += 1
+            print(f"visual: holding, line {n}", file=sys.stderr, flush=True)
+        time.sleep(0.25)
+
+
 def assets(values: list[float]) -> list[dict]:
     days = [f"day {i + 1}" for i in range(len(values))]
     plotly = [{"data": [{"type": "bar", "x": days, "y": values, "name": "cost"},
@@ -59,8 +69,7 @@ def main() -> None:
     opts = options()
     data = json.load(sys.stdin)
     if opts.hold.lower() == "true":
-        print("visual: holding", file=sys.stderr, flush=True)
-        time.sleep(60)
+        hold()
     lines = log_for(opts.duration)
     values = [float(v) for v in data.get("values", [3, 5, 4, 6])]
     statistics = {"run": {"duration": opts.duration, "iterations": lines},

@@ -45,7 +45,7 @@ export default async function render(root, params, query, ctx) {
   const base = runPath(appId, runId);
   setTitle(`Run ${runId}`);
   let info = await api.get(`${base}/metadata`);
-  const session = ctx.session || await api.session();
+  if (!ctx.session) await api.session();  // (api.can reads the cached session)
   const operator = api.can('operator');
   let status = info.metadata.status_v2;
   const times = timesOf(info);
@@ -151,7 +151,7 @@ export default async function render(root, params, query, ctx) {
     if (ended) finish();
   };
   const stop = subscribe(`${base}/events`, {
-    open: () => log.setState(TERMINAL.has(status) ? 'Reading the log…' : 'Following the live log.'),
+    open: () => log.setState(TERMINAL.has(status) ? 'Reading the log…' : 'Live: lines appear here as the run writes them.'),
     error: () => { if (!TERMINAL.has(status)) log.setState('The connection dropped; reconnecting…'); },
     status: onStatus,
     log: (data) => log.add(data),
@@ -172,7 +172,6 @@ export default async function render(root, params, query, ctx) {
     }, FLOW_POLL_MS);
     cleanups.push(() => clearInterval(poll));
   }
-  void session;
   return () => {
     cleanups.forEach((fn) => fn());
     viewsCleanup();

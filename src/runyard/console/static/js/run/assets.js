@@ -42,18 +42,21 @@ const list = (doc) => (Array.isArray(doc) ? doc : [doc]);
 
 async function drawPlotly(box, doc, title) {
   const Plotly = await load('plotly');
+  const plots = [];
   for (const [i, fig] of list(doc).entries()) {
     const target = h('div', {class: 'asset-plot', role: 'figure', 'aria-label': `${title}, chart ${i + 1}`});
     box.append(target);
     const figure = fig && typeof fig === 'object' ? fig : {};
     await Plotly.newPlot(target, figure.data || [], {autosize: true, ...(figure.layout || {})},
       {responsive: true, displaylogo: false, ...(figure.config || {})});
+    plots.push(target);
     // The mode bar's buttons are links named only by a tooltip attribute: give them names.
     for (const a of target.querySelectorAll('.modebar-btn')) {
       if (!a.getAttribute('aria-label')) a.setAttribute('aria-label', a.getAttribute('data-title') || 'Chart tool');
       a.setAttribute('role', 'button');
     }
   }
+  return () => plots.forEach((el) => Plotly.purge(el));  // (drops its window resize listeners)
 }
 
 async function drawChartjs(box, doc, title) {
