@@ -359,6 +359,46 @@ def test_a_multi_file_run_lists_its_files_for_download(page: Any, multi_file: tu
     axe(page, context="multi-file output")
     shot(page, "multi-file-output")
 
+    # A clone sends the same archive again (through an upload URL) and gets the same answer.
+    clone_id = clone_from_page(page, app, run_id)
+    assert app.wait_status(clone_id, *TERMINAL) == "succeeded"
+    meta = app.metadata(clone_id)["metadata"]
+    assert meta["format"]["input"]["type"] == "multi-file" and meta["metrics"] == {"files": 2, "total": 63.5}
+
+
+def clone_from_page(page: Any, app: Deployed, run_id: str) -> str:
+    """Clone the run shown on ``page`` as it is, and return the new run's id once its page is open."""
+    page.get_by_role("button", name="Clone run").click()
+    page.get_by_role("dialog", name="Clone this run").get_by_role("button", name="Start the clone").click()
+    page.wait_for_url(re.compile(rf"/app/{app.app_id}/run/(?!{run_id})[^/?]+\?view=details"))
+    clone_id = page.url.split("/run/")[1].split("?")[0]
+    page.get_by_role("link", name=run_id).wait_for()  # "Cloned from"
+    return clone_id
+
+
+def test_a_text_run_shows_its_input_as_text_and_clones(page: Any, console_server: ConsoleServer, runner: SdkRunner,
+                                                       shot: Any, axe: Any) -> None:
+    app = deploy(console_server, runner, COMPAT_APPS / "text-echo", "text")
+    text = "first line of the plan\nsecond line: 42 stops"
+    out = runner.run(
+        """
+        app = Application(client=client, id=os.environ["APP_ID"])
+        run_id = app.new_run(input=os.environ["TEXT"], instance_id=os.environ["INSTANCE_ID"])
+        emit({"run_id": run_id, "status": wait_terminal(app, run_id).metadata.status_v2.value})
+        """,
+        env={"APP_ID": app.app_id, "INSTANCE_ID": app.instance_id, "TEXT": text},
+    )
+    assert out["status"] == "succeeded"
+    page.goto(app.page_url(out["run_id"], "input"))
+    shown = page.locator("[role=tabpanel]:not([hidden]) pre.doc-text")
+    shown.wait_for()
+    assert shown.inner_text() == text
+    axe(page, context="text input")
+    shot(page, "text-input")
+    clone_id = clone_from_page(page, app, out["run_id"])
+    assert app.wait_status(clone_id, *TERMINAL) == "succeeded"
+    assert console_server.server.api("GET", f"{app.runs}/{clone_id}/input").json() == text
+
 
 def test_a_viewer_has_no_cancel_and_the_api_refuses_it_an_operator_cancels(
         viewer_page: Any, new_page: Any, console_server: ConsoleServer, visual: Deployed, holds: Any,
