@@ -234,6 +234,8 @@ def test_asset_tabs_draw_plotly_a_leaflet_map_and_chartjs(page: Any, visual: Dep
     page.get_by_role("heading", name="weekly plan", level=1).wait_for()
     tab_names = page.get_by_role("tablist", name="Run views").get_by_role("tab").all_inner_texts()
     assert tab_names == ["Details", "Input", "Output", "Log", "Cost chart", "Route map", "Utilization", "Assets"]
+    loaded = "() => [...document.scripts].map((s) => s.src).filter((src) => src.includes('/vendor/'))"
+    assert page.evaluate(loaded) == []  # the libraries are loaded only when a tab needs one
 
     plot = open_tab(page, "Cost chart")
     plot.locator(".main-svg").first.wait_for()
@@ -241,6 +243,7 @@ def test_asset_tabs_draw_plotly_a_leaflet_map_and_chartjs(page: Any, visual: Dep
     assert plot.locator(".main-svg .bars .point path").count() == 5  # one bar per day
     assert "Cost by day" in plot.locator(".main-svg").first.evaluate("el => el.parentElement.textContent")
     assert "view=asset-1" in page.url
+    assert [src.split("/vendor/")[1] for src in page.evaluate(loaded)] == ["plotly/plotly.min.js"]
     axe(page, context="plotly asset tab")
     shot(page, "plotly")
 
