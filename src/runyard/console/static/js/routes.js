@@ -7,3 +7,4 @@ route('/apps', () => import('./pages/apps.js'));
 route('/app/:app', () => import('./pages/app.js'));
 route('/app/:app/runs', () => import('./pages/runs.js'));
 route('/runs', () => import('./pages/runs.js'));
+route('/app/:app/run/:run', () => import('./pages/run.js'));
