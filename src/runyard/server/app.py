@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard import __version__
-from runyard.server import errors
+from runyard.server import console, errors
 from runyard.server.api import (
     account,
     admin,
@@ -93,5 +93,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
                    operations, online, ensembles, flows, webhooks, events):
         app.include_router(module.router)
+    app.include_router(console.router)  # the web console: sessions, /ui/ assets, its pages' URLs
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501
     return app

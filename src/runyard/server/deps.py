@@ -6,11 +6,13 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from runyard.services import accounts
+from runyard.domain.errors import Forbidden
+from runyard.services import accounts, console_sessions
 from runyard.services.platform import Platform, Principal
 
 PAGE_SIZE = 50
@@ -31,14 +33,43 @@ def bearer_token(authorization: str) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+SESSION_COOKIE = "runyard_session"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 async def authenticate(request: Request) -> Principal:
     platform: Platform = request.app.state.platform
-    token = bearer_token(request.headers.get("authorization", ""))
+    authorization = request.headers.get("authorization", "")
+    if not authorization and (cookie := request.cookies.get(SESSION_COOKIE)):
+        principal = await _session_principal(request, platform, cookie)
+        request.state.principal = principal
+        return principal
+    token = bearer_token(authorization)
     principal = accounts.authenticate_cached(platform, token)
     if principal is None:
         principal = await run_in_threadpool(accounts.authenticate, platform, token)
     request.state.principal = principal  # who made the call, for the audit log
     return principal
+
+
+async def _session_principal(request: Request, platform: Platform, cookie: str) -> Principal:
+    """The console's cookie stands in for the key; a state-changing call must also prove it comes from
+    the console's own page (its CSRF token, and its origin when the browser names one)."""
+    session = await run_in_threadpool(console_sessions.find_session, platform, cookie)
+    if request.method not in SAFE_METHODS:
+        console_sessions.check_csrf(session, request.headers.get("x-csrf-token"))
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc not in _own_hosts(request, platform):
+            raise Forbidden(f"a state-changing call with a console session must come from this server's own "
+                            f"pages, not from {origin}")
+    return session.principal
+
+
+def _own_hosts(request: Request, platform: Platform) -> set[str]:
+    hosts = {request.headers.get("host", "")}
+    if platform.settings.public_url:
+        hosts.add(urlsplit(platform.settings.public_url).netloc)
+    return hosts
 
 
 def role(minimum: str) -> Callable[..., Awaitable[Principal]]:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from runyard.domain.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from runyard.domain.ids import new_id
 from runyard.services.platform import Platform, Principal
-from runyard.storage.db import Account, ApiKey, Database
+from runyard.storage.db import Account, ApiKey, ConsoleSession, Database
 
 DEFAULT_ACCOUNT = "default"
 ROLES = ("viewer", "operator", "developer", "admin")
@@ -144,6 +144,7 @@ def revoke_key(db: Database, key_id: str, *, account_id: str | None = None, cach
         if row is None or (account_id is not None and row.account_id != account_id):
             raise NotFound(f"key {key_id!r} does not exist")
         row.revoked_at = datetime.now(UTC)
+        s.execute(delete(ConsoleSession).where(ConsoleSession.key_id == key_id))  # its console sessions end too
     if cache is not None:
         cache.pop(key_id, None)
 

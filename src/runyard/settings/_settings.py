@@ -97,6 +97,12 @@ class ClusterSettings(BaseModel):
     leader_check_seconds: float = Field(1.0, gt=0, description="How often the dispatching server checks its hold on the leader lock, and a standby tries to take it; a takeover after a crash waits about two of these.")
 
 
+class ConsoleSettings(BaseModel):
+    """The web console: how long a browser stays signed in."""
+
+    session_seconds: int = Field(12 * 3600, ge=60, description="Lifetime of a console session (its cookie's Max-Age).")
+
+
 class Settings(BaseSettings):
     """Runyard's settings. Every field can be set as ``RUNYARD_<NAME>`` (nested: ``RUNYARD_LIMITS__…``)."""
 
@@ -121,6 +127,7 @@ class Settings(BaseSettings):
     janitor: JanitorSettings = Field(default_factory=JanitorSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _known_default_class(self) -> Settings:

@@ -454,3 +454,17 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the console's cookie names it by a token of which only the hash is kept."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)  # not a foreign key: the env admin key is "env"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str] = mapped_column(String(256), default="")
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,33 @@
+// What run tables share: columns, the link to a run's page, and live status updates.
+import {h, timeEl, fmtDuration} from '../dom.js';
+import {runUrl} from '../links.js';
+import {statusBadge} from './status.js';
+
+const duration = (r) => {
+  const ms = r.duration_ms ?? r.metadata?.duration;
+  return ms === undefined || ms === null ? h('span', {class: 'muted'}, '—') : fmtDuration(ms);
+};
+
+/** Columns of a run table; `showApp` adds the application (account-wide lists). */
+export function runColumns({showApp = false} = {}) {
+  const app = (r) => r.application_id;
+  return [
+    {label: 'Run', render: (r) => h('a', {href: runUrl(app(r), r.id), class: 'mono'}, r.id)},
+    {label: 'Name', render: (r) => r.name || h('span', {class: 'muted'}, '—')},
+    showApp ? {label: 'Application', render: (r) => h('a', {href: `/app/${encodeURIComponent(app(r))}`}, app(r))} : null,
+    {label: 'Status', render: (r) => statusBadge(r.status_v2)},
+    {label: 'Instance', render: (r) => r.application_instance_id || h('span', {class: 'muted'}, '—')},
+    {label: 'Version', render: (r) => r.application_version_id || h('span', {class: 'muted'}, '—')},
+    {label: 'Created', render: (r) => timeEl(r.created_at)},
+    {label: 'Duration', numeric: true, render: duration},
+  ].filter(Boolean);
+}
+
+/** A run row's fields from a `run.status` event's data (the account stream's envelope `data`). */
+export function runFromEvent(data) {
+  return {
+    id: data.run_id, application_id: data.application_id, status_v2: data.status_v2,
+    application_instance_id: data.instance_id || '', application_version_id: data.version_id || '',
+    created_at: data.created_at, duration_ms: data.duration_ms, name: '', experiment_id: data.experiment_id,
+  };
+}
