@@ -45,7 +45,7 @@ function scenarioGrid(groups, metrics, stat) {
     {label: 'Runs', numeric: true, render: (g) => `${g.number_of_runs_succeeded ?? '—'} / ${g.number_of_runs_total ?? '—'}`},
     ...metrics.map((m) => ({label: m, numeric: true, render: (g) => num(statValue(distribution(g, m), stat))})),
   ];
-  return table({caption: 'Scenarios × metrics', columns, rows: groups, className: 'scenario-grid',
+  return table({caption: `Scenarios × metrics (${(STATISTICS.find(([v]) => v === stat) || [stat, stat])[1].toLowerCase()} of each metric)`, columns, rows: groups, className: 'scenario-grid',
     rowKey: (g) => (g.group_values || []).join('|'), empty: 'No scenario has finished yet.'});
 }
 

@@ -79,14 +79,17 @@ export function groupValues(group) {
   return out;
 }
 
-/** A short label for a group: its instance, plus version and option set when they tell groups apart. */
+/** A short label for a group: its instance (or scenario), plus the version and option set only
+ * when they tell apart groups of the same instance. */
 export function groupLabel(group, groups) {
   const v = groupValues(group);
-  const parts = [v.scenario_id || v.instance_id || v.version_id || 'group'];
-  const distinct = (key) => new Set((groups || []).map((g) => groupValues(g)[key])).size > 1;
-  if (v.scenario_id && v.instance_id && distinct('instance_id')) parts.push(v.instance_id);
-  if (v.version_id && distinct('version_id') && !v.scenario_id) parts.push(v.version_id);
-  if (v.option_set && distinct('option_set')) parts.push(v.option_set);
+  const head = v.scenario_id || v.instance_id || v.version_id || 'group';
+  const siblings = (groups || []).map(groupValues).filter((o) => (o.scenario_id || o.instance_id) === (v.scenario_id || v.instance_id));
+  const varies = (key) => new Set(siblings.map((o) => o[key])).size > 1;
+  const parts = [head];
+  if (v.scenario_id && v.instance_id && new Set((groups || []).map((g) => groupValues(g).instance_id)).size > 1) parts.push(v.instance_id);
+  if (v.version_id && varies('version_id')) parts.push(v.version_id);
+  if (v.option_set && varies('option_set')) parts.push(v.option_set);
   return parts.join(' · ');
 }
 
