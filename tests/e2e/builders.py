@@ -133,3 +133,11 @@ def experiments(sdk: SdkRunner, root: Path) -> dict[str, Any]:
               "inputs": [i.id for i in inputs], "batch": batch.id, "batch_status": str(batch.status),
               "acceptance": acc.id, "acceptance_status": str(acc.status), "scenario": scn.id})
     """, write_app(root), XS=json.dumps(XS), METRICS=json.dumps(METRICS))
+
+
+def deployed_app(sdk: SdkRunner, root: Path) -> dict[str, Any]:
+    """The app pushed with two versions and instances, nothing run."""
+    return run(sdk, """
+        app, v1, v2, base, cand = two_instances()
+        emit({"app_id": APP_ID, "v1": v1, "v2": v2, "base": base, "cand": cand})
+    """, write_app(root))

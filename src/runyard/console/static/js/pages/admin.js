@@ -42,7 +42,7 @@ async function accounts(root, ctx) {
     const rows = await api.get('/v1/admin/accounts', {}, {signal: ctx.signal});
     replace(list, table({caption: 'Accounts', captionHidden: true, rows, rowKey: (a) => a.id, columns: [
       {label: 'Account', render: (a) => h('a', {href: accountUrl(a.id)}, a.name || a.id)}, {label: 'ID', render: (a) => idCode(a.id)},
-      {label: 'Created', render: (a) => timeEl(a.created_at)}, {label: 'Keys', render: (a) => h('a', {href: accountUrl(a.id), 'aria-label': `Keys of ${a.name || a.id}`}, 'Manage keys')}]}));
+      {label: 'Created', render: (a) => timeEl(a.created_at)}, {label: 'Keys', render: (a) => h('a', {href: accountUrl(a.id)}, 'Manage keys', h('span', {class: 'visually-hidden'}, ` of ${a.name || a.id}`))}]}));
   };
   await draw();
   if (ctx.session.account_id !== 'default') return;
@@ -90,7 +90,7 @@ async function keys(root, account, ctx) {
   };
   const name = h('input', {type: 'text', required: true, autocomplete: 'off'});
   const roleSelect = h('select', {}, ROLES.map((r) => h('option', {value: r, selected: r === 'viewer'}, r)));
-  const form = h('form', {class: 'filters', 'aria-label': 'New API key'}, field('new-key-name', 'Key name', name),
+  const form = h('form', {class: 'filters', 'aria-label': 'Create an API key'}, field('new-key-name', 'Key name', name),
     field('new-key-role', 'Role', roleSelect), h('button', {type: 'submit', class: 'button primary'}, 'Create key'));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();

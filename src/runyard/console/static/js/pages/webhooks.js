@@ -9,10 +9,10 @@ import {breadcrumbs, idCode, num} from './exp-common.js';
 
 const EVENT_TYPES = ['run.status', 'version.pushed', 'experiment.status', 'ensemble.winner', 'queue.wait'];
 const webhookUrl = (id) => `/webhooks/${encodeURIComponent(id)}`;
-const STATE_BADGE = {delivered: 'status-succeeded', failed: 'status-failed', pending: 'status-queued'};
+const STATE_BADGE = {succeeded: 'status-succeeded', failed: 'status-failed', pending: 'status-queued', canceled: 'status-canceled'};
 
 function stateBadge(state) {
-  const shape = {delivered: '✓', failed: '✕', pending: '○'}[state] || '•';
+  const shape = {succeeded: '✓', failed: '✕', pending: '○', canceled: '⊘'}[state] || '•';
   return h('span', {class: `badge ${STATE_BADGE[state] || 'neutral'}`, 'data-state': state}, h('span', {'aria-hidden': 'true'}, `${shape} `), state);
 }
 
@@ -107,7 +107,7 @@ async function detail(root, id, ctx) {
   async function draw() {
     let page;
     try {
-      page = await api.get(`${path}/deliveries`, {pagetoken: tokens[tokens.length - 1], limit: 50}, {signal: ctx.signal});
+      page = await api.get(`${path}/deliveries`, {pagetoken: tokens[tokens.length - 1]}, {signal: ctx.signal});
     } catch (err) {
       if (err.name !== 'AbortError') replace(deliveriesEl, errorBox(err, {title: 'The deliveries could not be loaded'}));
       return;
@@ -117,7 +117,7 @@ async function detail(root, id, ctx) {
     replace(deliveriesEl, table({caption: 'Deliveries, newest first', captionHidden: true, rows, rowKey: (d) => d.id,
       empty: 'No deliveries yet: they appear when a subscribed event happens (or "Send a test event").', columns: [
         {label: 'Delivery', render: (d) => h('details', {}, h('summary', {}, idCode(d.id)), attemptsTable(d))},
-        {label: 'Event', render: (d) => d.event_type}, {label: 'Subject', render: (d) => idCode(d.subject)},
+        {label: 'Event', render: (d) => d.event_type}, {label: 'Subject', render: (d) => (d.subject ? idCode(d.subject) : h('span', {class: 'muted'}, 'test event'))},
         {label: 'State', render: (d) => stateBadge(d.state)},
         {label: 'Attempts', numeric: true, render: (d) => num(d.attempt_count)},
         {label: 'Last status code', numeric: true, render: (d) => (d.last_status_code ? String(d.last_status_code) : '—')},
