@@ -28,11 +28,13 @@ export function planTimeline(units, {start = null, baseline = '', candidate = ''
       svg('title', {}, `Unit ${u.index}: ${arm} (${u.instance_id}), ${u.duration_minutes} min${at ? `, from ${fmtTime(at)}` : ''}`));
   });
   const legendY = height - 12;
+  const end = t0 === null ? null : new Date(t0 + total * 60000);
   const counts = {baseline: 0, candidate: 0};
   for (const u of sorted) if (u.instance_id === baseline) counts.baseline += 1; else if (u.instance_id === candidate) counts.candidate += 1;
   const title = `Switchback plan: ${sorted.length} units over ${Math.round(total)} minutes; ${counts.baseline} baseline (B), ${counts.candidate} candidate (C)`;
   const chart = svg('svg', {viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': title, class: 'chart plan-timeline'},
     svg('title', {}, title), ...blocks,
+    t0 === null ? null : svg('text', {x: width - 10, y: legendY, 'text-anchor': 'end', class: 'chart-axis'}, `${fmtTime(new Date(t0))} → ${fmtTime(end)}`),
     svg('rect', {x: 10, y: legendY - 10, width: 12, height: 12, class: 'unit-baseline'}),
     svg('text', {x: 28, y: legendY, class: 'chart-label'}, `B = baseline (${baseline})`),
     svg('rect', {x: 300, y: legendY - 10, width: 12, height: 12, class: 'unit-candidate'}),

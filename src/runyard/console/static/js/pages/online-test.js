@@ -98,7 +98,8 @@ export default async function render(root, params, query, ctx) {
     const [t, runs] = await Promise.all([api.get(path, {}, {signal: ctx.signal}), api.get(`${path}/runs`, {}, {signal: ctx.signal})]);
     const compared = kind === 'switchback'
       ? [['Baseline', idCode((t.comparison || {}).baseline_instance_id)], ['Candidate', idCode((t.comparison || {}).candidate_instance_id)]]
-      : (t.comparisons || []).map((c) => [`Baseline ${c.baseline_instance_id}`, `candidates: ${(c.candidate_instance_ids || []).join(', ')}`]);
+      : (t.comparisons || []).flatMap((c) => [['Baseline', idCode(c.baseline_instance_id)],
+        ['Candidates', (c.candidate_instance_ids || []).join(', ') || '—']]);
     const analysisEl = h('div', {});
     const runsEl = h('div', {});
     replace(body,
@@ -121,7 +122,7 @@ export default async function render(root, params, query, ctx) {
     return t;
   };
   const t = await load();
-  if (t.status !== 'started') return undefined;
+  if (['completed', 'canceled', 'failed'].includes(t.status)) return undefined; // a draft may be started from here
   let timer = null;
   const stop = subscribe(`/v1/events?application_id=${encodeURIComponent(app)}&event_type=run.status`, {
     'run.status': () => { if (!timer) timer = setTimeout(() => { timer = null; load().catch(() => {}); }, 1000); },
