@@ -84,3 +84,34 @@ def test_track_records_an_external_run(runyard: Cli, deployed: Deployed, input_f
     result = runyard.json("run", "result", deployed.app_id, run_id, "--wait")
     assert result["metadata"]["status_v2"] == "succeeded" and result["output"]["solution"] == {"routes": 2}
     assert "solver done" in runyard.json("run", "logs", deployed.app_id, run_id)["log"]
+
+
+def test_list_filters_on_the_server(runyard: Cli, live_server, deployed: Deployed) -> None:  # type: ignore[no-untyped-def]
+    """``run list`` sends its filters to the server: status (several, comma-separated), instance, version,
+    a time window as ISO 8601 or an age; without an application id it lists the whole account."""
+    from runyard import cloud
+
+    with live_server.client() as client:
+        app = cloud.Application(client=client, id=deployed.app_id)
+        made = {}
+        for status in ("succeeded", "failed", "failed", "succeeded"):
+            tracked = cloud.TrackedRun(input={"x": 1}, output={"y": 2}, status=cloud.TrackedRunStatus(status),
+                                       error="boom" if status == "failed" else None)
+            made[app.track_run(tracked, instance_id=deployed.instance_id)] = status
+    newest_first = list(made)[::-1]
+    assert [r["id"] for r in runyard.json("run", "list", deployed.app_id)] == newest_first
+    failed = [r["id"] for r in runyard.json("run", "list", deployed.app_id, "--status", "failed")]
+    assert failed == [i for i in newest_first if made[i] == "failed"]
+    assert [r["id"] for r in runyard.json("run", "list", deployed.app_id, "--status", "failed,succeeded", "--limit", "3")] \
+        == newest_first[:3]
+    assert len(runyard.json("run", "list", deployed.app_id, "--instance", deployed.instance_id, "--since", "1h")) == 4
+    assert runyard.json("run", "list", deployed.app_id, "--instance", "other") == []
+    assert runyard.json("run", "list", deployed.app_id, "--until", "2000-01-01") == []
+    assert len(runyard.json("run", "list", deployed.app_id, "--since", "2000-01-01T00:00:00Z")) == 4
+    assert runyard.json("run", "list", deployed.app_id, "--version", "v-none") == []
+    everywhere = runyard.json("run", "list", "--status", "failed")
+    assert [r["id"] for r in everywhere] == failed and {r["application_id"] for r in everywhere} == {deployed.app_id}
+    table = runyard.ok("run", "list", "--limit", "2").stdout
+    assert "application" in table and deployed.app_id in table
+    assert "'yesterday'" in runyard.fails("run", "list", deployed.app_id, "--since", "yesterday")
+    assert "'done'" in runyard.fails("run", "list", deployed.app_id, "--status", "done")

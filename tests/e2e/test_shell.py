@@ -92,3 +92,4 @@ def test_console_urls_serve_the_page_and_never_shadow_the_api(console_server: Co
     assert requests.get(console_server.url + "/v1/applications", timeout=10).status_code == 401
     assert requests.get(console_server.url + "/healthz", timeout=10).status_code == 200
     assert requests.get(console_server.url + "/nothing-here", timeout=10).status_code == 404
+    assert f"console: {console_server.url}/" in console_server.server.log_tail(200)  # `runyard serve` says where

@@ -120,6 +120,7 @@ def serve(
     else:
         key_line = "export NEXTMV_API_KEY=<your key>   # new ones: runyard keys create"
     console.print(f"export NEXTMV_ENDPOINT={url}\n{key_line}", soft_wrap=True, highlight=False)
+    console.print(f"console: [bold]{url}/[/bold] (sign in with the key)", highlight=False)
     uvicorn.run(
         create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,

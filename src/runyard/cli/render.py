@@ -167,11 +167,11 @@ def instances(items: Iterable[Any]) -> Table:
 # ------------------------------------------------------------------------------------------ runs
 
 
-def runs(items: Iterable[Any]) -> Table:
-    t = table("id", "name", "status", "instance", "version", "created")
+def runs(items: Iterable[Any], *, with_app: bool = False) -> Table:
+    t = table("id", *(("application",) if with_app else ()), "name", "status", "instance", "version", "created")
     for r in items:
-        t.add_row(r.id, r.name, status(r.status_v2), r.application_instance_id or "", r.application_version_id or "",
-                  when(r.created_at))
+        t.add_row(r.id, *((r.application_id or "",) if with_app else ()), r.name, status(r.status_v2),
+                  r.application_instance_id or "", r.application_version_id or "", when(r.created_at))
     return t
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,14 +26,6 @@ class InputKind(StrEnum):
     auto = "auto"
     json = "json"
     text = "text"
-
-
-class RunStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    canceled = "canceled"
 
 
 class TrackedStatus(StrEnum):
@@ -158,16 +152,45 @@ def cancel(cli: Cli, app_id: AppId, run_id: RunId) -> None:
 @command(app, "list")
 def list_(
     cli: Cli,
-    app_id: AppId,
-    status: Annotated[RunStatus | None, typer.Option(help="Only runs with this status.", show_default=False)] = None,
+    app_id: Annotated[str | None, typer.Argument(help="The application id (default: every application of the account).",
+                                                 show_default=False)] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with one of these statuses, comma-separated "
+                                                    "(queued, running, succeeded, failed, canceled).",
+                                               show_default=False)] = None,
+    instance: Annotated[str | None, typer.Option(help="Only runs of this instance.", show_default=False)] = None,
+    version: Annotated[str | None, typer.Option(help="Only runs of this version.", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(help="Only runs created at or after this time: ISO 8601 (UTC unless "
+                                                   "it has a zone) or an age such as 30m, 12h, 7d.",
+                                              show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="Only runs created before this time (as --since).",
+                                              show_default=False)] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first (0: all).")] = 50,
 ) -> None:
-    """List an application's runs, newest first."""
+    """List runs newest first, of one application or of the whole account; the server filters them."""
     from runyard import cloud
 
-    items = cli.app(app_id).list_runs(status=cloud.StatusV2(status.value) if status else None)
-    items = items[:limit] if limit > 0 else items
-    cli.emit(items, lambda: render.runs(items))
+    filters = {"status": status or None, "instance_id": instance, "version_id": version,
+               "created_after": _when(since, "--since"), "created_before": _when(until, "--until"),
+               "limit": limit if limit > 0 else None}
+    if app_id:
+        items = cli.app(app_id).list_runs(**filters)
+    else:
+        items = cloud.Account(client=cli.client()).list_runs(**filters)
+    cli.emit(items, lambda: render.runs(items, with_app=not app_id))
+
+
+AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _when(value: str | None, option: str) -> str | None:
+    """An age (``12h``) as the UTC time that long ago; anything else goes to the server, which checks it."""
+    if not value:
+        return None
+    age = AGE.fullmatch(value.strip().lower())
+    if age is None:
+        return value.strip()
+    return (datetime.now(UTC) - timedelta(**{AGE_UNITS[age.group(2)]: float(age.group(1))})).isoformat()
 
 
 def track(

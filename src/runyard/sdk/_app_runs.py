@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from runyard.sdk._base_client import dumps_compact
@@ -22,8 +23,8 @@ from runyard.sdk._models_runs import (
     TrackedRun,
     UploadURL,
 )
-from runyard.sdk._pagination import iter_pages
 from runyard.sdk._polling import DEFAULT_POLLING_OPTIONS, PollingOptions, poll
+from runyard.sdk._run_filters import iter_runs, run_query
 from runyard.sdk._run_requests import (
     WaitPlan,
     needs_download,
@@ -145,11 +146,16 @@ class RunsMixin:
                 info = self._poll_until_ended(run_id, plan.fallback_options())
                 return None if info is None else self._run_result(run_id, info)  # type: ignore[return-value]
 
-    def list_runs(self, status: StatusV2 | None = None) -> list[Run]:
-        """The application's runs, newest first, all pages read; only those with ``status`` if
-        given (as ``Application.list_runs`` of nextmv 1.x)."""
-        runs = (Run.from_dict(r) for r in iter_pages(self.client, f"{self.endpoint}/runs", "runs"))
-        return [r for r in runs if status is None or r.status_v2 == status]
+    def list_runs(self, status: StatusV2 | Iterable[StatusV2] | None = None, *, instance_id: str | None = None,
+                  version_id: str | None = None, created_after: datetime | str | None = None,
+                  created_before: datetime | str | None = None, limit: int | None = None) -> list[Run]:
+        """The application's runs, newest first (as ``Application.list_runs`` of nextmv 1.x), filtered by
+        the server: with one of the statuses, of an instance or version, created at or after
+        ``created_after`` and before ``created_before`` (naive times are UTC); at most ``limit`` of
+        them, reading only the pages needed (all pages without it)."""
+        query = run_query(status=status, instance_id=instance_id, version_id=version_id,
+                          created_after=created_after, created_before=created_before)
+        return [Run.from_dict(r) for r in iter_runs(self.client, f"{self.endpoint}/runs", query, limit)]
 
     def run_input(self, run_id: str) -> dict[str, Any]:
         """The input a run was started with."""

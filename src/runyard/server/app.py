@@ -23,6 +23,7 @@ from runyard.server.api import (
     instances,
     online,
     operations,
+    run_list,
     runs,
     secrets,
     signed,
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestIds)  # outermost: the fast path's answers carry ids too
     errors.install(app)
     for module in (health, applications, versions, instances, runs, secrets, experiments, signed, account, admin,
-                   operations, online, ensembles, flows, webhooks, events):
+                   operations, online, ensembles, flows, webhooks, events, run_list):
         app.include_router(module.router)
     app.include_router(console.router)  # the web console: sessions, /ui/ assets, its pages' URLs
     app.include_router(unavailable.router)  # last: the areas a self-hosted Runyard answers with 501

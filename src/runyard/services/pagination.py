@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Row, Select, literal, tuple_
+from sqlalchemy import Connection, Row, Select, literal, select, tuple_, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -92,3 +92,24 @@ def paginate_rows(
         query = query.limit(limit + 1)
     rows = list(conn.execute(query, params or {}).all())
     return _page(rows, limit, created.key, key.key)  # type: ignore[arg-type]  # a table column has a key
+
+
+def paginate_union(
+    conn: Connection,
+    branches: list[Select[Any]],
+    *,
+    created: ColumnElement[Any],
+    key: ColumnElement[Any],
+    token: str | None,
+    limit: int,
+) -> Page[Row[Any]]:
+    """``paginate_rows`` over the union of ``branches``: selects of one table, each an ordered index range
+    (e.g. one per status of a status filter). Each branch gives its newest ``limit + 1`` rows after the
+    token and the page is the newest of those few, so the page costs the same whatever the table's size
+    and the union is never sorted as a whole. The branches must not overlap."""
+    if len(branches) == 1:
+        return paginate_rows(conn, branches[0], created=created, key=key, token=token, limit=limit)
+    parts = [select(_keyset(b, created, key, token).limit(limit + 1).subquery()) for b in branches]
+    merged = union_all(*parts).subquery()
+    query = select(merged).order_by(merged.c[created.key].desc(), merged.c[key.key].desc()).limit(limit + 1)  # type: ignore[index]
+    return _page(list(conn.execute(query).all()), limit, created.key, key.key)  # type: ignore[arg-type]

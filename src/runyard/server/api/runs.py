@@ -8,20 +8,20 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from runyard.domain.errors import Invalid
 from runyard.server import streams
-from runyard.server.deps import Operator, PagingDep, PlatformDep, Viewer, base_url, json_response
+from runyard.server.api.run_list import ListQueryDep, page_body
+from runyard.server.deps import Operator, PlatformDep, Viewer, base_url, json_response
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
 from runyard.services import ensembles, online, uploads, waiting
 from runyard.services.blob_keys import output_key
 from runyard.services.platform import Platform, point_read
-from runyard.services.runs import logs, reads, results, tracked
+from runyard.services.runs import listing, logs, reads, results, tracked
 from runyard.services.runs.requests import RunRequest
 from runyard.services.signed import signed_url
 from runyard.storage.db import Run
 
 router = APIRouter(prefix="/v1/applications/{app_id}/runs", tags=["runs"])
 FormatQuery = Annotated[str | None, Query(alias="format")]
-LEGACY_RUN_LIST = 1000
 SMALL_OUTPUT = 256 * 1024  # outputs up to this size are answered in one body instead of streamed
 # A long-polled result (``?wait=``) carries its output inline up to this size (the SDKs' inline limit for
 # inputs and outputs), as a download URL beyond it, and then says so in this header.
@@ -95,12 +95,9 @@ def run_type(configuration: dict[str, Any]) -> str:
 
 
 @router.get("")
-def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> dict[str, Any]:
-    page = reads.list_runs(platform, principal, app_id, token=paging.token, limit=paging.limit or LEGACY_RUN_LIST)
-    out: dict[str, Any] = {"runs": [views.run_list_item(r) for r in page.items]}
-    if page.next_token:
-        out["next_page_token"] = page.next_token
-    return out
+def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, query: ListQueryDep) -> dict[str, Any]:
+    """The application's runs newest first; filters and ``limit`` are Runyard extensions (docs/console.md)."""
+    return page_body(listing.list_app_runs(platform, principal, app_id, query.filter, token=query.token, limit=query.limit))
 
 
 @router.get("/{run_id}/metadata", response_model=None)

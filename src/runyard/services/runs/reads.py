@@ -1,4 +1,4 @@
-"""Reading runs (one, a page, the account's queue) and the caller's changes to them: cancel, delete, rename."""
+"""Reading runs (one, the account's queue; lists are in ``listing``) and the caller's changes to them: cancel, delete, rename."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from runyard.domain.runs import RunStatus
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import run_prefix
 from runyard.services.events import record_run_status
-from runyard.services.pagination import Page, paginate_rows
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Application, Run
 
@@ -42,30 +41,6 @@ def get_run(platform: Platform, principal: Principal, app_id: str, run_id: str) 
     with platform.db.session() as s:
         load_run(s, load_app(s, principal, app_id), run_id)  # raises the right NotFound
     raise NotFound(f"run {run_id!r} of application {app_id!r} does not exist")  # pragma: no cover - a race with a delete
-
-
-# Listing runs is a read of one index range: like ``_RUN_OF_APP``, a Core statement on a plain connection.
-# The application is a scalar subquery, not a join: PostgreSQL then knows ``app_pk`` is one value and
-# reads the (app_pk, created_at, id) index in order, 51 rows; with a join it sorted all the app's runs
-# (585 ms at a million runs).
-_APP_PK = (
-    select(Application.__table__.c.pk)
-    .where(Application.__table__.c.account_id == bindparam("account_id"), Application.__table__.c.id == bindparam("app_id"))
-    .scalar_subquery()
-)
-_RUNS_OF_APP = select(Run.__table__).where(Run.__table__.c.app_pk == _APP_PK)
-
-
-def list_runs(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[Run]:
-    """The caller's runs newest first, read-only rows with ``Run``'s columns; ``NotFound`` if the app is not theirs."""
-    table = Run.__table__
-    with platform.db.engine.connect() as conn:
-        page = paginate_rows(conn, _RUNS_OF_APP, created=table.c.created_at, key=table.c.id, token=token, limit=limit,
-                             params={"account_id": principal.account_id, "app_id": app_id})
-    if not page.items:
-        with platform.db.session() as s:
-            load_app(s, principal, app_id)  # an app without (more) runs, or the right NotFound
-    return page  # type: ignore[return-value]  # Rows with Run's columns
 
 
 def cancel_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> None:

@@ -191,11 +191,16 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_queue", "status", "execution_class", "priority", "created_at"),
         Index("ix_runs_app_created", "app_pk", "created_at", "id"),
+        # The runs list's filters, each in the list's order (services/runs/listing.py says which serves which).
+        Index("ix_runs_app_status", "app_pk", "status", "created_at", "id"),
+        Index("ix_runs_app_instance", "app_pk", "instance_id", "status", "created_at", "id"),
+        Index("ix_runs_app_version", "app_pk", "version_id", "status", "created_at", "id"),
+        Index("ix_runs_account_status", "account_id", "status", "created_at", "id"),
         UniqueConstraint("app_pk", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     app_pk: Mapped[int] = mapped_column(ForeignKey("applications.pk", ondelete="CASCADE"))
-    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))  # indexed by ix_runs_account_status
     app_id: Mapped[str] = mapped_column(String(128))
     instance_id: Mapped[str] = mapped_column(String(128), default="")
     version_id: Mapped[str] = mapped_column(String(128), default="")
