@@ -1,15 +1,17 @@
 // Runs: an application's (/app/{app}/runs) or the whole account's (/runs), filtered by status,
 // instance, version and time (all in the URL), a page at a time, with statuses that change live.
 import {api} from '../api.js';
-import {errorBox, loading} from '../components/flash.js';
+import {errorBox, flash, loading} from '../components/flash.js';
 import {runColumns, runFromEvent} from '../components/runs.js';
+import {TERMINAL} from '../components/status.js';
 import {pager, table, tableRow} from '../components/table.js';
 import {h, replace} from '../dom.js';
 import {apiApp, appUrl} from '../links.js';
 import {subscribe} from '../live.js';
 
 const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
-const FILTERS = ['status', 'instance', 'version', 'from', 'to'];
+const FILTERS = ['app', 'status', 'instance', 'version', 'from', 'to'];
+const PAGE_SIZE = 25;
 
 const items = (page) => (Array.isArray(page) ? page : page.items || page.runs || []);
 
@@ -21,16 +23,16 @@ function iso(local) {
 }
 
 /** The API's query for the page's filters (the API of the runs list: see docs/console.md). */
-export function apiQuery(filters, token) {
+export function apiQuery(filters, token, limit = PAGE_SIZE) {
   return {
-    pagereturn: 'true', pagetoken: token || null,
+    pagereturn: 'true', pagetoken: token || null, limit, application_id: filters.app || null,
     status: filters.status || null, instance_id: filters.instance || null, version_id: filters.version || null,
     created_after: iso(filters.from), created_before: iso(filters.to),
   };
 }
 
 function matches(run, filters, appId) {
-  if (appId && run.application_id !== appId) return false;
+  if ((appId || filters.app) && run.application_id !== (appId || filters.app)) return false;
   if (filters.status && run.status_v2 !== filters.status) return false;
   if (filters.instance && run.application_instance_id !== filters.instance) return false;
   if (filters.version && run.application_version_id !== filters.version) return false;
@@ -53,8 +55,15 @@ export default async function render(root, params, query, ctx) {
   const title = appId ? `Runs of ${appId}` : 'Runs';
   ctx.setTitle(title);
   const listUrl = appId ? `${apiApp(appId)}/runs` : '/v1/runs';
+  const limit = Math.min(100, Math.max(1, Number.parseInt(query.limit, 10) || PAGE_SIZE));
   let instanceOptions = [];
   let versionOptions = [];
+  let appOptions = [];
+  if (!appId) {
+    const apps = await api.get('/v1/applications', {pagereturn: 'true'}, {signal: ctx.signal});
+    appOptions = items(apps).map((a) => ({value: a.id, label: a.name && a.name !== a.id ? `${a.name} (${a.id})` : a.id}));
+    if (filters.app && !appOptions.some((o) => o.value === filters.app)) appOptions.push({value: filters.app, label: filters.app});
+  }
   if (appId) {
     const [instances, versions] = await Promise.all([
       api.get(`${apiApp(appId)}/instances`, {}, {signal: ctx.signal}),
@@ -65,6 +74,7 @@ export default async function render(root, params, query, ctx) {
   }
 
   const form = h('form', {class: 'filters', role: 'search', 'aria-label': 'Filter runs'},
+    appId ? null : select('app', 'Application', filters.app, appOptions),
     select('status', 'Status', filters.status, STATUSES.map((s) => ({value: s, label: s}))),
     appId ? select('instance', 'Instance', filters.instance, instanceOptions)
       : h('div', {class: 'field'}, h('label', {for: 'instance'}, 'Instance'), h('input', {id: 'instance', name: 'instance', value: filters.instance, size: 14})),
@@ -74,7 +84,7 @@ export default async function render(root, params, query, ctx) {
     dateField('to', 'Created until', filters.to),
     h('div', {class: 'field'}, h('button', {type: 'submit', class: 'button primary'}, 'Apply filters')),
     h('div', {class: 'field'}, h('button', {type: 'button', class: 'button', onclick: () => {
-      for (const k of FILTERS) form.elements[k].value = '';
+      for (const k of FILTERS) if (form.elements[k]) form.elements[k].value = '';
       apply();
     }}, 'Clear')));
   const live = h('span', {class: 'live-indicator', 'data-state': 'connecting', role: 'status'}, 'Connecting for live updates…');
@@ -88,6 +98,21 @@ export default async function render(root, params, query, ctx) {
 
   const tokens = [typeof query.page === 'string' ? query.page : null];
   const columns = runColumns({showApp: !appId});
+  if (api.can('operator')) {
+    columns.push({label: 'Actions', render: (r) => (TERMINAL.has(r.status_v2) ? '' : h('button', {
+      type: 'button', class: 'button small danger', 'aria-label': `Cancel run ${r.id}`,
+      onclick: async (event) => {
+        const button = event.currentTarget;
+        button.disabled = true;
+        try {
+          await api.patch(`${apiApp(r.application_id)}/runs/${encodeURIComponent(r.id)}/cancel`);
+          button.textContent = 'Canceling…';
+        } catch (err) {
+          button.disabled = false;
+          flash(body, err, {title: `Run ${r.id} could not be canceled`});
+        }
+      }}, 'Cancel'))});
+  }
   let tbody = null;
   const rows = new Map(); // run id -> its row data, for live updates
 
@@ -95,7 +120,7 @@ export default async function render(root, params, query, ctx) {
     replace(body, loading('Loading runs…'));
     let page;
     try {
-      page = await api.get(listUrl, apiQuery(filters, tokens[tokens.length - 1]), {signal: ctx.signal});
+      page = await api.get(listUrl, apiQuery(filters, tokens[tokens.length - 1], limit), {signal: ctx.signal});
     } catch (err) {
       if (err.name !== 'AbortError') replace(body, errorBox(err, {title: 'The runs could not be loaded'}));
       return;
@@ -116,10 +141,11 @@ export default async function render(root, params, query, ctx) {
     }));
   };
 
-  const syncUrl = () => ctx.setQuery({...filters, page: tokens[tokens.length - 1]});
+  const syncUrl = () => ctx.setQuery({...filters, page: tokens[tokens.length - 1],
+    limit: limit === PAGE_SIZE ? null : limit});
 
   const apply = () => {
-    for (const k of FILTERS) filters[k] = form.elements[k].value;
+    for (const k of FILTERS) filters[k] = form.elements[k] ? form.elements[k].value : '';
     tokens.length = 1;
     tokens[0] = null;
     syncUrl();
