@@ -106,8 +106,9 @@ export function runValue(run, metric) {
  * runList(el, ctx, {path, caption, extraColumns, empty}) draws a paginated run list from `path` (an
  * endpoint answering {runs, next_page_token} with pagereturn=true); returns {reload}.
  */
-export function runList(el, ctx, {path, app, caption = 'Runs', extraColumns = [], empty = 'No runs yet.'}) {
+export function runList(el, ctx, {path, app, caption = 'Runs', extraColumns = [], empty = 'No runs yet.', first = null}) {
   const tokens = [null];
+  let pending = first; // the first page, when the caller already asked for it (in parallel with its own reads)
   const columns = [
     {label: 'Run', render: (r) => h('a', {href: runUrl(app, r.id)}, r.name || r.id)},
     {label: 'Status', render: (r) => statusBadge(r.status_v2)},
@@ -117,11 +118,12 @@ export function runList(el, ctx, {path, app, caption = 'Runs', extraColumns = []
   const draw = async () => {
     let page;
     try {
-      page = await api.get(path, {pagereturn: 'true', pagetoken: tokens[tokens.length - 1]}, {signal: ctx.signal});
+      page = await (pending || api.get(path, {pagereturn: 'true', pagetoken: tokens[tokens.length - 1]}, {signal: ctx.signal}));
     } catch (err) {
       if (err.name !== 'AbortError') replace(el, errorBox(err, {title: 'The runs could not be loaded'}));
       return;
     }
+    pending = null;
     const runs = itemsOf(page, 'runs');
     replace(el, table({caption, columns, rows: runs, rowKey: (r) => r.id, empty}),
       runs.length || tokens.length > 1 ? pager({label: `${caption}: pages`, hasPrev: tokens.length > 1,
