@@ -59,3 +59,10 @@ def test_a_managed_inputs_data_downloads_through_a_signed_url(lab: Lab) -> None:
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
     assert lab.api.get(path, headers={"Authorization": f"Bearer {other_account_key(lab)}"}).status_code == 404
     assert lab.api.client.get(path).status_code == 401
+
+
+def test_the_console_reads_are_in_the_openapi_document(lab: Lab) -> None:
+    paths = ok(lab.api.client.get("/openapi.json"))["paths"]
+    assert "get" in paths["/v1/applications/{app_id}/inputs/{input_id}/download"]
+    runs = paths["/v1/applications/{app_id}/experiments/batch/{exp_id}/runs"]["get"]
+    assert {p["name"] for p in runs["parameters"]} >= {"pagereturn", "pagetoken"}
