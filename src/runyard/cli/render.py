@@ -185,6 +185,8 @@ def run_information(info: Any) -> Table:
     ]
     if m.error:
         rows.append(("error", Text(m.error, style="red")))
+    if getattr(info, "console_url", ""):
+        rows.append(("console", info.console_url))
     return fields(rows)
 
 

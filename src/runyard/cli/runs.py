@@ -64,7 +64,10 @@ def submit(
         run_id = target.new_run(input=data, instance_id=instance, name=name, description=description,
                                 options=options or None, configuration=configuration)
     if not wait:
-        cli.emit({"run_id": run_id}, lambda: run_id)
+        link = target.run_console_url(run_id)
+        cli.emit({"run_id": run_id, "console_url": link}, lambda: run_id)
+        if not cli.json:
+            render.err.print(f"console: {link}", soft_wrap=True)  # stderr: stdout stays the bare id for scripts
         return
     _show_result(cli, _wait(cli, target, run_id, timeout))
 

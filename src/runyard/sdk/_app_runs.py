@@ -223,8 +223,11 @@ class RunsMixin:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _console_url(self, run_id: str) -> str:
+    def run_console_url(self, run_id: str) -> str:
+        """The run's page in the web console (the server's own console unless ``console_url`` says otherwise)."""
         return f"{self.client.console_url}/app/{self.id}/run/{run_id}?view=details"
+
+    _console_url = run_console_url
 
     def _run_result(self, run_id: str, info: RunInformation) -> RunResult:
         large = needs_download(info, output=True)

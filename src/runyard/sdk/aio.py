@@ -219,5 +219,8 @@ class AsyncApplication:
             result.output = (await self.client.request("GET", url.url, headers=_JSON_HEADERS)).json()
         return result
 
-    def _console_url(self, run_id: str) -> str:
+    def run_console_url(self, run_id: str) -> str:
+        """The run's page in the web console (the server's own console unless ``console_url`` says otherwise)."""
         return f"{self.client.console_url}/app/{self.id}/run/{run_id}?view=details"
+
+    _console_url = run_console_url

@@ -115,3 +115,10 @@ export function fmtNumber(value) {
 export function setTitle(name) {
   document.title = name ? `${name} · Runyard` : 'Runyard';
 }
+
+/** Keep every <time> made by timeEl saying how long ago it was (called once, by main.js). */
+export function refreshTimes(root = document, everyMs = 20000) {
+  return setInterval(() => {
+    for (const el of root.querySelectorAll('time[datetime]')) el.textContent = fmtRelative(el.getAttribute('datetime'));
+  }, everyMs);
+}

@@ -1,7 +1,7 @@
 // The console's entry point: routes each URL to its page, behind sign-in, inside the layout.
 import {ApiError, api} from './api.js';
 import {errorBox, loading} from './components/flash.js';
-import {h, replace, setTitle} from './dom.js';
+import {h, refreshTimes, replace, setTitle} from './dom.js';
 import {renderHeader} from './layout.js';
 import {currentQuery, match, navigate, setQuery, start} from './router.js';
 import './routes.js';
@@ -38,7 +38,7 @@ async function onRoute(pathname, query, {focus}) {
     return;
   }
   if (mine !== generation) return;
-  if (found && !found.route.options.public && !session) {
+  if (!session && !(found && found.route.options.public)) {
     navigate(`/sign-in?next=${encodeURIComponent(pathname + location.search)}`, {replace: true});
     return;
   }
@@ -76,4 +76,5 @@ async function onRoute(pathname, query, {focus}) {
   }
 }
 
+refreshTimes();
 start(onRoute);

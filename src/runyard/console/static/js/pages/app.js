@@ -2,10 +2,11 @@
 import {api} from '../api.js';
 import {jsonTree} from '../components/json-tree.js';
 import {errorBox, loading} from '../components/flash.js';
-import {runColumns} from '../components/runs.js';
+import {followRuns, runColumns} from '../components/runs.js';
 import {facts, table} from '../components/table.js';
 import {h, replace, timeEl} from '../dom.js';
 import {apiApp, appRunsUrl, appUrl} from '../links.js';
+import {subscribe} from '../live.js';
 
 const items = (page) => (Array.isArray(page) ? page : page.items || page.runs || []);
 
@@ -20,7 +21,7 @@ function lockBadge(locked) {
 function configuration(instance) {
   const config = instance.configuration || {};
   if (!Object.keys(config).length) return h('span', {class: 'muted'}, 'defaults');
-  return jsonTree(config, {label: `Configuration of ${instance.id}`, openDepth: 1});
+  return jsonTree(config, {label: `Configuration of ${instance.id}`, openDepth: 3});
 }
 
 async function fill(container, load, draw, what) {
@@ -58,11 +59,19 @@ export default async function render(root, params, query, ctx) {
       section('Versions', 'versions', versions),
       section('Instances', 'instances', instances)));
 
+  // Recent runs follow the account's event stream: statuses move, new runs appear at the top.
+  const shown = new Map();
+  const columns = runColumns();
+  const unsubscribe = subscribe(`/v1/events?application_id=${encodeURIComponent(app.id)}&event_type=run.status`, {
+    'run.status': followRuns({columns, rows: shown, tbody: () => runs.querySelector('tbody'),
+      accept: (run) => !run.experiment_id && run.status_v2 === 'queued'}),
+  });
   await Promise.all([
-    fill(runs, () => api.get(`${base}/runs`, {pagereturn: 'true'}, {signal: ctx.signal}), (page) => {
+    fill(runs, () => api.get(`${base}/runs`, {pagereturn: 'true', limit: 10}, {signal: ctx.signal}), (page) => {
       const rows = items(page).slice(0, 10);
+      for (const r of rows) shown.set(r.id, r);
       return h('div', {},
-        table({caption: 'Recent runs', captionHidden: true, columns: runColumns(), rows, rowKey: (r) => r.id,
+        table({caption: 'Recent runs', captionHidden: true, columns, rows, rowKey: (r) => r.id,
           empty: 'No runs yet. Start one with the nextmv SDK or the runyard CLI.'}),
         rows.length ? h('p', {}, h('a', {href: appRunsUrl(app.id)}, 'See all runs, with filters →')) : null);
     }, 'runs'),
@@ -87,4 +96,5 @@ export default async function render(root, params, query, ctx) {
         {label: 'Lock', render: (i) => lockBadge(i.locked)},
       ]}), 'instances'),
   ]);
+  return unsubscribe;
 }

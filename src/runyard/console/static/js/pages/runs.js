@@ -2,10 +2,10 @@
 // instance, version and time (all in the URL), a page at a time, with statuses that change live.
 import {api} from '../api.js';
 import {errorBox, flash, loading} from '../components/flash.js';
-import {runColumns, runFromEvent} from '../components/runs.js';
+import {followRuns, runColumns} from '../components/runs.js';
 import {TERMINAL} from '../components/status.js';
-import {pager, table, tableRow} from '../components/table.js';
-import {h, replace} from '../dom.js';
+import {pager, table} from '../components/table.js';
+import {append, h, replace} from '../dom.js';
 import {apiApp, appUrl} from '../links.js';
 import {subscribe} from '../live.js';
 
@@ -70,6 +70,9 @@ export default async function render(root, params, query, ctx) {
       api.get(`${apiApp(appId)}/versions`, {}, {signal: ctx.signal}),
     ]);
     instanceOptions = items(instances).map((i) => ({value: i.id, label: i.name && i.name !== i.id ? `${i.name} (${i.id})` : i.id}));
+    for (const builtIn of ['latest', 'devint']) { // every app has these two, running its latest pushed code
+      if (!instanceOptions.some((o) => o.value === builtIn)) instanceOptions.push({value: builtIn, label: `${builtIn} (built-in)`});
+    }
     versionOptions = items(versions).map((v) => ({value: v.id, label: v.name && v.name !== v.id ? `${v.name} (${v.id})` : v.id}));
   }
 
@@ -89,12 +92,12 @@ export default async function render(root, params, query, ctx) {
     }}, 'Clear')));
   const live = h('span', {class: 'live-indicator', 'data-state': 'connecting', role: 'status'}, 'Connecting for live updates…');
   const body = h('div', {}, loading('Loading runs…'));
-  root.append(
+  append(root, [
     appId ? h('nav', {class: 'breadcrumbs', 'aria-label': 'Breadcrumbs'}, h('ol', {},
       h('li', {}, h('a', {href: '/apps'}, 'Applications')), h('li', {}, h('a', {href: appUrl(appId)}, appId)),
       h('li', {}, h('span', {'aria-current': 'page'}, 'Runs')))) : null,
     h('div', {class: 'page-head'}, h('h1', {}, title), live),
-    form, body);
+    form, body]);
 
   const tokens = [typeof query.page === 'string' ? query.page : null];
   const columns = runColumns({showApp: !appId});
@@ -153,29 +156,17 @@ export default async function render(root, params, query, ctx) {
   };
   form.addEventListener('submit', (event) => { event.preventDefault(); apply(); });
 
-  const onStatus = (envelope) => {
-    const run = runFromEvent(envelope.data || {});
-    const known = rows.get(run.id);
-    if (known) {
-      const merged = {...known, status_v2: run.status_v2, duration_ms: run.duration_ms ?? known.duration_ms};
-      rows.set(run.id, merged);
-      const old = tbody && tbody.querySelector(`tr[data-key="${CSS.escape(run.id)}"]`);
-      if (old) {
-        if (filters.status && merged.status_v2 !== filters.status) old.classList.add('stale');
-        old.replaceWith(tableRow(columns, merged, (r) => r.id));
-      }
-    } else if (tokens.length === 1 && !run.experiment_id && matches(run, filters, appId)) {
-      rows.set(run.id, run);
-      if (!tbody) { show(); return; }
-      tbody.prepend(tableRow(columns, run, (r) => r.id));
-    }
-  };
+  const onStatus = followRuns({
+    columns, rows, tbody: () => tbody,
+    accept: (run) => tokens.length === 1 && !run.experiment_id && matches(run, filters, appId),
+    onMissingTable: () => show(), // the first run on an empty list: draw the table
+  });
   const unsubscribe = subscribe(appId ? `/v1/events?application_id=${encodeURIComponent(appId)}&event_type=run.status`
     : '/v1/events?event_type=run.status', {
     'run.status': onStatus,
     open: () => { live.dataset.state = 'live'; live.textContent = 'Live'; },
     error: () => { live.dataset.state = 'offline'; live.textContent = 'Reconnecting…'; },
   });
-  await show();
+  show(); // not awaited: the page is usable (and focusable) while the first page of runs loads
   return unsubscribe;
 }
