@@ -63,6 +63,7 @@ def test_batch_experiment_shows_one_box_per_instance_a_summary_and_its_runs(page
     assert summary.locator("td.num").first.evaluate("td => getComputedStyle(td).textAlign") == "right"
 
     runs = page.get_by_role("table", name=re.compile("^Runs of baseline vs candidate"))
+    runs.get_by_role("row").nth(10).wait_for()
     assert runs.get_by_role("row").count() == 11  # header + 10 runs
     first = runs.get_by_role("link").first
     href = first.get_attribute("href")
@@ -183,6 +184,7 @@ def test_input_sets_and_managed_inputs_with_download(page: Any, data: dict[str, 
     shot(page, "managed-input")
     page.goto(f"/input-sets?app={app}&tab=inputs")
     assert page.get_by_role("tab", name="Managed inputs").get_attribute("aria-selected") == "true"
+    page.get_by_role("tabpanel").locator("tbody tr").nth(4).wait_for()
     assert page.get_by_role("tabpanel").locator("tbody tr").count() == 5
     axe(page, context="managed inputs list")
     assert page.errors == []
