@@ -134,3 +134,24 @@ def test_ensemble_definition_and_run_show_the_winner_and_its_rule(page: Any, con
     axe(page, context="ensemble run page")
     shot(page, "ensemble-run")
     assert page.errors == []
+
+
+def test_a_viewer_cannot_start_a_test_on_the_page_or_through_the_api(viewer_page: Any, console_server: ConsoleServer,
+                                                                      apps: dict[str, Any], shot: Any) -> None:
+    a = apps["switchback"]
+    app_id = a["app_id"]
+    ok(console_server.server.api("POST", f"v1/applications/{app_id}/experiments/switchback", json={
+        "id": f"{app_id}-sw2", "name": "viewer looks", "generate_random_plan": {"unit_duration_minutes": 30, "units": 4},
+        "comparison": {"baseline_instance_id": a["base"], "candidate_instance_id": a["cand"]}}))
+    page = viewer_page
+    page.goto(f"/app/{app_id}/experiments/switchback/{app_id}-sw2")
+    page.get_by_role("heading", name="viewer looks", level=1).wait_for()
+    page.locator("svg.plan-timeline").wait_for()
+    assert page.get_by_role("button", name="Start").count() == 0
+    status = page.evaluate("""async (path) => {
+        const s = await (await fetch('/v1/console/session')).json();
+        return (await fetch(path, {method: 'PUT', headers: {'X-CSRF-Token': s.csrf_token}})).status;
+    }""", f"/v1/applications/{app_id}/experiments/switchback/{app_id}-sw2/start")
+    assert status == 403
+    shot(page, "switchback-viewer")
+    assert page.errors == []
