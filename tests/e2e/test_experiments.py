@@ -177,11 +177,15 @@ def test_input_sets_and_managed_inputs_with_download(page: Any, data: dict[str, 
 
     inputs.get_by_role("link", name="input x=2").click()
     page.get_by_role("heading", name="input x=2", level=1).wait_for()
-    assert "upload" in page.locator(".card").inner_text()
+    assert "upload" in page.locator(".card").first.inner_text()
+    tree = page.get_by_role("list", name="Input input x=2")  # the JSON drawn as a tree
+    tree.get_by_text("x:").wait_for()
+    assert "2" in tree.inner_text()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the input input x=2").click()
     assert json.loads(Path(download.value.path()).read_text()) == {"x": 2}
     shot(page, "managed-input")
+    axe(page, context="managed input page")
     page.goto(f"/input-sets?app={app}&tab=inputs")
     assert page.get_by_role("tab", name="Managed inputs").get_attribute("aria-selected") == "true"
     page.get_by_role("tabpanel").locator("tbody tr").nth(4).wait_for()

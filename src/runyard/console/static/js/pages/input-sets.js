@@ -1,7 +1,8 @@
 // Input sets and managed inputs: lists per application, an input set with its inputs, and a managed
 // input with its data to download (through a signed URL the API hands out).
 import {api} from '../api.js';
-import {errorBox} from '../components/flash.js';
+import {errorBox, loading} from '../components/flash.js';
+import {jsonTree} from '../components/json-tree.js';
 import {tabs} from '../components/tabs.js';
 import {facts, table} from '../components/table.js';
 import {h, replace, timeEl} from '../dom.js';
@@ -9,6 +10,23 @@ import {appUrl} from '../links.js';
 import {apiApp, appPicker, breadcrumbs, idCode, inputSetUrl, inputUrl, pagedTable, runUrl} from './exp-common.js';
 
 const formatOf = (m) => ((m.format || {}).input || {}).type || 'json';
+const PREVIEW_MAX = 1024 * 1024; // a larger input is downloaded, not drawn
+
+/** A JSON input drawn as a tree, read through its signed URL when that is this server's (not an object store's). */
+async function preview(el, app, m, ctx) {
+  if (formatOf(m) !== 'json') { replace(el, h('p', {class: 'muted'}, `A ${formatOf(m)} input: download it to look inside.`)); return; }
+  replace(el, loading('Loading the input…'));
+  try {
+    const {url} = await api.get(`${apiApp(app)}/inputs/${encodeURIComponent(m.id)}/download`, {}, {signal: ctx.signal});
+    if (new URL(url, location.href).origin !== location.origin) { replace(el, h('p', {class: 'muted'}, 'Stored in object storage: download it to look inside.')); return; }
+    const response = await fetch(url, {signal: ctx.signal});
+    const size = Number(response.headers.get('content-length') || 0);
+    if (!response.ok || size > PREVIEW_MAX) { replace(el, h('p', {class: 'muted'}, size > PREVIEW_MAX ? 'Too large to show here: download it.' : `The input could not be read (${response.status}).`)); return; }
+    replace(el, jsonTree(await response.json(), {label: `Input ${m.name || m.id}`, openDepth: 2}));
+  } catch (err) {
+    if (err.name !== 'AbortError') replace(el, errorBox(err, {title: 'The input could not be shown'}));
+  }
+}
 
 /** A button that asks the API for a signed download URL of `input` and follows it. */
 function downloadButton(app, input, label = 'Download') {
@@ -81,6 +99,9 @@ async function managedInput(root, app, id, ctx) {
     h('div', {class: 'card'}, facts([['ID', idCode(m.id)], ['Format', formatOf(m)],
       ['From', m.run_id ? h('a', {href: runUrl(app, m.run_id)}, `run ${m.run_id}`) : m.upload_id ? `upload ${m.upload_id}` : '—'],
       ['Created', timeEl(m.created_at)], ['Updated', timeEl(m.updated_at)]])));
+  const content = h('div', {class: 'card'});
+  root.append(h('h2', {}, 'Content'), content);
+  await preview(content, app, m, ctx);
 }
 
 export default async function render(root, params, query, ctx) {
