@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WHAT = {
+    "P9B": "console: time to a rendered batch-experiment page in headless Chromium",
     "P1": "submit → result, trivial JSON app (Runyard SDK, long-poll)",
     "P2": "throughput of a fan-out of trivial runs",
     "P3": "GET …/runs/{id}/metadata, 64 connections (wrk)",
@@ -36,7 +37,16 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3, "P3R": _p3r}[kind](result)
+    return {"P9B": _p9b, "P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3, "P3R": _p3r}[kind](result)
+
+
+def _p9b(r: dict[str, Any]) -> list[Row]:
+    big, base = r["big"], r["baseline"]
+    return [Row("P9B", f"{WHAT['P9B']}: {r['runs']:,} runs, {r['rounds']} rounds ({r['chromium']})",
+                f"p50 {big['p50_ms']:.0f} ms, p95 {big['p95_ms']:.0f} ms, max {big['max_ms']:.0f} ms",
+                f"2-run experiment, same page: p50 {base['p50_ms']:.0f} ms, p95 {base['p95_ms']:.0f} ms",
+                f"p50 {big['p50_ms'] / base['p50_ms']:.2f}× the nearly empty page",
+                f"p95 < {r['goal']['p95_below_ms']:g} ms", r["goal"]["met"])]
 
 
 def _p8(r: dict[str, Any]) -> list[Row]:

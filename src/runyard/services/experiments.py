@@ -271,6 +271,14 @@ def batch_runs(platform: Platform, principal: Principal, app_id: str, exp_id: st
         return _runs(s, exp)
 
 
+def batch_runs_page(platform: Platform, principal: Principal, app_id: str, exp_id: str, *, token: str | None, limit: int) -> Page[Run]:
+    """One page of an experiment's runs, newest first (the console's run list of a large experiment)."""
+    with platform.db.session() as s:
+        exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
+        query = select(Run).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id)
+        return paginate(s, query, created=Run.created_at, key=Run.id, token=token, limit=limit)
+
+
 def list_batches(
     platform: Platform, principal: Principal, app_id: str, *, kind: str | None, token: str | None, limit: int | None
 ) -> tuple[list[tuple[Experiment, Counts]], str | None]:

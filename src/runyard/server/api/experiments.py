@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from runyard.domain.errors import Invalid
 from runyard.server.api.applications import listing
-from runyard.server.deps import Developer, Operator, PagingDep, PlatformDep, Viewer
+from runyard.server.deps import PAGE_SIZE, Developer, Operator, PagingDep, PlatformDep, Viewer, base_url
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import requests as rq
 from runyard.server.schemas import views
 from runyard.services import acceptance, inputs
 from runyard.services import experiments as exps
+from runyard.services.signed import signed_url
 
 router = APIRouter(prefix="/v1/applications/{app_id}", tags=["experiments"])
 
@@ -36,6 +37,13 @@ def create_managed_input(app_id: str, body: rq.ManagedInputCreate, platform: Pla
 @router.get("/inputs/{input_id}")
 def get_managed_input(app_id: str, input_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
     return ev.managed_input(inputs.get_managed_input(platform, principal, app_id, input_id))
+
+
+@router.get("/inputs/{input_id}/download")
+def download_managed_input(app_id: str, input_id: str, request: Request, platform: PlatformDep, principal: Viewer) -> dict[str, str]:
+    """A signed URL to the managed input's data (a Runyard extension; the URL carries no key)."""
+    key = inputs.get_managed_input(platform, principal, app_id, input_id).blob_key
+    return {"url": signed_url(platform, base_url(request), "GET", key)}
 
 
 @router.put("/inputs/{input_id}")
@@ -134,8 +142,12 @@ def get_batch_metadata(app_id: str, exp_id: str, platform: PlatformDep, principa
 
 
 @router.get("/experiments/batch/{exp_id}/runs")
-def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
-    return {"runs": [views.run_list_item(r) for r in exps.batch_runs(platform, principal, app_id, exp_id)]}
+def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> dict[str, Any]:
+    """Every run (the SDKs' shape); with ``pagereturn=true`` (a Runyard extension) a page, newest first."""
+    if not paging.paginated:
+        return {"runs": [views.run_list_item(r) for r in exps.batch_runs(platform, principal, app_id, exp_id)]}
+    page = exps.batch_runs_page(platform, principal, app_id, exp_id, token=paging.token, limit=PAGE_SIZE)
+    return listing([views.run_list_item(r) for r in page.items], page.next_token, True, key="runs")
 
 
 @router.patch("/experiments/batch/{exp_id}")

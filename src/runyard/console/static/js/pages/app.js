@@ -5,7 +5,7 @@ import {errorBox, loading} from '../components/flash.js';
 import {followRuns, runColumns} from '../components/runs.js';
 import {facts, table} from '../components/table.js';
 import {h, replace, timeEl} from '../dom.js';
-import {apiApp, appRunsUrl} from '../links.js';
+import {apiApp, appRunsUrl, appUrl} from '../links.js';
 import {subscribe} from '../live.js';
 
 const items = (page) => (Array.isArray(page) ? page : page.items || page.runs || []);
@@ -43,7 +43,9 @@ export default async function render(root, params, query, ctx) {
     h('nav', {class: 'breadcrumbs', 'aria-label': 'Breadcrumbs'}, h('ol', {},
       h('li', {}, h('a', {href: '/apps'}, 'Applications')), h('li', {}, h('span', {'aria-current': 'page'}, app.id)))),
     h('div', {class: 'page-head'}, h('h1', {}, app.name || app.id),
-      h('div', {class: 'actions'}, h('a', {href: appRunsUrl(app.id), class: 'button'}, 'All runs'))),
+      h('div', {class: 'actions'}, h('a', {href: appRunsUrl(app.id), class: 'button'}, 'All runs'),
+        h('a', {href: `${appUrl(app.id)}/experiments`, class: 'button'}, 'Experiments'),
+        h('a', {href: `${appUrl(app.id)}/input-sets`, class: 'button'}, 'Input sets'))),
     h('div', {class: 'card'}, facts([
       ['ID', h('code', {}, app.id)],
       ['Description', app.description],
