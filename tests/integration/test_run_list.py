@@ -74,6 +74,7 @@ def _all_pages(api: Api, path: str, query: dict[str, str], limit: int) -> list[s
         params = {**query, "pagereturn": "true", "limit": str(limit), **({"pagetoken": token} if token else {})}
         answer = api.get(path, params=params)
         assert answer.status_code == 200, answer.text
+        assert answer.headers["server-timing"].startswith("app;dur="), answer.headers  # what benchmark P9 reads
         body = answer.json()
         assert len(body["runs"]) <= limit
         ids += [r["id"] for r in body["runs"]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Row, Select, literal, select, tuple_, union_all
+from sqlalchemy import Connection, Integer, Row, Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -94,22 +94,42 @@ def paginate_rows(
     return _page(rows, limit, created.key, key.key)  # type: ignore[arg-type]  # a table column has a key
 
 
-def paginate_union(
-    conn: Connection,
-    branches: list[Select[Any]],
-    *,
-    created: ColumnElement[Any],
-    key: ColumnElement[Any],
-    token: str | None,
-    limit: int,
-) -> Page[Row[Any]]:
-    """``paginate_rows`` over the union of ``branches``: selects of one table, each an ordered index range
-    (e.g. one per status of a status filter). Each branch gives its newest ``limit + 1`` rows after the
-    token and the page is the newest of those few, so the page costs the same whatever the table's size
-    and the union is never sorted as a whole. The branches must not overlap."""
+
+def keyset_union(branches: list[Select[Any]], *, created: ColumnElement[Any], key: ColumnElement[Any], after: bool) -> Select[Any]:
+    """One statement for a page of the union of ``branches`` (selects of one table, each an ordered index
+    range, e.g. one per status of a status filter; they must not overlap): each branch gives its newest
+    ``page_limit`` rows (after ``page_created``, ``page_key`` when ``after``), and the page is the newest of
+    those few, so it costs the same whatever the table's size and the union is never sorted as a whole.
+    Build it once per shape and bind ``keyset_params`` (SQLAlchemy spends milliseconds building a
+    union of wide subqueries; a built statement is compiled once and cached)."""
+    limit = bindparam("page_limit", type_=Integer)
+
+    def ranged(query: Select[Any]) -> Select[Any]:
+        query = query.order_by(created.desc(), key.desc())
+        if after:
+            mark = tuple_(bindparam("page_created", type_=created.type), bindparam("page_key", type_=key.type))
+            query = query.where(tuple_(created, key) < mark)
+        return query.limit(limit)
+
     if len(branches) == 1:
-        return paginate_rows(conn, branches[0], created=created, key=key, token=token, limit=limit)
-    parts = [select(_keyset(b, created, key, token).limit(limit + 1).subquery()) for b in branches]
-    merged = union_all(*parts).subquery()
-    query = select(merged).order_by(merged.c[created.key].desc(), merged.c[key.key].desc()).limit(limit + 1)  # type: ignore[index]
-    return _page(list(conn.execute(query).all()), limit, created.key, key.key)  # type: ignore[arg-type]
+        return ranged(branches[0])
+    # The branches carry only the keys (read from their index alone); the page's rows are then read by key.
+    narrow = [select(ranged(b.with_only_columns(created, key)).subquery()) for b in branches]
+    merged = union_all(*narrow).subquery()
+    newest = select(merged).order_by(merged.c[created.key].desc(), merged.c[key.key].desc()).limit(limit).subquery()  # type: ignore[index]
+    table = key.table  # type: ignore[attr-defined]
+    return (select(table).join(newest, key == newest.c[key.key])
+            .order_by(newest.c[created.key].desc(), newest.c[key.key].desc()))
+
+
+def keyset_params(token: str | None, limit: int) -> dict[str, Any]:
+    """The parameters of a ``keyset_union`` statement for the page after ``token`` (built with ``after=True``)."""
+    params: dict[str, Any] = {"page_limit": limit + 1}
+    if token:
+        params["page_created"], params["page_key"] = _decode(token)
+    return params
+
+
+def page_of(rows: list[Any], limit: int, *, created: str, key: str) -> Page[Any]:
+    """The page of a ``keyset_union`` statement's rows (``limit + 1`` asked for), with a token if there is more."""
+    return _page(rows, limit, created, key)
