@@ -6,6 +6,8 @@ sees another's runs."""
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -138,6 +140,11 @@ def test_a_token_outlives_the_run_it_names_and_new_runs_do_not_shift_pages(api: 
     assert failed[:3] == new[::-1]
 
 
+def _token(created: Any, key: Any) -> str:
+    """A token as a client could forge one (the server's encoding, any values)."""
+    return base64.urlsafe_b64encode(json.dumps([created, key]).encode()).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(("path", "params", "named"), [
     ("/v1/applications/bad/runs", {"status": "done"}, "'done'"),
     ("/v1/applications/bad/runs", {"status": "failed,Sucess"}, "'sucess'"),
@@ -148,6 +155,9 @@ def test_a_token_outlives_the_run_it_names_and_new_runs_do_not_shift_pages(api: 
     ("/v1/applications/bad/runs", {"pagereturn": "true", "limit": "101"}, "'101'"),
     ("/v1/applications/bad/runs", {"pagereturn": "true", "limit": "ten"}, "'ten'"),
     ("/v1/applications/bad/runs", {"pagereturn": "true", "pagetoken": "not-a-token"}, "pagetoken"),
+    ("/v1/applications/bad/runs", {"pagereturn": "true", "pagetoken": _token("2026-01-01T00:00:00+00:00", {"a": 1})}, "pagetoken"),
+    ("/v1/applications/bad/runs", {"pagetoken": _token("2026-01-01T00:00:00+00:00", 7)}, "pagetoken"),
+    ("/v1/applications/bad/runs", {"pagetoken": _token("noon", "run-1")}, "pagetoken"),
     ("/v1/runs", {"status": "done"}, "'done'"),
     ("/v1/runs", {"instance_id": "latest"}, "application_id"),
     ("/v1/runs", {"pagereturn": "true", "limit": "500"}, "'500'"),

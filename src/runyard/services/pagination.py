@@ -33,6 +33,8 @@ def _decode(token: str) -> tuple[datetime, Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         created, key = json.loads(raw)
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise TypeError(key)  # a forged token: only strings and integers are keys
         return datetime.fromisoformat(created), key
     except (ValueError, TypeError) as exc:
         raise Invalid("pagetoken is not a valid page token") from exc
@@ -122,11 +124,14 @@ def keyset_union(branches: list[Select[Any]], *, created: ColumnElement[Any], ke
             .order_by(newest.c[created.key].desc(), newest.c[key.key].desc()))
 
 
-def keyset_params(token: str | None, limit: int) -> dict[str, Any]:
-    """The parameters of a ``keyset_union`` statement for the page after ``token`` (built with ``after=True``)."""
+def keyset_params(token: str | None, limit: int, key_kind: type = str) -> dict[str, Any]:
+    """The parameters of a ``keyset_union`` statement for the page after ``token`` (built with ``after=True``);
+    ``key_kind`` is the Python type of the key column (a token naming another kind of key is forged)."""
     params: dict[str, Any] = {"page_limit": limit + 1}
     if token:
         params["page_created"], params["page_key"] = _decode(token)
+        if not isinstance(params["page_key"], key_kind):
+            raise Invalid("pagetoken is not a valid page token")
     return params
 
 
