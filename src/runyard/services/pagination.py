@@ -40,13 +40,14 @@ def _decode(token: str) -> tuple[datetime, Any]:
         raise Invalid("pagetoken is not a valid page token") from exc
 
 
-def _keyset(query: Select[Any], created: Any, key: Any, token: str | None) -> Select[Any]:
-    """``query`` newest first, after the row ``token`` names (if any)."""
-    query = query.order_by(created.desc(), key.desc())
+def _keyset(query: Select[Any], created: Any, key: Any, token: str | None, ascending: bool = False) -> Select[Any]:
+    """``query`` newest first (oldest first if ``ascending``), after the row ``token`` names (if any)."""
+    query = query.order_by(created, key) if ascending else query.order_by(created.desc(), key.desc())
     if token:
         at, last = _decode(token)
         # A row-value comparison lets SQLite and PostgreSQL seek the (…, created_at, id) index directly.
-        query = query.where(tuple_(created, key) < tuple_(literal(at, created.type), literal(last, key.type)))
+        row, mark = tuple_(created, key), tuple_(literal(at, created.type), literal(last, key.type))
+        query = query.where(row > mark if ascending else row < mark)
     return query
 
 
@@ -67,9 +68,11 @@ def paginate(
     key: InstrumentedAttribute[Any],
     token: str | None,
     limit: int | None,
+    ascending: bool = False,
 ) -> Page[Any]:
-    """Rows of ``query`` newest first; ``limit=None`` returns everything (the legacy shapes)."""
-    query = _keyset(query, created, key, token)
+    """Rows of ``query`` newest first (oldest first if ``ascending``); ``limit=None`` returns everything
+    (the legacy shapes)."""
+    query = _keyset(query, created, key, token, ascending)
     if limit is not None:
         query = query.limit(limit + 1)
     return _page(list(session.scalars(query)), limit, created.key, key.key)
