@@ -134,9 +134,9 @@ def get_batch_metadata(app_id: str, exp_id: str, platform: PlatformDep, principa
     return ev.batch_metadata(exp, counts, app_id)
 
 
-@router.get("/experiments/batch/{exp_id}/runs")
+@router.get("/experiments/batch/{exp_id}/runs", response_model=None)
 def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep,
-                   status: str | None = None, limit: str | None = None) -> dict[str, Any]:
+                   status: str | None = None, limit: str | None = None) -> Response:
     """Every run, oldest first (X4); with ``pagereturn=true`` or ``limit`` (1–100) in keyset pages, and
     ``status`` (comma-separated) filtering them: Runyard extensions for the console (docs/console.md)."""
     size = run_filters.parse_limit(limit, PAGE_SIZE) if paging.paginated or limit else None
