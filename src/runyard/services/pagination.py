@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Integer, Row, Select, bindparam, literal, select, tuple_, union_all
+from sqlalchemy import Integer, Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -76,28 +76,6 @@ def paginate(
     if limit is not None:
         query = query.limit(limit + 1)
     return _page(list(session.scalars(query)), limit, created.key, key.key)
-
-
-def paginate_rows(
-    conn: Connection,
-    query: Select[Any],
-    *,
-    created: ColumnElement[Any],
-    key: ColumnElement[Any],
-    token: str | None,
-    limit: int | None,
-    params: dict[str, Any] | None = None,
-) -> Page[Row[Any]]:
-    """``paginate`` for a Core ``select`` on a plain connection (no Session, no ORM objects): Core
-    ``Row``s whose attributes are the selected columns, read-only; the same tokens as ``paginate``.
-    ``created`` and ``key`` are table columns of ``query`` (e.g. ``Run.__table__.c.created_at``);
-    ``params`` binds the ``bindparam``s of a statement built once."""
-    query = _keyset(query, created, key, token)
-    if limit is not None:
-        query = query.limit(limit + 1)
-    rows = list(conn.execute(query, params or {}).all())
-    return _page(rows, limit, created.key, key.key)  # type: ignore[arg-type]  # a table column has a key
-
 
 
 def keyset_union(branches: list[Select[Any]], *, created: ColumnElement[Any], key: ColumnElement[Any], after: bool) -> Select[Any]:
