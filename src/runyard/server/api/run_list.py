@@ -64,5 +64,6 @@ def list_account_runs(
     application_id: Annotated[str | None, _describe("Only runs of this application (needed with instance_id or version_id).")] = None,
 ) -> Response:
     """Every run of the caller's account, newest first, in pages (``pagereturn=true``, ``pagetoken``)."""
-    f = RunFilter(**{**query.filter.__dict__, "application_id": application_id or None})
+    f = RunFilter.parse(application_id=application_id)
+    f = RunFilter(**{**query.filter.__dict__, "application_id": f.application_id})
     return page_body(listing.list_account_runs(platform, principal, f, token=query.token, limit=query.limit))

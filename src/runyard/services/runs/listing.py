@@ -56,8 +56,18 @@ class RunFilter:
         before = parse_time("created_before", created_before)
         if after is not None and before is not None and after >= before:
             raise Invalid(f"created_after ({created_after}) must be earlier than created_before ({created_before})")
-        return cls(statuses=parse_statuses(status), instance_id=instance_id or None, version_id=version_id or None,
-                   created_after=after, created_before=before, application_id=application_id or None)
+        return cls(statuses=parse_statuses(status), instance_id=_id("instance_id", instance_id),
+                   version_id=_id("version_id", version_id), created_after=after, created_before=before,
+                   application_id=_id("application_id", application_id))
+
+
+def _id(name: str, raw: str | None) -> str | None:
+    """An id to compare with; control characters are in no id (and PostgreSQL refuses a NUL outright)."""
+    if not raw:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        raise Invalid(f"{name} {raw!r} contains a control character: no id does")
+    return raw
 
 
 def parse_statuses(raw: str | None) -> tuple[str, ...]:
@@ -101,7 +111,7 @@ _APP_PK = select(Application.__table__.c.pk).where(
 
 
 def _app_pk(platform: Platform, principal: Principal, app_id: str) -> int:
-    row = platform.db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
+    row = None if "\x00" in app_id else platform.db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
     if row is None:
         raise NotFound(f"application {app_id!r} does not exist")
     return int(row.pk)
