@@ -219,8 +219,8 @@ def _steady(db: Any) -> None:
 
 
 def _plan(db: Any, app_pk: int, token: str | None) -> list[str]:
-    """The query plan of a page: the exact statement and parameters paginate() sends, explained."""
-    from runyard.services.pagination import paginate
+    """The query plan of a page: the exact statement and parameters the server's runs list sends, explained."""
+    from runyard.services.runs import listing
 
     captured: list[tuple[str, Any]] = []
 
@@ -229,8 +229,9 @@ def _plan(db: Any, app_pk: int, token: str | None) -> list[str]:
 
     event.listen(db.engine, "before_cursor_execute", grab)
     try:
-        with db.session() as s:
-            paginate(s, select(Run).where(Run.app_pk == app_pk), created=Run.created_at, key=Run.id, token=token, limit=50)
+        statement, params = listing.page_statement(listing.RunFilter(), app_pk, account_wide=False, token=token, limit=50)
+        with db.engine.connect() as conn:
+            conn.execute(statement, params).all()
     finally:
         event.remove(db.engine, "before_cursor_execute", grab)
     statement, parameters = next((c for c in captured if "FROM runs" in c[0]), captured[-1])

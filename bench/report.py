@@ -17,6 +17,7 @@ WHAT = {
     "P6": "nextmv 1.13.0 local runner vs Runyard, python_json_hello-world",
     "RAY": "P1 and P2 on a three-node loopback Ray cluster",
     "P8": "status change → webhook received, → SSE event received",
+    "P9": "console on big data: runs list of an app with many runs, server time",
 }
 
 
@@ -37,7 +38,8 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P9B": _p9b, "P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3, "P3R": _p3r}[kind](result)
+    return {"P9B": _p9b, "P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3,
+            "P3R": _p3r, "P9": _p9}[kind](result)
 
 
 def _p9b(r: dict[str, Any]) -> list[Row]:
@@ -206,3 +208,41 @@ def text_table(rows: list[Row]) -> str:
         lines.append(f"{row.id:3} {_yes(row.met).strip('*'):7} {row.what}\n"
                      f"        {row.figure}  |  baseline {row.baseline}  |  {row.ratio}  |  goal {row.goal}")
     return "\n".join(lines)
+
+
+def _p9(r: dict[str, Any]) -> list[Row]:
+    out = []
+    for b in r["by_backend"]:
+        cases = b["cases"]
+        base = cases[b["baseline_case"]]["server"]
+        first, second = cases["first page"]["server"], cases["second page (token)"]["server"]
+        filtered = {k: v["server"] for k, v in cases.items() if k not in (b["baseline_case"], "first page", "second page (token)")}
+        worst_name = max(filtered, key=lambda k: filtered[k]["p99_ms"])
+        worst = filtered[worst_name]
+        out.append(Row("P9", f"{b['backend']}: runs list, app with {r['runs_inserted']:,} runs (server time)",
+                       f"first page p50 {first['p50_ms']:.1f} ms, p99 {first['p99_ms']:.1f} ms; second page p99 "
+                       f"{second['p99_ms']:.1f} ms; slowest of {len(filtered)} filters ({worst_name}) p99 {worst['p99_ms']:.1f} ms",
+                       f"10-run app: p50 {base['p50_ms']:.1f} ms, p99 {base['p99_ms']:.1f} ms",
+                       f"first page p50 {first['p50_ms'] / base['p50_ms']:.2f}×, slowest filter p50 "
+                       f"{worst['p50_ms'] / base['p50_ms']:.2f}×",
+                       f"p99 < {r['goal']['server_p99_below_ms']:g} ms", b["met"]))
+    if r.get("skipped"):
+        out.append(Row("P9", "postgresql", r["skipped"], "—", "—", "—", None))
+    return out
+
+
+def p9_details(r: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for b in r["by_backend"]:
+        bi = b["bulk_insert"]
+        out += ["", f"**{b['backend']}**: {bi['rows']:,} runs inserted through the storage layer in {bi['seconds']} s "
+                f"({bi['rows_per_s']:,}/s); {bi['runs_of_the_app']:,} runs in the app.", "",
+                "| request | runs on page | server p50 ms | server p99 ms | server max ms | client p50 ms | client p99 ms |",
+                "|---|---|---|---|---|---|---|"]
+        for name, m in b["cases"].items():
+            s, c = m["server"], m["client"]
+            out.append(f"| {name} | {m['runs_on_page']} | {s['p50_ms']} | {s['p99_ms']} | {s['max_ms']} | {c['p50_ms']} | {c['p99_ms']} |")
+        out += ["", f"Query plans ({b['backend']}):"]
+        for name, plan in b["plans"].items():
+            out += ["", f"*{name}*", "", "```", *plan, "```"]
+    return out

@@ -35,6 +35,7 @@ BENCHMARKS = {
     "P6": "bench.p6_local_runner",
     "RAY": "bench.ray_cluster",
     "P8": "bench.p8_events",
+    "P9": "bench.p9_console",
 }
 QUICK_BUDGET_SECONDS = 120
 
@@ -183,6 +184,8 @@ def _details(r: dict[str, Any]) -> list[str]:
                     s = b[key][req]
                     out.append(f"| {label} | {req.replace('_', ' ')} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} |")
             out += ["", "Deep-page query plan (loaded):", "", "```", *b["deep_page_plan"], "```"]
+    elif r["id"] == "P9":
+        out += report.p9_details(r)
     elif r["id"] == "P8":
         out += ["", "| | n | p50 ms | p95 ms | p99 ms | mean ms | max ms |", "|---|---|---|---|---|---|---|"]
         for name, label in (("webhook", "status change → webhook received"), ("sse", "status change → SSE event received"),

@@ -265,18 +265,16 @@ def peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: st
     return exp, c
 
 
-def batch_runs(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> list[Run]:
-    with platform.db.session() as s:
-        exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
-        return _runs(s, exp)
-
-
-def batch_runs_page(platform: Platform, principal: Principal, app_id: str, exp_id: str, *, token: str | None, limit: int) -> Page[Run]:
-    """One page of an experiment's runs, newest first (the console's run list of a large experiment)."""
+def batch_runs_page(platform: Platform, principal: Principal, app_id: str, exp_id: str, *, statuses: tuple[str, ...] = (),
+                    token: str | None = None, limit: int | None = None) -> Page[Run]:
+    """The experiment's runs in the order they were made (those with one of ``statuses``, if given), a
+    keyset page at a time through ``ix_runs_experiment_created``; ``limit=None``: all of them."""
     with platform.db.session() as s:
         exp = load_experiment(s, load_app(s, principal, app_id), exp_id)
         query = select(Run).where(Run.app_pk == exp.app_pk, Run.experiment_id == exp.id)
-        return paginate(s, query, created=Run.created_at, key=Run.id, token=token, limit=limit)
+        if statuses:
+            query = query.where(Run.status.in_(statuses))
+        return paginate(s, query, created=Run.created_at, key=Run.id, token=token, limit=limit, ascending=True)
 
 
 def list_batches(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Row, Select, literal, select, tuple_, union_all
+from sqlalchemy import Integer, Select, bindparam, literal, select, tuple_, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,18 +33,21 @@ def _decode(token: str) -> tuple[datetime, Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         created, key = json.loads(raw)
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise TypeError(key)  # a forged token: only strings and integers are keys
         return datetime.fromisoformat(created), key
     except (ValueError, TypeError) as exc:
         raise Invalid("pagetoken is not a valid page token") from exc
 
 
-def _keyset(query: Select[Any], created: Any, key: Any, token: str | None) -> Select[Any]:
-    """``query`` newest first, after the row ``token`` names (if any)."""
-    query = query.order_by(created.desc(), key.desc())
+def _keyset(query: Select[Any], created: Any, key: Any, token: str | None, ascending: bool = False) -> Select[Any]:
+    """``query`` newest first (oldest first if ``ascending``), after the row ``token`` names (if any)."""
+    query = query.order_by(created, key) if ascending else query.order_by(created.desc(), key.desc())
     if token:
         at, last = _decode(token)
         # A row-value comparison lets SQLite and PostgreSQL seek the (…, created_at, id) index directly.
-        query = query.where(tuple_(created, key) < tuple_(literal(at, created.type), literal(last, key.type)))
+        row, mark = tuple_(created, key), tuple_(literal(at, created.type), literal(last, key.type))
+        query = query.where(row > mark if ascending else row < mark)
     return query
 
 
@@ -65,51 +68,54 @@ def paginate(
     key: InstrumentedAttribute[Any],
     token: str | None,
     limit: int | None,
+    ascending: bool = False,
 ) -> Page[Any]:
-    """Rows of ``query`` newest first; ``limit=None`` returns everything (the legacy shapes)."""
-    query = _keyset(query, created, key, token)
+    """Rows of ``query`` newest first (oldest first if ``ascending``); ``limit=None`` returns everything
+    (the legacy shapes)."""
+    query = _keyset(query, created, key, token, ascending)
     if limit is not None:
         query = query.limit(limit + 1)
     return _page(list(session.scalars(query)), limit, created.key, key.key)
 
 
-def paginate_rows(
-    conn: Connection,
-    query: Select[Any],
-    *,
-    created: ColumnElement[Any],
-    key: ColumnElement[Any],
-    token: str | None,
-    limit: int | None,
-    params: dict[str, Any] | None = None,
-) -> Page[Row[Any]]:
-    """``paginate`` for a Core ``select`` on a plain connection (no Session, no ORM objects): Core
-    ``Row``s whose attributes are the selected columns, read-only; the same tokens as ``paginate``.
-    ``created`` and ``key`` are table columns of ``query`` (e.g. ``Run.__table__.c.created_at``);
-    ``params`` binds the ``bindparam``s of a statement built once."""
-    query = _keyset(query, created, key, token)
-    if limit is not None:
-        query = query.limit(limit + 1)
-    rows = list(conn.execute(query, params or {}).all())
-    return _page(rows, limit, created.key, key.key)  # type: ignore[arg-type]  # a table column has a key
+def keyset_union(branches: list[Select[Any]], *, created: ColumnElement[Any], key: ColumnElement[Any], after: bool) -> Select[Any]:
+    """One statement for a page of the union of ``branches`` (selects of one table, each an ordered index
+    range, e.g. one per status of a status filter; they must not overlap): each branch gives its newest
+    ``page_limit`` rows (after ``page_created``, ``page_key`` when ``after``), and the page is the newest of
+    those few, so it costs the same whatever the table's size and the union is never sorted as a whole.
+    Build it once per shape and bind ``keyset_params`` (SQLAlchemy spends milliseconds building a
+    union of wide subqueries; a built statement is compiled once and cached)."""
+    limit = bindparam("page_limit", type_=Integer)
 
+    def ranged(query: Select[Any]) -> Select[Any]:
+        query = query.order_by(created.desc(), key.desc())
+        if after:
+            mark = tuple_(bindparam("page_created", type_=created.type), bindparam("page_key", type_=key.type))
+            query = query.where(tuple_(created, key) < mark)
+        return query.limit(limit)
 
-def paginate_union(
-    conn: Connection,
-    branches: list[Select[Any]],
-    *,
-    created: ColumnElement[Any],
-    key: ColumnElement[Any],
-    token: str | None,
-    limit: int,
-) -> Page[Row[Any]]:
-    """``paginate_rows`` over the union of ``branches``: selects of one table, each an ordered index range
-    (e.g. one per status of a status filter). Each branch gives its newest ``limit + 1`` rows after the
-    token and the page is the newest of those few, so the page costs the same whatever the table's size
-    and the union is never sorted as a whole. The branches must not overlap."""
     if len(branches) == 1:
-        return paginate_rows(conn, branches[0], created=created, key=key, token=token, limit=limit)
-    parts = [select(_keyset(b, created, key, token).limit(limit + 1).subquery()) for b in branches]
-    merged = union_all(*parts).subquery()
-    query = select(merged).order_by(merged.c[created.key].desc(), merged.c[key.key].desc()).limit(limit + 1)  # type: ignore[index]
-    return _page(list(conn.execute(query).all()), limit, created.key, key.key)  # type: ignore[arg-type]
+        return ranged(branches[0])
+    # The branches carry only the keys (read from their index alone); the page's rows are then read by key.
+    narrow = [select(ranged(b.with_only_columns(created, key)).subquery()) for b in branches]
+    merged = union_all(*narrow).subquery()
+    newest = select(merged).order_by(merged.c[created.key].desc(), merged.c[key.key].desc()).limit(limit).subquery()  # type: ignore[index]
+    table = key.table  # type: ignore[attr-defined]
+    return (select(table).join(newest, key == newest.c[key.key])
+            .order_by(newest.c[created.key].desc(), newest.c[key.key].desc()))
+
+
+def keyset_params(token: str | None, limit: int, key_kind: type = str) -> dict[str, Any]:
+    """The parameters of a ``keyset_union`` statement for the page after ``token`` (built with ``after=True``);
+    ``key_kind`` is the Python type of the key column (a token naming another kind of key is forged)."""
+    params: dict[str, Any] = {"page_limit": limit + 1}
+    if token:
+        params["page_created"], params["page_key"] = _decode(token)
+        if not isinstance(params["page_key"], key_kind):
+            raise Invalid("pagetoken is not a valid page token")
+    return params
+
+
+def page_of(rows: list[Any], limit: int, *, created: str, key: str) -> Page[Any]:
+    """The page of a ``keyset_union`` statement's rows (``limit + 1`` asked for), with a token if there is more."""
+    return _page(rows, limit, created, key)

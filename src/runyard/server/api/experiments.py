@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request, Response
 
 from runyard.domain.errors import Invalid
 from runyard.server.api.applications import listing
+from runyard.server.api.run_list import page_body
 from runyard.server.deps import PAGE_SIZE, Developer, Operator, PagingDep, PlatformDep, Viewer, base_url
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import requests as rq
-from runyard.server.schemas import views
 from runyard.services import acceptance, inputs
 from runyard.services import experiments as exps
+from runyard.services.runs import listing as run_filters
 from runyard.services.signed import signed_url
 
 router = APIRouter(prefix="/v1/applications/{app_id}", tags=["experiments"])
@@ -141,13 +142,15 @@ def get_batch_metadata(app_id: str, exp_id: str, platform: PlatformDep, principa
     return ev.batch_metadata(exp, counts, app_id)
 
 
-@router.get("/experiments/batch/{exp_id}/runs")
-def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep) -> dict[str, Any]:
-    """Every run (the SDKs' shape); with ``pagereturn=true`` (a Runyard extension) a page, newest first."""
-    if not paging.paginated:
-        return {"runs": [views.run_list_item(r) for r in exps.batch_runs(platform, principal, app_id, exp_id)]}
-    page = exps.batch_runs_page(platform, principal, app_id, exp_id, token=paging.token, limit=PAGE_SIZE)
-    return listing([views.run_list_item(r) for r in page.items], page.next_token, True, key="runs")
+@router.get("/experiments/batch/{exp_id}/runs", response_model=None)
+def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer, paging: PagingDep,
+                   status: str | None = None, limit: str | None = None) -> Response:
+    """Every run, oldest first (X4); with ``pagereturn=true`` or ``limit`` (1–100) in keyset pages, and
+    ``status`` (comma-separated) filtering them: Runyard extensions for the console (docs/console.md)."""
+    size = run_filters.parse_limit(limit, PAGE_SIZE) if paging.paginated or limit else None
+    page = exps.batch_runs_page(platform, principal, app_id, exp_id, statuses=run_filters.parse_statuses(status),
+                                token=paging.token, limit=size)
+    return page_body(page)
 
 
 @router.patch("/experiments/batch/{exp_id}")

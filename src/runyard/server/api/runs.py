@@ -94,8 +94,8 @@ def run_type(configuration: dict[str, Any]) -> str:
     return str(kind)
 
 
-@router.get("")
-def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, query: ListQueryDep) -> dict[str, Any]:
+@router.get("", response_model=None)
+def list_runs(app_id: str, platform: PlatformDep, principal: Viewer, query: ListQueryDep) -> Response:
     """The application's runs newest first; filters and ``limit`` are Runyard extensions (docs/console.md)."""
     return page_body(listing.list_app_runs(platform, principal, app_id, query.filter, token=query.token, limit=query.limit))
 

@@ -3,8 +3,10 @@
 Every list is a keyset page newest first, and every filter is answered by an index whose order is the
 page's order, so the first page costs the same at ten runs and at a million. A set of statuses (or
 "every status", when the filter's index has the status before ``created_at``) becomes one ordered,
-limited index range per status, and the page is the newest of those few rows: no filter ever sorts
-an application's runs, and nothing counts them.
+limited index range per status, read from the index alone, and the page is the newest of those few
+keys, whose rows are then read by primary key: no filter ever sorts an application's runs, and
+nothing counts them. Each shape of statement is built once and its values bound (building a union of
+wide subqueries took SQLAlchemy 30 ms a request; the built statement is compiled once and cached).
 
 | filter | index |
 |---|---|
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 
 from runyard.domain.errors import Invalid, NotFound
 from runyard.domain.runs import RunStatus
-from runyard.services.pagination import Page, paginate_union
+from runyard.services.pagination import Page, keyset_params, keyset_union, page_of
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Application, Run
 
@@ -53,8 +56,18 @@ class RunFilter:
         before = parse_time("created_before", created_before)
         if after is not None and before is not None and after >= before:
             raise Invalid(f"created_after ({created_after}) must be earlier than created_before ({created_before})")
-        return cls(statuses=parse_statuses(status), instance_id=instance_id or None, version_id=version_id or None,
-                   created_after=after, created_before=before, application_id=application_id or None)
+        return cls(statuses=parse_statuses(status), instance_id=_id("instance_id", instance_id),
+                   version_id=_id("version_id", version_id), created_after=after, created_before=before,
+                   application_id=_id("application_id", application_id))
+
+
+def _id(name: str, raw: str | None) -> str | None:
+    """An id to compare with; control characters are in no id (and PostgreSQL refuses a NUL outright)."""
+    if not raw:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        raise Invalid(f"{name} {raw!r} contains a control character: no id does")
+    return raw
 
 
 def parse_statuses(raw: str | None) -> tuple[str, ...]:
@@ -98,53 +111,80 @@ _APP_PK = select(Application.__table__.c.pk).where(
 
 
 def _app_pk(platform: Platform, principal: Principal, app_id: str) -> int:
-    row = platform.db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
+    row = None if "\x00" in app_id else platform.db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
     if row is None:
         raise NotFound(f"application {app_id!r} does not exist")
     return int(row.pk)
 
 
-def _narrowed(query: Select[Any], f: RunFilter) -> Select[Any]:
+@dataclass(frozen=True)
+class _Shape:
+    """What a list's statement is made of; values are bound at execution, so one statement serves every
+    list of the same shape (built once, compiled once)."""
+
+    account_wide: bool
+    statuses: int  # one index range per status; 0: no status condition (one range)
+    instance: bool
+    version: bool
+    after: bool
+    before: bool
+    token: bool
+
+
+def _shape(f: RunFilter, *, account_wide: bool, token: str | None) -> _Shape:
+    # The instance, version and account indexes hold the status before created_at: without a status
+    # filter, one range per status.
+    every = account_wide or f.instance_id is not None or f.version_id is not None
+    statuses = len(f.statuses) or (len(STATUSES) if every else 0)
+    return _Shape(account_wide, statuses, f.instance_id is not None, f.version_id is not None,
+                  f.created_after is not None, f.created_before is not None, bool(token))
+
+
+@lru_cache(maxsize=512)
+def _statement(shape: _Shape) -> Select[Any]:
     c = Run.__table__.c
-    if f.created_after is not None:
-        query = query.where(c.created_at >= f.created_after)
-    if f.created_before is not None:
-        query = query.where(c.created_at < f.created_before)
-    if f.instance_id is not None:
-        query = query.where(c.instance_id == f.instance_id)
-    if f.version_id is not None:
-        query = query.where(c.version_id == f.version_id)
-    return query
+    owner = c.account_id if shape.account_wide else c.app_pk
+    query = select(Run.__table__).where(owner == bindparam("owner"))
+    if shape.after:
+        query = query.where(c.created_at >= bindparam("created_after", type_=c.created_at.type))
+    if shape.before:
+        query = query.where(c.created_at < bindparam("created_before", type_=c.created_at.type))
+    if shape.instance:
+        query = query.where(c.instance_id == bindparam("instance_id"))
+    if shape.version:
+        query = query.where(c.version_id == bindparam("version_id"))
+    branches = [query.where(c.status == bindparam(f"status_{i}")) for i in range(shape.statuses)] or [query]
+    return keyset_union(branches, created=c.created_at, key=c.id, after=shape.token)
 
 
-def _by_status(query: Select[Any], statuses: tuple[str, ...]) -> list[Select[Any]]:
-    return [query.where(Run.__table__.c.status == s) for s in statuses] if statuses else [query]
+def _params(f: RunFilter, shape: _Shape, owner: Any, token: str | None, limit: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"owner": owner, **keyset_params(token, limit)}
+    for i, status in enumerate(f.statuses or (STATUSES if shape.statuses else ())):
+        params[f"status_{i}"] = status
+    for name in ("instance_id", "version_id", "created_after", "created_before"):
+        if getattr(f, name) is not None:
+            params[name] = getattr(f, name)
+    return params
 
 
-def app_branches(app_pk: int, f: RunFilter) -> list[Select[Any]]:
-    """The ordered index ranges whose newest rows make a page of the app's runs."""
-    query = _narrowed(select(Run.__table__).where(Run.__table__.c.app_pk == app_pk), f)
-    # The instance and version indexes hold the status before created_at: without a status filter, every status.
-    statuses = f.statuses or (STATUSES if (f.instance_id or f.version_id) else ())
-    return _by_status(query, statuses)
+def page_statement(f: RunFilter, owner: Any, *, account_wide: bool, token: str | None, limit: int) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of a page and its parameters; ``owner`` is the app's ``pk`` or the account's id.
+    (Benchmark P9 explains it.)"""
+    shape = _shape(f, account_wide=account_wide, token=token)
+    return _statement(shape), _params(f, shape, owner, token, limit)
 
 
-def account_branches(account_id: str, f: RunFilter) -> list[Select[Any]]:
-    """The same for every run of the account (one range per status of ``ix_runs_account_status``)."""
-    query = _narrowed(select(Run.__table__).where(Run.__table__.c.account_id == account_id), f)
-    return _by_status(query, f.statuses or STATUSES)
-
-
-def _page(platform: Platform, branches: list[Select[Any]], token: str | None, limit: int) -> Page[Run]:
-    table = Run.__table__
+def _page(platform: Platform, f: RunFilter, owner: Any, *, account_wide: bool, token: str | None, limit: int) -> Page[Run]:
+    statement, params = page_statement(f, owner, account_wide=account_wide, token=token, limit=limit)
     with platform.db.engine.connect() as conn:
-        return paginate_union(conn, branches, created=table.c.created_at, key=table.c.id, token=token, limit=limit)  # type: ignore[return-value]
+        rows = list(conn.execute(statement, params).all())
+    return page_of(rows, limit, created="created_at", key="id")
 
 
 def list_app_runs(platform: Platform, principal: Principal, app_id: str, f: RunFilter, *, token: str | None,
                   limit: int) -> Page[Run]:
     """The caller's runs of one application newest first (read-only rows with ``Run``'s columns)."""
-    return _page(platform, app_branches(_app_pk(platform, principal, app_id), f), token, limit)
+    return _page(platform, f, _app_pk(platform, principal, app_id), account_wide=False, token=token, limit=limit)
 
 
 def list_account_runs(platform: Platform, principal: Principal, f: RunFilter, *, token: str | None, limit: int) -> Page[Run]:
@@ -154,4 +194,4 @@ def list_account_runs(platform: Platform, principal: Principal, f: RunFilter, *,
     if f.instance_id is not None or f.version_id is not None:
         # Instance and version ids are an application's own: "latest" of one app is not "latest" of another.
         raise Invalid("instance_id and version_id filters need application_id (they are ids within an application)")
-    return _page(platform, account_branches(principal.account_id, f), token, limit)
+    return _page(platform, f, principal.account_id, account_wide=True, token=token, limit=limit)

@@ -209,6 +209,7 @@ class Run(Base):
         Index("ix_runs_app_instance", "app_pk", "instance_id", "status", "created_at", "id"),
         Index("ix_runs_app_version", "app_pk", "version_id", "status", "created_at", "id"),
         Index("ix_runs_account_status", "account_id", "status", "created_at", "id"),
+        Index("ix_runs_experiment_created", "experiment_id", "created_at", "id"),
         UniqueConstraint("app_pk", "idempotency_key"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -237,7 +238,7 @@ class Run(Base):
     queuing_disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     secrets_collection_id: Mapped[str | None] = mapped_column(String(128), default=None)
-    experiment_id: Mapped[str | None] = mapped_column(String(128), default=None, index=True)
+    experiment_id: Mapped[str | None] = mapped_column(String(128), default=None)  # ix_runs_experiment_created
     input_id: Mapped[str | None] = mapped_column(String(128), default=None)
     input_set_id: Mapped[str | None] = mapped_column(String(128), default=None)
     option_set: Mapped[str | None] = mapped_column(String(128), default=None)
