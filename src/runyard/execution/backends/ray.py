@@ -290,19 +290,39 @@ class RayExecutor(Executor):
         self._on_done = on_done
         if not ray.is_initialized():
             join_cluster(ray, address, self.namespace)
-        self._supervisor = (
-            ray.remote(Supervisor)
-            .options(name=f"runyard-supervisor-{self.namespace}", namespace=self.namespace, lifetime="detached",
-                     get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
-                     resources={"node:__internal_head__": 0.001})
-            .remote()
-        )
-        ray.get(self._supervisor.configure.remote(NodeConfig.of(settings)))
+        self._supervisor = self._attach_supervisor(ray, NodeConfig.of(settings))
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
+
+    def _attach_supervisor(self, ray: Any, config: NodeConfig) -> Any:
+        """The installation's supervisor, made by whichever server comes first, and configured. Replicas
+        starting together can both find it missing; the second to create it is told the name is taken
+        (``get_if_exists`` does not cover that race, and through the client port the refusal only
+        shows at the first call), and then attaches to the first one's."""
+        name = f"runyard-supervisor-{self.namespace}"
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            try:
+                try:
+                    supervisor = ray.get_actor(name, namespace=self.namespace)
+                except ValueError:  # none yet
+                    supervisor = (
+                        ray.remote(Supervisor)
+                        .options(name=name, namespace=self.namespace, lifetime="detached", get_if_exists=True,
+                                 num_cpus=0, max_concurrency=10_000, max_restarts=0,
+                                 resources={"node:__internal_head__": 0.001})
+                        .remote()
+                    )
+                ray.get(supervisor.configure.remote(config))
+                return supervisor
+            except Exception as exc:
+                if "already taken" not in str(exc) or attempt == CONNECT_ATTEMPTS:
+                    raise
+                log.info("another server created the supervisor at the same moment; attaching to it")
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
 
     # --- the contract ---
 
