@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runyard.execution import stages
 from runyard.execution.backends.base import Executor, ReportSink, free_slots
 from runyard.execution.contract import RunReport, RunTask
 from runyard.settings import Settings
@@ -126,6 +127,7 @@ def _node_host(config: NodeConfig) -> Any:
 
 def execute_on_node(task: RunTask, config: NodeConfig, supervisor: Any) -> RunReport:
     """The Ray task: execute one run on this node, through the same runner as the embedded pool."""
+    stages.mark(task.run_id, "node")
     ray = _import_ray()
     host = _node_host(config)
     host.begin(task)
@@ -179,6 +181,7 @@ class Supervisor:
         ray = _import_ray()
         if task.run_id in self._runs:
             return  # submitted twice (a retried call): one execution
+        stages.mark(task.run_id, "supervisor")
         me = ray.get_runtime_context().current_actor
         ref = _remote_execute().options(**options).remote(task, self._config, me)
         self._runs[task.run_id] = entry = _Entry(task, ref)
@@ -203,6 +206,7 @@ class Supervisor:
                                + (lines[-1].strip() if lines else type(exc).__name__))
             log.warning("run %s: its task raised %s", task.run_id, exc)
         entry.report = report
+        stages.mark(task.run_id, "reported")
         entry.ended.set()
         async with self._reported:
             self._reported.notify_all()
@@ -432,6 +436,7 @@ class RayExecutor(Executor):
                 continue
             recorded = []
             for run_id, report in reports:
+                stages.mark(run_id, "collected")
                 with self._lock:
                     cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
                 try:
