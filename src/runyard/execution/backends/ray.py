@@ -30,6 +30,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,13 +286,15 @@ class RayExecutor(Executor):
     outlives_server = True
     REPORT_WAIT_SECONDS = 1.0
 
-    def __init__(self, *, address: str, settings: Settings, on_done: ReportSink) -> None:
+    def __init__(self, *, address: str, settings: Settings, on_done: ReportSink,
+                 wakeup: Callable[[], None] = lambda: None) -> None:
         ray = self._ray = _import_ray()
         self._settings = settings.execution
         self._classes = self._settings.classes
         self.namespace = self._settings.ray_namespace
         self.owner = f"ray:{self.namespace}"
         self._on_done = on_done
+        self._wakeup = wakeup  # the dispatcher: a slot is free
         if not ray.is_initialized():
             join_cluster(ray, address, self.namespace)
         self._supervisor = self._attach_supervisor(ray, NodeConfig.of(settings))
@@ -418,6 +421,7 @@ class RayExecutor(Executor):
                 self._on_done(task.run_id, RunReport(
                     error=f"the cluster did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                     log_key=task.log_key))
+                self._wakeup()
 
     def _collect(self) -> None:
         ray = self._ray
@@ -448,3 +452,7 @@ class RayExecutor(Executor):
                         self._running[run_id] = cls or ""
             if recorded:
                 self._supervisor.ack.remote(recorded)
+            if reports:
+                # Slots are free: the next queued runs go to the cluster now, not at the dispatcher's
+                # next periodic look (a second later, which capped a full class at one run per slot a second).
+                self._wakeup()
