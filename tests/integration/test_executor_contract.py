@@ -80,6 +80,7 @@ class Harness:
     reports: dict[str, RunReport] = field(default_factory=dict)
     done: threading.Condition = field(default_factory=threading.Condition)
     counter: int = 0
+    woken: threading.Event = field(default_factory=threading.Event)  # the backend asked for the next run
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def on_done(self, run_id: str, report: RunReport) -> None:
@@ -151,7 +152,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, app_env_dir: Path) -
     blobs = open_blob_store(blob_url)
     harness = Harness(request.param, None, blobs)  # type: ignore[arg-type]
     harness.executor = create_executor(executor, settings=settings, blobs=blobs, on_done=harness.on_done,
-                                       sandbox=open_sandbox(settings))
+                                       sandbox=open_sandbox(settings), next_run=harness.woken.set,
+                                       wakeup=harness.woken.set)
     harness.executor.start()
     yield harness
     harness.executor.shutdown(cancel_running=True)
@@ -175,6 +177,18 @@ def test_a_json_run_comes_back_with_its_output_under_the_tasks_key(backend: Harn
         assert output == {"items": [1, 2]}
     assert report.output_size == len(backend.output(report))
     assert not backend.executor.running()
+
+
+def test_an_ended_run_frees_its_slot_and_asks_for_the_next_run_at_once(backend: Harness) -> None:
+    """A full class's next run starts when a slot frees, not at the dispatcher's next periodic look (once a
+    second): with one slot per node that look capped the cluster at one run per slot a second."""
+    task = backend.task(JSON_APP, b'{"items": [1]}')
+    free = backend.executor.free_capacity("c1")
+    backend.woken.clear()
+    report = backend.run(task)
+    assert report.exit_code == 0 and report.error == "", report.error
+    assert backend.woken.wait(10), "the backend never told the dispatcher that a slot is free"
+    assert backend.executor.free_capacity("c1") == free
 
 
 def test_options_statistics_assets_and_logs(backend: Harness) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from runyard.domain.ids import new_id
 from runyard.domain.memo import Memo
 from runyard.domain.runs import RunStatus, sources_of
+from runyard.execution import stages
 from runyard.execution.backends.base import Executor
 from runyard.execution.contract import Limits, RunReport, RunTask
 from runyard.execution.runtime.orphans import kill_run_processes, remove_run_dirs, run_dir_owners
@@ -198,6 +199,7 @@ class Dispatcher:
                 self._resolve_lost([run_id], stopped=True)
                 return
         status = finish_run(self._platform, run_id, report, owner=self.worker)
+        stages.mark(run_id, "recorded")
         started = self._started.pop(run_id, None)
         if started is not None and status is not None and self._platform.metrics is not None:
             self._platform.metrics.run_duration.labels(started[0], status.value).observe(time.monotonic() - started[1])
@@ -380,6 +382,7 @@ class Dispatcher:
                 continue
             assert self._executor is not None
             self._observe_start(run, now)
+            stages.mark(run.id, "dispatched")
             self._executor.submit(task)
             submitted += 1
         return submitted

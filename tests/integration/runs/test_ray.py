@@ -10,6 +10,7 @@ runs still executing.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from runyard.testing.ray_cluster import RayCluster
 
 from .apps import steps
 from .conftest import (
+    SANDBOX_UID,
     ServerProcess,
     new_tool_app,
     result,
@@ -120,6 +122,91 @@ def test_cancel_ends_the_whole_process_tree_on_the_node(ray_server, gates: Path)
     assert wait_status(api, app, run_id, timeout=15)["status_v2"] == "canceled"
     wait_for(lambda: not (set(sandbox_processes()) - before), timeout=5, what="every process of the run to end")
     assert time.monotonic() - asked < 10
+
+
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, owner uid, start time in ticks) of every live process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue
+            table[int(entry)] = (int(fields[1]), os.stat(f"/proc/{entry}").st_uid, fields[19])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return table
+
+
+def _run_tree_on(node_pid: int) -> set[tuple[int, str]]:
+    """(pid, start time) of the processes a node runs as the sandbox uid: its runs' process trees,
+    found through the kernel's parent links down from the node's ``ray start``."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [node_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            if table[child][1] == SANDBOX_UID:
+                found.add((child, table[child][2]))
+    return found
+
+
+def _still_alive(tree: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    table = _process_table()
+    return {(pid, start) for pid, start in tree if pid in table and table[pid][2] == start}
+
+
+def test_a_run_that_outlasts_the_graceful_cancel_is_force_killed_on_its_node(ray_server, ray_cluster: RayCluster) -> None:  # type: ignore[no-untyped-def]
+    """The node's runner would wait two minutes between SIGTERM and SIGKILL, and the app ignores SIGTERM
+    (so do its children): the graceful cancel cannot end the run. After the supervisor's grace its Ray
+    worker is killed, the sandbox with it: every process of the run is gone, the run ends canceled,
+    and the node keeps executing runs."""
+    grace = 3.0
+    server = ray_server(RUNYARD_EXECUTION__KILL_GRACE_SECONDS="120",
+                        RUNYARD_EXECUTION__RAY_CANCEL_GRACE_SECONDS=str(grace))
+    api = server.api()
+    app = new_tool_app(api, "forced-on-ray")
+    node = ray_cluster.nodes["w2"]
+    run_id = submit(api, app, steps(
+        {"trap_term": "app: SIGTERM ignored"},
+        {"spawn": ["sh", "-c", "trap '' TERM; sleep 600 & exec sleep 600"]},  # children that ignore it too
+        {"spawn_detached": ["sh", "-c", "trap '' TERM; exec sleep 600"]},
+        {"log": "spawned"}, {"sleep": 600}), configuration={"execution_class": "on-w2"})
+    wait_for(lambda: "spawned" in run_log(api, app, run_id), timeout=120, what="the run to spawn its children")
+    # The app, its two children and the detached one, all on w2.
+    wait_for(lambda: len(_run_tree_on(node.process.pid)) >= 4, timeout=10, what="the run's processes on w2")
+    tree = _run_tree_on(node.process.pid)
+
+    asked = time.monotonic()
+    assert api.patch(f"/v1/applications/{app}/runs/{run_id}/cancel").status_code == 200
+    # The graceful cancel reached the app, which went on: its processes outlive the TERM.
+    wait_for(lambda: "app: SIGTERM ignored" in run_log(api, app, run_id), timeout=grace,
+             what="the app to hear the graceful SIGTERM")
+    assert _still_alive(tree) == tree
+    gone_after: list[float] = []
+
+    def tree_gone() -> bool:
+        if _still_alive(tree):
+            return False
+        gone_after.append(time.monotonic() - asked)
+        return True
+
+    wait_for(tree_gone, timeout=grace + 30, what="every process of the run to end on its node")
+    meta = wait_status(api, app, run_id, timeout=30)
+    ended_after = time.monotonic() - asked
+    assert meta["status_v2"] == "canceled", meta
+    # Forced after the grace, not by the runner's two-minute TERM-to-KILL wait, nor before the grace.
+    assert grace - 0.5 <= gone_after[0] < grace + 20, gone_after
+    assert ended_after < grace + 30
+    # The killed worker is replaced: the node executes the next run.
+    after = submit(api, app, steps({"log": "next run"}), configuration={"execution_class": "on-w2"})
+    assert wait_status(api, app, after, timeout=120)["status_v2"] == "succeeded", run_log(api, app, after)
 
 
 def test_live_logs_while_a_run_goes_on_a_node(ray_server, gates: Path) -> None:  # type: ignore[no-untyped-def]

@@ -30,10 +30,12 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runyard.execution import stages
 from runyard.execution.backends.base import Executor, ReportSink, free_slots
 from runyard.execution.contract import RunReport, RunTask
 from runyard.settings import Settings
@@ -126,6 +128,7 @@ def _node_host(config: NodeConfig) -> Any:
 
 def execute_on_node(task: RunTask, config: NodeConfig, supervisor: Any) -> RunReport:
     """The Ray task: execute one run on this node, through the same runner as the embedded pool."""
+    stages.mark(task.run_id, "node")
     ray = _import_ray()
     host = _node_host(config)
     host.begin(task)
@@ -179,6 +182,7 @@ class Supervisor:
         ray = _import_ray()
         if task.run_id in self._runs:
             return  # submitted twice (a retried call): one execution
+        stages.mark(task.run_id, "supervisor")
         me = ray.get_runtime_context().current_actor
         ref = _remote_execute().options(**options).remote(task, self._config, me)
         self._runs[task.run_id] = entry = _Entry(task, ref)
@@ -203,6 +207,7 @@ class Supervisor:
                                + (lines[-1].strip() if lines else type(exc).__name__))
             log.warning("run %s: its task raised %s", task.run_id, exc)
         entry.report = report
+        stages.mark(task.run_id, "reported")
         entry.ended.set()
         async with self._reported:
             self._reported.notify_all()
@@ -281,28 +286,50 @@ class RayExecutor(Executor):
     outlives_server = True
     REPORT_WAIT_SECONDS = 1.0
 
-    def __init__(self, *, address: str, settings: Settings, on_done: ReportSink) -> None:
+    def __init__(self, *, address: str, settings: Settings, on_done: ReportSink,
+                 wakeup: Callable[[], None] = lambda: None) -> None:
         ray = self._ray = _import_ray()
         self._settings = settings.execution
         self._classes = self._settings.classes
         self.namespace = self._settings.ray_namespace
         self.owner = f"ray:{self.namespace}"
         self._on_done = on_done
+        self._wakeup = wakeup  # the dispatcher: a slot is free
         if not ray.is_initialized():
             join_cluster(ray, address, self.namespace)
-        self._supervisor = (
-            ray.remote(Supervisor)
-            .options(name=f"runyard-supervisor-{self.namespace}", namespace=self.namespace, lifetime="detached",
-                     get_if_exists=True, num_cpus=0, max_concurrency=10_000, max_restarts=0,
-                     resources={"node:__internal_head__": 0.001})
-            .remote()
-        )
-        ray.get(self._supervisor.configure.remote(NodeConfig.of(settings)))
+        self._supervisor = self._attach_supervisor(ray, NodeConfig.of(settings))
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
+
+    def _attach_supervisor(self, ray: Any, config: NodeConfig) -> Any:
+        """The installation's supervisor, made by whichever server comes first, and configured. Replicas
+        starting together can both find it missing; the second to create it is told the name is taken
+        (``get_if_exists`` does not cover that race, and through the client port the refusal only
+        shows at the first call), and then attaches to the first one's."""
+        name = f"runyard-supervisor-{self.namespace}"
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            try:
+                try:
+                    supervisor = ray.get_actor(name, namespace=self.namespace)
+                except ValueError:  # none yet
+                    supervisor = (
+                        ray.remote(Supervisor)
+                        .options(name=name, namespace=self.namespace, lifetime="detached", get_if_exists=True,
+                                 num_cpus=0, max_concurrency=10_000, max_restarts=0,
+                                 resources={"node:__internal_head__": 0.001})
+                        .remote()
+                    )
+                ray.get(supervisor.configure.remote(config))
+                return supervisor
+            except Exception as exc:
+                if "already taken" not in str(exc) or attempt == CONNECT_ATTEMPTS:
+                    raise
+                log.info("another server created the supervisor at the same moment; attaching to it")
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
 
     # --- the contract ---
 
@@ -394,6 +421,7 @@ class RayExecutor(Executor):
                 self._on_done(task.run_id, RunReport(
                     error=f"the cluster did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                     log_key=task.log_key))
+                self._wakeup()
 
     def _collect(self) -> None:
         ray = self._ray
@@ -412,6 +440,7 @@ class RayExecutor(Executor):
                 continue
             recorded = []
             for run_id, report in reports:
+                stages.mark(run_id, "collected")
                 with self._lock:
                     cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
                 try:
@@ -423,3 +452,7 @@ class RayExecutor(Executor):
                         self._running[run_id] = cls or ""
             if recorded:
                 self._supervisor.ack.remote(recorded)
+            if reports:
+                # Slots are free: the next queued runs go to the cluster now, not at the dispatcher's
+                # next periodic look (a second later, which capped a full class at one run per slot a second).
+                self._wakeup()

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from runyard.execution import stages
 from runyard.execution.contract import RunReport, RunTask
 from runyard.execution.runtime.bundles import BundleCache
 from runyard.execution.runtime.context import BlobContext
@@ -70,6 +71,7 @@ class RunHost:
             report = publish(self.blobs, task, local)
         finally:
             self.ctx.end(task.run_id)  # the log is complete before the run is seen to end
+            stages.mark(task.run_id, "published")
             ended()
         return report, local
 

@@ -31,6 +31,7 @@ from runyard.domain.errors import RunyardError
 from runyard.domain.manifest import Manifest, parse_manifest, with_output_format
 from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
+from runyard.execution import stages
 from runyard.execution.contract import Limits
 from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, input_dir, place_input, snapshot
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
@@ -244,6 +245,7 @@ class _Run:
     def launch(self, manifest: Manifest, argv: list[str], cwd: Path, env: dict[str, str],
                stdin: Path | None, before: dict, poll_interval: float, kill_grace: float) -> LocalReport:
         task = self.task
+        stages.mark(task.run_id, "launch")
         streamed = manifest.content_format in ARCHIVE_FORMATS  # stdout is (also) a log channel there
         stdout_path = None if manifest.content_format == "multi-file" else self.out_dir / STDOUT_FILE
         self.ctx.mark_started(task.run_id)
@@ -266,6 +268,7 @@ class _Run:
             return self._start(task, manifest, command, cwd, env, env_fd, stdin, stdout_path, streamed, deadline,
                                limits, argv, before, poll_interval, kill_grace)
         finally:
+            stages.mark(task.run_id, "exited")
             if env_fd is not None:
                 os.close(env_fd)
 
