@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from .harness import REPO, CACHE, SdkRunner, Server, Venv, make_bundle, unique
+from .harness import CACHE, REPO, SdkRunner, Server, Venv, make_bundle, unique
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -96,6 +96,7 @@ def _assert_same_as_direct(out: dict) -> None:
     assert out["default"]["output"]["solution"] != out["capacity8"]["output"]["solution"]
 
 
+@pytest.mark.timeout(1800)  # the SDK installs 835 MB of ARM64 wheels and gzips them before it uploads
 def test_official_sdk_pushes_a_model_that_runs_as_a_direct_solve(model_sdk: SdkRunner, tmp_path) -> None:
     app_dir = tmp_path / "notebook"
     app_dir.mkdir()

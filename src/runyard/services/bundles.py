@@ -92,6 +92,7 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
         if bundle is None:
             raise Conflict("no bundle was uploaded: GET …/binary and PUT the archive to its upload_url first")
         bundle_id, blob_key = bundle.id, bundle.blob_key
+    started = time.monotonic()
     try:
         scan, digest, manifest = _scan(platform, blob_key, requirements)
     except Invalid:
@@ -109,7 +110,9 @@ def activate(platform: Platform, principal: Principal, app_id: str, requirements
         app.latest_bundle_id = bundle_id
         app.updated_at = datetime.now(UTC)
     if scan.complete:
-        _prewarm(platform, bundle_id, blob_key, digest, members=len(scan.files) + len(scan.links))
+        # A quick scan promises a quick unpack; one that read hundreds of MB of bundled wheels does not.
+        quick = time.monotonic() - started < INLINE_SCAN_SECONDS / 4
+        _prewarm(platform, bundle_id, blob_key, digest, members=len(scan.files) + len(scan.links) if quick else None)
     else:
         _finish_in_background(platform, bundle_id, blob_key)
     return row
@@ -197,7 +200,7 @@ def _finish_in_background(platform: Platform, bundle_id: str, blob_key: str) -> 
     threading.Thread(target=work, name=f"check-{bundle_id}", daemon=True).start()
 
 
-def _prewarm(platform: Platform, bundle_id: str, blob_key: str, digest: str, *, members: int) -> None:
+def _prewarm(platform: Platform, bundle_id: str, blob_key: str, digest: str, *, members: int | None) -> None:
     """Unpack the bundle for its first run: now if it is small (the first run then waits for nothing),
     in the background if not (a run that comes first unpacks it itself)."""
     def work() -> None:
@@ -206,7 +209,7 @@ def _prewarm(platform: Platform, bundle_id: str, blob_key: str, digest: str, *, 
         except Exception:  # noqa: BLE001 - the first run unpacks it again, and reports what fails
             log.warning("could not unpack bundle %s ahead of its first run", bundle_id, exc_info=True)
 
-    if members <= PREWARM_INLINE_MEMBERS:
+    if members is not None and members <= PREWARM_INLINE_MEMBERS:
         work()
     else:
         threading.Thread(target=work, name=f"unpack-{bundle_id}", daemon=True).start()
