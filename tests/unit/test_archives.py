@@ -149,3 +149,44 @@ def test_headers_are_read_through_concatenated_gzip_members() -> None:
     scan = scan_archive(io.BytesIO(data), read=("app.yaml",))
     assert scan.files == {"deps/six.py", "main.py", "app.yaml"} and scan.contents == {"app.yaml": b"type: python\n"}
     assert sorted(inspect_archive(io.BytesIO(data))) == ["app.yaml", "deps/six.py", "main.py"]
+
+
+def _sdk_bundle(deps: int) -> bytes:
+    """An official SDK bundle's shape: the app first, then its bundled wheels' files."""
+    members: list[tuple[str, bytes]] = [("app.yaml", b"type: python\n"), ("main.py", b"print(1)")]
+    for i in range(deps):
+        members.append((f".nextmv/python/deps/pkg{i}/mod.py", b"x = 1\n"))
+    members.append((".nextmv/python/deps/pkg0-1.0.dist-info/METADATA", b"Name: pkg0\nVersion: 1.0\n"))
+    return tar_bytes(*members)
+
+
+def test_bundled_wheels_are_checked_but_only_their_metadata_is_unpacked(tmp_path: Path) -> None:
+    from runyard.execution.runtime.bundles import set_aside
+
+    data = _sdk_bundle(deps=50)
+    names = safe_extract(data, tmp_path / "out", ArchiveLimits(max_files=10), aside=set_aside)
+    assert sorted(names) == [".nextmv/python/deps/pkg0-1.0.dist-info/METADATA", "app.yaml", "main.py"]
+    assert not (tmp_path / "out" / ".nextmv/python/deps/pkg3").exists()
+    with pytest.raises(UnsafeArchive, match="more than 10 members"):
+        safe_extract(data, tmp_path / "out2", ArchiveLimits(max_files=10))  # without the aside rule
+    with pytest.raises(UnsafeArchive, match="bundled dependency files"):  # their own cap: 20 x max_files
+        safe_extract(data, tmp_path / "out3", ArchiveLimits(max_files=2), aside=set_aside)
+    hostile = tar_bytes(("app.yaml", b""), (".nextmv/python/deps/../../etc/passwd", b"x"))
+    with pytest.raises(UnsafeArchive, match=r"'\.\.'"):
+        safe_extract(hostile, tmp_path / "out4", aside=set_aside)  # set aside, still checked
+
+
+def test_a_scan_stops_where_it_has_enough(tmp_path: Path) -> None:
+    from runyard.execution.runtime.bundles import set_aside
+    from runyard.storage.archives import scan_archive
+
+    seen: list[int] = []
+
+    def enough(scan) -> bool:
+        seen.append(len(scan.files))
+        return len(seen) >= 5
+
+    scan = scan_archive(io.BytesIO(_sdk_bundle(deps=100)), read=("app.yaml",), aside=set_aside, enough=enough)
+    assert scan.complete is False and scan.files == {"app.yaml", "main.py"} and len(seen) == 5
+    full = scan_archive(io.BytesIO(_sdk_bundle(deps=100)), read=("app.yaml",), aside=set_aside)
+    assert full.complete is True and ".nextmv/python/deps/pkg0-1.0.dist-info/METADATA" in full.files

@@ -105,6 +105,7 @@ from runyard.sdk._models_runs import (
     UploadURL,
     run_duration,
 )
+from runyard.sdk._native_model import ModelConfiguration
 from runyard.sdk._package import MANIFEST_FILE_NAME
 from runyard.sdk._polling import PollingOptions, poll
 from runyard.sdk._webhook_api import Webhook, WebhookAttempt, WebhookDelivery, Webhooks
@@ -196,6 +197,7 @@ __all__ = [
     "MarketplaceSubscription",
     "MarketplaceVersion",
     "ManagedInput",
+    "ModelConfiguration",
     "Metadata",
     "Metric",
     "MetricParams",

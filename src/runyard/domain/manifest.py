@@ -16,10 +16,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class PythonModel(_Model):
+    """A Python-native model (``nextmv.Model`` pushed by the 0.28.x SDK): the folder of its mlflow pyfunc
+    model and the options it was saved with. Its entry point reads this back from ``app.yaml``."""
+
+    name: str
+    options: list[dict[str, Any]] | None = None
+
+
 class PythonSettings(_Model):
     pip_requirements: str | list[str] | None = Field(None, alias="pip-requirements")
     version: str | None = None
     arch: str | None = None
+    model: PythonModel | None = None
 
     @field_validator("version", mode="before")
     @classmethod

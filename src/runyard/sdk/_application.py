@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any
 
-from runyard.sdk import _package
+from runyard.sdk import _native_model, _package
 from runyard.sdk._app_experiments import ExperimentsMixin, _put_optional
 from runyard.sdk._app_online import OnlineMixin
 from runyard.sdk._app_runs import RunsMixin
@@ -62,14 +63,24 @@ class Application(RunsMixin, ExperimentsMixin, OnlineMixin):
 
     def push(self, manifest: Any = None, app_dir: str | None = None, verbose: bool = False,
              model: Any = None, model_configuration: Any = None) -> None:
-        """Package ``app_dir`` per its ``app.yaml`` and make it the application's executable."""
-        if model is not None or model_configuration is not None:
-            raise NotImplementedError("pushing a nextmv.Model is not supported by the Runyard SDK; push an app directory")
+        """Package ``app_dir`` per its ``app.yaml`` and make it the application's executable; or, given
+        ``model`` (a ``nextmv.Model``) and ``model_configuration``, push the model itself (needs mlflow:
+        ``runyard[models]``)."""
+        if (model is None) != (model_configuration is None):
+            raise ValueError("model and model_configuration must be provided together")
+        if model is not None:
+            with tempfile.TemporaryDirectory(prefix="runyard-model-") as tmp:
+                base = manifest.to_dict() if hasattr(manifest, "to_dict") else dict(manifest or {})
+                self._push_dir(tmp, _native_model.save(model, model_configuration, tmp, base), verbose)
+            return
         app_dir = app_dir or "."
         if manifest is None:
             manifest_dict = _package.read_manifest(app_dir)
         else:
             manifest_dict = manifest.to_dict() if hasattr(manifest, "to_dict") else dict(manifest)
+        self._push_dir(app_dir, manifest_dict, verbose)
+
+    def _push_dir(self, app_dir: str, manifest_dict: dict[str, Any], verbose: bool) -> None:
         with _PushProgress(verbose) as progress:
             progress.say(f"Packaging application from {os.path.abspath(app_dir)}")
             _package.run_hooks(app_dir, manifest_dict, progress.say)

@@ -3,6 +3,10 @@
 Rejected with ``UnsafeArchive`` (a 400 for clients): absolute paths, ``..`` components, links that
 lead out of the tree, device files and FIFOs, more members or more bytes than allowed. Nothing is
 ever written outside ``dest``; Python's ``data`` filter runs as a second line of defence.
+
+Members "set aside" (``aside``: a predicate on the normalized name) pass the same checks but are never
+written and count against a cap of their own (``ASIDE_FACTOR`` × ``max_files``): the official SDK ships
+an app's dependencies as thousands of wheels for another machine, which Runyard does not run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +155,15 @@ def _open(source: Path | BinaryIO, mode: str) -> tarfile.TarFile:
     return tarfile.open(fileobj=source, mode=mode, tarinfo=_GuardedTarInfo)
 
 
-def _checked(tar: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[tarfile.TarInfo, str]]:
-    """Every member with its normalized name, once it passed the path, type, count and size checks."""
-    count = total = 0
+Aside = Callable[[str], bool]
+ASIDE_FACTOR = 20
+
+
+def _checked(tar: tarfile.TarFile, limits: ArchiveLimits,
+             aside: Aside | None = None) -> Iterator[tuple[tarfile.TarInfo, str, bool]]:
+    """Every member with its normalized name, once it passed the path, type, count and size checks, and
+    whether it is kept (False: set aside, not to be written)."""
+    count = total = set_aside = 0
     chains = _LinkChains()
     for member in tar:
         name = _check_name(member.name)
@@ -165,16 +175,24 @@ def _checked(tar: tarfile.TarFile, limits: ArchiveLimits) -> Iterator[tuple[tarf
             _check_link(member, name)
         chains.check(member, name)
         total += max(member.size, 0)
-        if count >= limits.max_files:
-            raise UnsafeArchive(f"archive has more than {limits.max_files} members")
         if total > limits.max_bytes:
             raise UnsafeArchive(f"archive unpacks to more than {limits.max_bytes} bytes")
+        if aside is not None and aside(name):
+            set_aside += 1
+            if set_aside > limits.max_files * ASIDE_FACTOR:
+                raise UnsafeArchive(f"archive has more than {limits.max_files * ASIDE_FACTOR} bundled dependency files")
+            yield member, name, False
+            continue
+        if count >= limits.max_files:
+            raise UnsafeArchive(f"archive has more than {limits.max_files} members")
         count += 1
-        yield member, name
+        yield member, name, True
 
 
-def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLimits = ArchiveLimits()) -> list[str]:
-    """Unpack the tar (optionally gzip, multi-member too) at ``source`` into ``dest``; returns member names."""
+def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLimits = ArchiveLimits(),
+                 *, aside: Aside | None = None) -> list[str]:
+    """Unpack the tar (optionally gzip, multi-member too) at ``source`` into ``dest``; returns member names
+    (those set aside are checked, not written)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if isinstance(source, bytes):
@@ -186,7 +204,9 @@ def safe_extract(source: Path | BinaryIO | bytes, dest: Path, limits: ArchiveLim
     names: list[str] = []
     with tar:
         try:
-            for member, name in _checked(tar, limits):
+            for member, name, kept in _checked(tar, limits, aside):
+                if not kept:
+                    continue
                 try:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as exc:
@@ -216,7 +236,7 @@ def inspect_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimi
     """
     try:
         with _open_stream(source) as tar:
-            return [name for _, name in _checked(tar, limits)]
+            return [name for _, name, _ in _checked(tar, limits)]
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
 
@@ -230,6 +250,7 @@ class ArchiveScan:
     dirs: set[str]
     links: dict[str, str]
     contents: dict[str, bytes]
+    complete: bool = True  # False: ``enough`` stopped the scan before the archive's end
 
     def resolve(self, path: str) -> str | None:
         """``path`` with the archive's links followed, relative to its root; ``None`` if it leads out."""
@@ -241,13 +262,20 @@ class ArchiveScan:
 MAX_READ_BYTES = 1024 * 1024  # a member read whole by scan_archive (app.yaml)
 
 
-def scan_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits(), *, read: tuple[str, ...] = ()) -> ArchiveScan:
+def scan_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits(), *, read: tuple[str, ...] = (),
+                 aside: Aside | None = None, enough: Callable[[ArchiveScan], bool] | None = None) -> ArchiveScan:
     """:func:`inspect_archive`'s checks, plus what is needed to validate a bundle against its manifest
-    without writing a file: names, links, and the contents of the members named in ``read``."""
+    without writing a file: names, links, and the contents of the members named in ``read``. ``enough``
+    is asked after each member whether the scan may stop there (``complete`` is then False)."""
     scan = ArchiveScan(files=set(), dirs=set(), links={}, contents={})
     try:
         with _open_stream(source) as tar:
-            for member, name in _checked(tar, limits):
+            for member, name, kept in _checked(tar, limits, aside):
+                if not kept:
+                    if enough is not None and enough(scan):
+                        scan.complete = False
+                        break
+                    continue
                 if member.issym():
                     scan.links[name] = member.linkname.replace("\\", "/")
                 elif member.isdir():
@@ -261,6 +289,9 @@ def scan_archive(source: Path | BinaryIO, limits: ArchiveLimits = ArchiveLimits(
                 while parent and parent not in scan.dirs:
                     scan.dirs.add(parent)
                     parent = posixpath.dirname(parent)
+                if enough is not None and enough(scan):
+                    scan.complete = False
+                    break
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise UnsafeArchive(f"not a readable tar archive: {exc}") from None
     return scan

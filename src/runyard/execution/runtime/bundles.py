@@ -15,6 +15,15 @@ from runyard.storage.blobs import BlobStore
 
 _lock = threading.Lock()
 _CHUNK = 1024 * 1024
+_BUNDLED_DEPS = ".nextmv/python/deps/"
+
+
+def set_aside(name: str) -> bool:
+    """The official SDK's bundled dependencies (wheels for Linux ARM64, never run here; a Python-native
+    model brings mlflow's whole tree, 20,000 files): not unpacked, except each ``*.dist-info/METADATA``,
+    whose versions are the lock the environment is built from (``envs.bundled_requirements``)."""
+    return name.startswith(_BUNDLED_DEPS) and not (
+        name.endswith(".dist-info/METADATA") and name.count("/") == 4)
 
 
 class BundleChanged(RunyardError):
@@ -46,10 +55,10 @@ def unpack(blobs: BlobStore, blob_key: str, target: Path, limits: ArchiveLimits,
     try:
         local = blobs.local_path(blob_key)
         if local is not None:
-            safe_extract(local, tmp, limits)
+            safe_extract(local, tmp, limits, aside=set_aside)
         else:
             with blobs.open(blob_key) as f:
-                safe_extract(f, tmp, limits)
+                safe_extract(f, tmp, limits, aside=set_aside)
         if check is not None:
             check(tmp)
         with _lock:
