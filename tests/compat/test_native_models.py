@@ -130,7 +130,8 @@ out = run_twice(app, instance_id=instance.id)
 out.update(activation=activations, push=pushed)
 emit(out)
 ''',
-        env={"APP_ID": unique("model"), "APP_DIR": str(app_dir)},
+        # The SDK's pip download (~835 MB of wheels) is cached for the other database's push.
+        env={"APP_ID": unique("model"), "APP_DIR": str(app_dir), "PIP_CACHE_DIR": str(CACHE / "pip-model-push")},
         timeout=1800,
     )
     print(f"0.28.5 push {out['push']:.1f} s, activation {out['activation'][0]:.2f} s")
