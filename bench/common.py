@@ -35,6 +35,35 @@ class SetupError(RuntimeError):
 
 # ------------------------------------------------------------------------------------------ statistics
 
+PG_HINT = "PostgreSQL server binaries not found: `sudo apt-get install -y postgresql` (or set RUNYARD_PG_BINDIR)"
+
+
+class PostgresMissing(SetupError):
+    """No PostgreSQL server binaries on this machine."""
+
+
+def postgres_half(bench_id: str, quick: bool, measure: Callable[[Any], dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    """Run ``measure(cluster)`` on a throwaway PostgreSQL cluster: (its row, None), or in quick mode on a
+    machine without PostgreSQL (None, why it was skipped); full mode needs PostgreSQL."""
+    from runyard.testing.postgres import _bindir, start_cluster
+
+    bindir = _bindir()
+    if bindir is None or not (bindir / "initdb").exists():
+        if not quick:
+            raise PostgresMissing(PG_HINT)
+        skipped = f"SKIPPED the PostgreSQL half: {PG_HINT}"
+        print(f"!! {bench_id} {skipped}", file=sys.stderr, flush=True)
+        return None, skipped
+    try:
+        cluster = start_cluster()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        raise SetupError(f"could not start PostgreSQL for {bench_id}: {exc}") from None
+    try:
+        return measure(cluster), None
+    finally:
+        cluster.stop()
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Linear-interpolated percentile (``p`` in 0..100) of ``values``."""
     if not values:

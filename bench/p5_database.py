@@ -34,8 +34,6 @@ from __future__ import annotations
 import gc
 import random
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +44,16 @@ from typing import Any
 import requests
 from sqlalchemy import event, func, insert, select, text
 
-from bench.common import TRIVIAL_INPUT, Server, SetupError, deploy, percentile, summary_ms, write_trivial_app
+from bench.common import (
+    TRIVIAL_INPUT,
+    Server,
+    SetupError,
+    deploy,
+    percentile,
+    postgres_half,
+    summary_ms,
+    write_trivial_app,
+)
 from runyard.services.blob_keys import input_key
 from runyard.storage.db import Application, Run, create_database
 
@@ -363,37 +370,15 @@ def _backend(name: str, urls: dict[str, str], work: Path, n: int, rounds: int, w
     }
 
 
-class PostgresMissing(SetupError):
-    """No PostgreSQL server binaries on this machine."""
-
-
-PG_HINT = "PostgreSQL server binaries not found: `sudo apt-get install -y postgresql` (or set RUNYARD_PG_BINDIR)"
-
-
 def run(work: Path, quick: bool) -> dict[str, Any]:
-    from runyard.testing.postgres import _bindir, start_cluster
-
     n = 100_000 if quick else 1_000_000
     rounds, warmup = (100, 10) if quick else (1000, 60)
     sqlite_urls = {side: f"sqlite:///{work / f'sqlite-{side}' / 'runyard.db'}" for side in ("empty", "loaded")}
     rows = [_backend("sqlite", sqlite_urls, work / "sqlite", n, rounds, warmup)]
-    skipped = None
-    bindir = _bindir()
-    if bindir is None or not (bindir / "initdb").exists():
-        if not quick:
-            raise PostgresMissing(PG_HINT)
-        skipped = f"SKIPPED the PostgreSQL half: {PG_HINT}"
-        print(f"!! P5 {skipped}", file=sys.stderr, flush=True)
-    else:
-        try:
-            cluster = start_cluster()
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-            raise SetupError(f"could not start PostgreSQL for P5: {exc}") from None
-        try:
-            pg_urls = {side: cluster.create_database(f"bench_p5_{side}") for side in ("empty", "loaded")}
-            rows.append(_backend("postgresql", pg_urls, work / "postgresql", n, rounds, warmup))
-        finally:
-            cluster.stop()
+    pg_row, skipped = postgres_half("P5", quick, lambda cluster: _backend(
+        "postgresql", {side: cluster.create_database(f"bench_p5_{side}") for side in ("empty", "loaded")},
+        work / "postgresql", n, rounds, warmup))
+    rows += [pg_row] if pg_row else []
     return {
         "id": "P5",
         "runs_inserted": n,

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import gc
 import random
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,7 +38,15 @@ from typing import Any
 import requests
 from sqlalchemy import event, func, select, text
 
-from bench.common import TRIVIAL_INPUT, Server, SetupError, deploy, summary_ms, write_trivial_app
+from bench.common import (
+    TRIVIAL_INPUT,
+    Server,
+    SetupError,
+    deploy,
+    postgres_half,
+    summary_ms,
+    write_trivial_app,
+)
 from runyard.services.blob_keys import input_key
 from runyard.storage.db import Application, Run, create_database
 from runyard.storage.db.bulk import insert_rows
@@ -266,31 +272,15 @@ def _backend(name: str, url: str, work: Path, n: int, rounds: int, warmup: int) 
             "met": worst < GOAL_SERVER_P99_MS}
 
 
-PG_HINT = "PostgreSQL server binaries not found: `sudo apt-get install -y postgresql` (or set RUNYARD_PG_BINDIR)"
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
-    from runyard.testing.postgres import _bindir, start_cluster
-
     n = 100_000 if quick else 1_000_000
     rounds, warmup = (30, 5) if quick else (200, 20)
     rows = [_backend("sqlite", f"sqlite:///{work / 'sqlite' / 'runyard.db'}", work / "sqlite", n, rounds, warmup)]
-    skipped = None
-    bindir = _bindir()
-    if bindir is None or not (bindir / "initdb").exists():
-        if not quick:
-            raise SetupError(PG_HINT)
-        skipped = f"SKIPPED the PostgreSQL half: {PG_HINT}"
-        print(f"!! P9 {skipped}", file=sys.stderr, flush=True)
-    else:
-        try:
-            cluster = start_cluster()
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-            raise SetupError(f"could not start PostgreSQL for P9: {exc}") from None
-        try:
-            rows.append(_backend("postgresql", cluster.create_database("bench_p9"), work / "postgresql", n, rounds, warmup))
-        finally:
-            cluster.stop()
+    pg_row, skipped = postgres_half("P9", quick, lambda cluster: _backend(
+        "postgresql", cluster.create_database("bench_p9"), work / "postgresql", n, rounds, warmup))
+    rows += [pg_row] if pg_row else []
     return {
         "id": "P9",
         "runs_inserted": n,
