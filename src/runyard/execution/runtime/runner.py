@@ -32,7 +32,14 @@ from runyard.domain.manifest import Manifest, parse_manifest, with_output_format
 from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
 from runyard.execution.contract import Limits
-from runyard.execution.runtime.collect import ARCHIVE_FORMATS, LEFT_BEHIND_DIRS, collect, input_dir, place_input, snapshot
+from runyard.execution.runtime.collect import (
+    ARCHIVE_FORMATS,
+    LEFT_BEHIND_DIRS,
+    collect,
+    input_dir,
+    place_input,
+    snapshot,
+)
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
