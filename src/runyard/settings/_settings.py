@@ -82,7 +82,7 @@ class WebhookSettings(BaseModel):
     backoff_base_seconds: float = Field(30.0, gt=0, description="Delay before the first retry; each next one doubles, with jitter.")
     backoff_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Longest delay between two attempts (a Retry-After may ask for more, up to a day).")
     timeout_seconds: float = Field(10.0, gt=0, description="Time an attempt may take: connect, send and read the answer.")
-    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, per server.")
+    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, all servers together.")
     workers: int = Field(16, ge=1, description="Attempts in flight at once, per server.")
     disable_after_failures: int = Field(50, ge=1, description="Consecutive failed attempts after which a webhook is disabled (with disable_after_seconds).")
     disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")

@@ -71,6 +71,13 @@ _HOOKS_OF = select(_W.c.pk, _W.c.account_id, _W.c.event_types, _W.c.filters).whe
 _RUNS_OF = select(*(_R.c[n] for n in ("id", "app_pk", "app_id", "instance_id", "version_id", "status", "error", "created_at",
                                       "started_at", "finished_at", "duration_ms", "experiment_id"))).where(
     _R.c.id.in_(bindparam("ids", expanding=True)))
+# The per-endpoint cap holds across servers: the webhooks a claim would lease for are locked (in pk order,
+# so two claims never deadlock), then their deliveries under a live lease, whichever server holds it, are
+# counted; a second server's claim waits for the first's to commit and counts what it leased.
+_LOCK_HOOKS = select(_W.c.pk).where(_W.c.pk.in_(bindparam("pks", expanding=True))).order_by(_W.c.pk).with_for_update()
+_LEASED = (select(_D.c.webhook_pk, func.count()).where(
+    _D.c.webhook_pk.in_(bindparam("pks", expanding=True)), _D.c.state == "pending",
+    _D.c.lease_expires_at > bindparam("now", type_=_D.c.lease_expires_at.type)).group_by(_D.c.webhook_pk))
 _FANNED_OUT = update(_E).where(_E.c.id == bindparam("eid")).values(body=bindparam("data", type_=_E.c.body.type), fanned_out=True)  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
@@ -249,14 +256,22 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         lease = now + timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
         taken: list[Any] = []
+        cap = self._settings.concurrency_per_endpoint
         with self._platform.db.engine.begin() as conn:
             rows = conn.execute(_DUE, {"now": now, "n": free * 4}).all()
+            leased: dict[str, int] = {}
+            if rows:
+                pks = sorted({row.webhook_pk for row in rows})
+                conn.execute(_LOCK_HOOKS, {"pks": pks}).all()
+                leased = {pk: n for pk, n in conn.execute(_LEASED, {"pks": pks, "now": now})}
             with self._lock:
                 for row in rows:
                     if len(taken) >= free:
                         break
-                    if self._inflight[row.webhook_pk] >= self._settings.concurrency_per_endpoint:
+                    # (this server's own attempts hold leases too: the count covers them)
+                    if max(leased.get(row.webhook_pk, 0), self._inflight[row.webhook_pk]) >= cap:
                         continue
+                    leased[row.webhook_pk] = leased.get(row.webhook_pk, 0) + 1
                     self._inflight[row.webhook_pk] += 1
                     taken.append(row)
             if taken:
