@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from runyard.domain import runs as states
-from runyard.domain.errors import Invalid
+from runyard.domain.errors import Gone, Invalid
 from runyard.domain.webhooks import RUN_STATUS
 from runyard.services.blob_keys import log_key
-from runyard.services.events import run_status_data
+from runyard.services.events import pruned_through, run_status_data
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.reads import get_run
 from runyard.storage.db import Event, Run
@@ -53,6 +53,17 @@ def parse_event_id(value: str | None) -> int | None:
     if not raw.isdigit():
         raise Invalid(f"Last-Event-ID {value!r} is not an id this server sent")
     return int(raw)
+
+
+def check_resumable(platform: Platform, after_id: int) -> None:
+    """A stream resumes after ``after_id`` only if nothing after it was pruned: otherwise it would skip
+    events silently, so it is refused (410) with what to do instead."""
+    with platform.db.session() as s:
+        horizon = pruned_through(s)
+    if after_id < horizon:
+        raise Gone(f"events after evt-{after_id} up to evt-{horizon} have been pruned (the janitor keeps events "
+                   f"RUNYARD_JANITOR__EVENT_RETENTION_SECONDS); reconnect without Last-Event-ID to follow from now, "
+                   f"and read what was missed from the resources themselves (runs, experiments)")
 
 
 def latest_event_id(platform: Platform) -> int:

@@ -28,6 +28,7 @@ class JanitorSettings(BaseModel):
     interval_seconds: float = Field(600.0, description="Time between two sweeps of the janitor (0: never on its own).")
     abandoned_upload_seconds: float = Field(86400.0, description="An upload no run uses is removed this long after its URL expired.")
     pending_bundle_seconds: float = Field(86400.0, description="A bundle never activated is removed this long after it was requested.")
+    event_retention_seconds: float = Field(7 * 86400.0, ge=0, description="Events already fanned out to webhooks, and ended webhook deliveries with their attempts, are removed this long after they were made or ended (0: kept forever). Streams cannot resume from before what was removed.")
 
 
 class ExecutionClass(BaseModel):

@@ -64,6 +64,8 @@ async def run_events(request: Request, app_id: str, run_id: str, platform: Platf
                      last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     cursor = streams.RunCursor.parse(last_event_id or request.query_params.get("last_event_id"))
     await to_thread.run_sync(get_run, platform, principal, app_id, run_id)  # 404 before the stream opens
+    if cursor.event_id:
+        await to_thread.run_sync(streams.check_resumable, platform, cursor.event_id)  # 410 past the pruned horizon
 
     def read() -> list[tuple[str, str, dict[str, Any]]]:
         return streams.read_run(platform, principal, app_id, run_id, cursor)
@@ -80,6 +82,8 @@ async def account_events(request: Request, platform: PlatformDep, principal: Vie
     after = streams.parse_event_id(last_event_id or request.query_params.get("last_event_id"))
     if after is None:
         after = await to_thread.run_sync(streams.latest_event_id, platform)
+    else:
+        await to_thread.run_sync(streams.check_resumable, platform, after)  # 410 past the pruned horizon
     cursor = streams.Cursor(last_id=after)
 
     def read() -> list[tuple[str, str, dict[str, Any]]]:
