@@ -11,6 +11,7 @@ import pytest
 
 from compat.harness import sdk_venv
 from runyard import cloud
+from runyard.sdk._events import stream_events
 
 from .conftest import Deployed
 from .recorder import recording_server, run_info
@@ -134,8 +135,14 @@ def test_with_result_waits_on_the_run_event_stream(deployed: Deployed) -> None:
     result = app.new_run_with_result(input={"x": 1}, instance_id=deployed.instance.id, run_options={"sleep": 0.5})
     assert result.metadata.status_v2 == cloud.StatusV2.succeeded and result.output["solution"] == {"x": 1}
     run_id = result.id
-    assert seen[1:] == [("events", ""), (run_id, seen[2][1])], seen  # after the POST: the stream, then the result
+    # after the POST: the stream (status changes only), then the result
+    assert seen[1:] == [("events", "logs=false"), (run_id, seen[2][1])], seen
     assert seen[0][0] == "runs" and app.client.event_streams
+    with_logs = [e.event for e in app.run_events(run_id)]
+    assert with_logs.count("log") == 3 and with_logs[-1] == "end"  # the app's three stderr lines
+    quiet = [e.event for e in stream_events(app.client, f"{app.endpoint}/runs/{run_id}/events", params={"logs": "false"},
+                                            until="end")]
+    assert "log" not in quiet and quiet[-1] == "end" and quiet.count("status") == 3
 
 
 def test_a_server_without_streams_is_remembered() -> None:

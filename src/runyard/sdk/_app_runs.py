@@ -157,7 +157,8 @@ class RunsMixin:
             return
         deadline = time.monotonic() + options.max_duration if options.max_duration >= 0 else None
         try:
-            for event in stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", until="end", deadline=deadline):
+            for event in stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", params={"logs": "false"},
+                                       until="end", deadline=deadline):
                 if event.event == "end":
                     return
         except StreamUnavailable:

@@ -124,9 +124,10 @@ class RunCursor:
         return cls(event_id=int(event), log_offset=int(offset or 0))
 
 
-def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str, cursor: RunCursor) -> list[tuple[str, str, dict[str, Any]]]:
-    """A run's new status changes and log lines after the cursor (advanced), then ``end`` once it has
-    ended and everything before was sent."""
+def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str, cursor: RunCursor, *,
+             logs: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+    """A run's new status changes and log lines (unless ``logs`` is false) after the cursor (advanced),
+    then ``end`` once it has ended and everything before was sent."""
     run = get_run(platform, principal, app_id, run_id)  # NotFound for another account's run
     out: list[tuple[str, str, dict[str, Any]]] = []
     with platform.db.session() as s:
@@ -138,13 +139,14 @@ def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str,
     for event in [e for e in rows if not states.is_terminal(e.detail)]:
         cursor.event_id = event.id
         out.append(("status", cursor.token(), event_doc(event, run)))
-    out += _log_lines(platform, run_id, cursor)
+    if logs:
+        out += _log_lines(platform, run_id, cursor)
     for event in final:
         cursor.event_id = event.id
         out.append(("status", cursor.token(), event_doc(event, run)))
     # The run was read first: if it had ended then, its final status event was committed before the
     # events were read, so it is in ``rows`` or was sent before.
-    if states.is_terminal(run.status) and _log_done(platform, run_id, cursor):
+    if states.is_terminal(run.status) and (not logs or _log_done(platform, run_id, cursor)):
         cursor.ended = True
         out.append(("end", cursor.token(), {"run_id": run_id, "status_v2": run.status}))
     return out
