@@ -245,8 +245,9 @@ def test_nextpipe_writes_its_flow_graph_and_it_reads_back(server: Any, tmp_path:
 
 
 def test_compare_runs_on_statistics_objects_routed_and_tracked_runs(sdk113: Any, sdk028: Any, stats_app: Path) -> None:
-    """1.13.0's ``compare_runs`` puts every metadata value into a set: statistics objects, a switchback's routing
-    and nested tracked metrics must all reach it as scalars, and 0.28.5 must still parse the same runs."""
+    """1.13.0's ``compare_runs`` puts every value of its metadata model into a set: statistics objects and nested
+    tracked metrics must reach it as scalars (on plain, switchback-routed and tracked runs), and 0.28.5 must still
+    parse the same runs."""
     out = run(sdk113, """
         from nextmv import TrackedRun, TrackedRunStatus
 

@@ -83,6 +83,6 @@ def test_one_key_sent_at_once_to_a_switchback_baseline_makes_one_routed_run(live
     assert [status for status, _ in results] == [200] * CLIENTS, results
     (run_id,) = {body["run_id"] for _, body in results}
     meta = lab.wait_run(run_id)
-    assert meta["experiment_type"] == "switchback" and meta["routing_switchback_test_id"] == "sw"
+    assert meta["experiment_type"] == "switchback" and meta["routing"]["switchback_test_id"] == "sw"
     runs = ok(lab.api.get(f"{lab.base}/experiments/switchback/sw/runs"))["runs"]
     assert [r["id"] for r in runs] == [run_id]

@@ -46,7 +46,7 @@ def test_two_candidates_and_k_runs_make_exactly_2k_mirrors_then_complete(lab: La
         (b, c) for b in baseline_ids[:3] for c in (c1, c2))
     assert all(r["status_v2"] == "succeeded" and r["experiment_id"] == "sh" for r in candidates)
     meta = lab.metadata(candidates[0]["id"])
-    assert meta["experiment_type"] == "shadow" and meta["routing_baseline_run_id"] == candidates[0]["baseline_run_id"]
+    assert meta["experiment_type"] == "shadow" and meta["routing"]["baseline_run_id"] == candidates[0]["baseline_run_id"]
     assert meta["queuing_priority"] == online.CANDIDATE_PRIORITY
 
     # the same input went to every arm: each arm's values follow from it

@@ -65,11 +65,11 @@ def test_every_run_goes_to_the_instance_its_unit_names(lab: Lab, clock: list[dat
     for run_id, unit in placed:
         meta = lab.metadata(run_id)
         assert meta["application_instance_id"] == unit["instance_id"]
-        assert meta["routing_switchback_test_id"] == "sw" and meta["routing_unit_index"] == unit["index"]
-        assert meta["routing_requested_instance_id"] == base and meta["experiment_type"] == "switchback"
+        assert meta["routing"]["switchback_test_id"] == "sw" and meta["routing"]["unit_index"] == unit["index"]
+        assert meta["routing"]["requested_instance_id"] == base and meta["experiment_type"] == "switchback"
     for run_id in (early, untouched):
         meta = lab.metadata(run_id)
-        assert "routing_switchback_test_id" not in meta and meta["application_instance_id"] in (base, other)
+        assert "routing" not in meta and meta["application_instance_id"] in (base, other)
 
     for run_id, _ in placed:
         assert lab.wait_run(run_id)["status_v2"] == "succeeded"

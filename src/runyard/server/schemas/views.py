@@ -102,6 +102,9 @@ def run_metadata(run: Run) -> dict[str, Any]:
     metrics = comparable_metrics(run)
     if metrics:
         meta["metrics"] = metrics
+    documents = {k: v for k, v in (("statistics", run.statistics), ("metrics", run.metrics)) if v is not None}
+    if documents:  # whole, for Runyard's clients (the console): not a field of either SDK's model
+        meta["documents"] = documents
     if run.experiment_id:
         meta["experiment_id"] = run.experiment_id
     tracking = {k: v for k, v in (("input_id", run.input_id), ("cloned_run_id", run.cloned_run_id)) if v}
@@ -109,7 +112,7 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["tracking"] = tracking
     if run.routing and run.routing.get("experiment_type"):  # a shadow or switchback test made or routed it
         meta["experiment_type"] = run.routing["experiment_type"]
-        meta.update({f"routing_{k}": v for k, v in run.routing.items() if k != "experiment_type"})
+        meta["routing"] = run.routing  # (not a field of either SDK's model: they drop it, compare_runs too)
     return meta
 
 
