@@ -7,7 +7,7 @@ from typing import Any
 
 WHAT = {
     "P9B": "console: time to a rendered batch-experiment page in headless Chromium",
-    "P1": "submit → result, trivial JSON app (Runyard SDK, long-poll)",
+    "P1": "submit → result, trivial JSON app (Runyard SDK, event stream then the result)",
     "P2": "throughput of a fan-out of trivial runs",
     "P3": "GET …/runs/{id}/metadata, 64 connections (wrk)",
     "P3R": "P3 through two replicas on one PostgreSQL, 32 connections each",

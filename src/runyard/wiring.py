@@ -146,7 +146,7 @@ def build_runtime(settings: Settings) -> Runtime:
     platform.has_capacity = dispatcher.has_capacity
     webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
     if webhooks is not None:
-        platform.wakeup_webhooks = webhooks.wake.set
+        platform.wakeup_webhooks = webhooks.notify
     Wakeup(platform.wakeup_webhooks, lambda: platform.run_events.notify(ALL)).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
                    sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform),

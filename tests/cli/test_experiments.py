@@ -50,6 +50,13 @@ def test_batch_scenario_and_acceptance(runyard: Cli, deployed: Deployed, input_f
     assert "result.value" in table and "pass" in table and "± 5%" in table
     assert [t["id"] for t in runyard.json("acceptance", "list", app_id)] == ["b1"]
 
+    # the analysis block, paired by input: two inputs are not enough to tell
+    analysed = runyard.ok("acceptance", "analysis", app_id, "b1").stdout
+    assert "Candidate − baseline" in analysed and "result.value" in analysed and "not enough runs" in analysed
+    compared = runyard.json("batch", "analysis", app_id, "b1", "--baseline", "cand")
+    assert compared["comparisons"][0]["baseline_instance_id"] == "cand" and compared["comparisons"][0]["pairs"] == 2
+    assert "not enough runs" in runyard.ok("batch", "analysis", app_id, "b1").stdout
+
     failing = runyard("acceptance", "create", app_id, "--id", "b2", "--input-set", input_set, "--candidate", "cand",
                       "--baseline", baseline, "--metric", "result.value:max:lt", "--wait")
     assert failing.exit_code == 1

@@ -242,3 +242,53 @@ def test_nextpipe_writes_its_flow_graph_and_it_reads_back(server: Any, tmp_path:
     assert set(steps) == {"prepare", "solve"} and flow["updated_at"]
     assert {n["parent_id"] for n in flow["pipeline_graph"]["nodes"]} == {"prepare", "solve"}
     assert steps["solve"]["predecessors"] == ["prepare"] and steps["prepare"]["docs"] == "Add one."
+
+
+def test_compare_runs_on_statistics_objects_routed_and_tracked_runs(sdk113: Any, sdk028: Any, stats_app: Path) -> None:
+    """1.13.0's ``compare_runs`` puts every value of its metadata model into a set: statistics objects and nested
+    tracked metrics must reach it as scalars (on plain, switchback-routed and tracked runs), and 0.28.5 must still
+    parse the same runs."""
+    out = run(sdk113, """
+        from nextmv import TrackedRun, TrackedRunStatus
+
+        app, version_id, base = deploy(APP_ID, APP_DIR)
+        cand = instance(app, version_id, "plus", offset=100)
+        plain = app.new_run(input={"x": 2.0}, instance_id=base, options={"scale": "3"})
+        wait_terminal(app, plain)
+        test = app.new_switchback_test(comparison=TestComparisonSingle(baseline_instance_id=base, candidate_instance_id=cand),
+                                       unit_duration_minutes=60, units=2, switchback_test_id=f"{APP_ID}-sw", name="sw")
+        app.start_switchback_test(test.switchback_test_id)
+        routed = app.new_run(input={"x": 1.0}, instance_id=base)
+        wait_terminal(app, routed)
+        app.stop_switchback_test(test.switchback_test_id, intent=StopIntent.COMPLETE)
+        tracked = app.track_run(TrackedRun(input={"x": 1}, output={"solution": {}}, status=TrackedRunStatus.SUCCEEDED,
+                                           duration=5, statistics={"result": {"value": 7.5}, "run": {"iterations": 4}},
+                                           metrics={"cost": 12.5, "vehicles": {"used": 3}, "stops": [1, 2]}))
+        old_style = app.track_run(TrackedRun(input={"x": 1}, output={"solution": {}}, status=TrackedRunStatus.SUCCEEDED,
+                                             duration=6, statistics={"result": {"value": 9.0}}))
+        for run_id in (tracked, old_style):
+            wait_terminal(app, run_id)
+        ids = [plain, routed, tracked, old_style]
+        comparison = app.compare_runs(ids).to_flat_dict()
+        emit({"ids": ids, "cand": cand, "comparison": comparison,
+              "routed_meta": app.run_metadata(routed).metadata.to_dict()})
+    """, stats_app)
+    plain, routed, tracked, old_style = out["ids"]
+    comparison = out["comparison"]
+    assert comparison["metrics"]["value"] == {plain: 6.0, routed: comparison["metrics"]["value"][routed]}
+    assert comparison["metrics"]["cost"] == {tracked: 12.5}
+    assert comparison["metrics"]["vehicles.used"] == {tracked: 3}
+    assert comparison["metrics"]["stops"] == {tracked: "[1,2]"}
+    assert comparison["metrics"]["result.value"] == {old_style: 9.0}  # statistics stand in when there are no metrics
+    assert comparison["options"]["scale"] == {plain: "3"}
+    assert comparison["metadata"]["experiment_type"] == {routed: "switchback"}
+    assert set(comparison["metadata"]["status"].values()) == {"succeeded"}
+    assert out["routed_meta"]["application_instance_id"] in (out["cand"], f"{out['app_id']}-i1")
+
+    old = sdk028.run(
+        "app = Application(client=client, id=os.environ['APP_ID'])\n"
+        "emit([[app.run_metadata(r).metadata.status.value, app.run_result(r).metadata.status_v2.value]"
+        " for r in os.environ['IDS'].split(',')])\n",
+        env={"APP_ID": out["app_id"], "IDS": ",".join(out["ids"])},
+    )
+    assert old == [["succeeded", "succeeded"]] * 4

@@ -222,7 +222,7 @@ def test_csv_archive_dir_path_029(sdk029, sdk113, apps, tmp_path):
     )
     assert first["status"] == "succeeded", first["logs"]
     assert first["metadata"]["format"] == {"input": {"type": "csv-archive"}, "output": {"type": "csv-archive"}}
-    assert first["metadata"]["statistics"] == {"result": {"value": 6.5}, "files": 2}
+    assert first["metadata"]["metrics"] == {"result.value": 6.5, "files": 2}  # its statistics, as comparable leaves
     assert sorted(first["files"]) == ["totals.csv"], first["files"]
     assert read_csv(first["files"]["totals.csv"]) == [["file", "total"], ["a.csv", "3.0"], ["b.csv", "3.5"]]
 

@@ -46,7 +46,7 @@ ok = app.run_result(ok_id)
 raw = client.request(method="GET", endpoint=f"{app.endpoint}/runs/{ok_id}/metadata").json()
 emit({
     "ok": {"id": ok_id, "metadata": ok.metadata.to_dict(), "output": ok.output, "input": app.run_input(ok_id),
-           "logs": app.run_logs(ok_id).log, "statistics": raw["metadata"].get("statistics")},
+           "logs": app.run_logs(ok_id).log, "metrics": raw["metadata"].get("metrics")},
     "failed": {"metadata": failed.metadata.to_dict(), "output": failed.output,
                "error_log": failed.error_log.to_dict() if failed.error_log else None,
                "logs": app.run_logs(failed.id).log},
@@ -61,7 +61,7 @@ emit({
     assert ok["output"] == OUTPUT
     assert ok["input"] == INPUT
     assert ok["logs"] == "solver started\nsolver done"
-    assert ok["statistics"] == OUTPUT["statistics"]  # taken from the tracked output
+    assert ok["metrics"] == {"result.value": 6.5}  # the statistics of the tracked output, as comparable metrics
 
     meta = failed["metadata"]
     assert meta["status_v2"] == "failed"
@@ -113,8 +113,8 @@ emit({
     for meta in (result["metadata"], info):
         assert meta["status_v2"] == "succeeded"
         assert meta["duration"] == 321
-        assert meta["statistics"] == {"result": {"value": 42.0}, "run": {"iterations": 7}}
-        assert meta["metrics"] == {"cost": 12.5, "vehicles": {"used": 3}}
+        assert "statistics" not in meta  # the deprecated statistics object would break 1.13.0's compare_runs
+        assert meta["metrics"] == {"cost": 12.5, "vehicles.used": 3}
     assert out["logs"] == "one line of log"
     (asset,) = out["assets"]
     assert (asset["name"], asset["content_type"]) == ("bars", "json")

@@ -65,4 +65,6 @@ def test_list_items_carry_statistics_indicators(api: Api) -> None:
     item = api.get("/v1/applications/v3/runs?pagereturn=true").json()["runs"][0]
     assert item["run_type"] == {"type": "external"}
     assert item["statistics"] == {"status": "success", "indicators": [{"name": "result.value", "value": 4.5}]}
-    assert api.get(f"/v1/applications/v3/runs/{run_id}/metadata").json()["metadata"]["statistics"] == {"result": {"value": 4.5}}
+    assert api.get(f"/v1/applications/v3/runs/{run_id}/metadata").json()["metadata"]["metrics"] == {"result.value": 4.5}
+    assert api.get(f"/v1/applications/v3/runs/{run_id}/metadata").json()["metadata"]["documents"] == {
+        "statistics": {"result": {"value": 4.5}}}

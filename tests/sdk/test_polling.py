@@ -11,6 +11,7 @@ import pytest
 
 from compat.harness import sdk_venv
 from runyard import cloud
+from runyard.sdk._events import stream_events
 
 from .conftest import Deployed
 from .recorder import recording_server, run_info
@@ -117,5 +118,41 @@ def test_falls_back_to_documented_polling_when_wait_is_ignored() -> None:
         result = cloud.Application(client=client, id="wire-app").run_result_with_polling("run-1", options)
     assert result.metadata.status_v2 == cloud.StatusV2.succeeded
     calls = [(r.path.rsplit("/", 1)[-1], bool(r.query.get("wait"))) for r in rec.requests]
-    # The long-poll of the result came back at once, still running: polled as documented from then on.
-    assert calls == [("run-1", True), *[("metadata", False)] * 4, ("run-1", False)]
+    # No event stream there (a 404): then the long-poll of the result came back at once, still running,
+    # so polled as documented from then on.
+    streams = [c for c in calls if c[0] == "events"]
+    assert streams and calls[: len(streams)] == streams
+    assert calls[len(streams):] == [("run-1", True), *[("metadata", False)] * 4, ("run-1", False)]
+
+
+def test_with_result_waits_on_the_run_event_stream(deployed: Deployed) -> None:
+    """Where the server offers it, ``*_with_result`` learns the end from the run's event stream, then reads
+    the result once (its long-poll answers at once): no metadata polls, no waiting long-polls."""
+    app = deployed.app
+    app.new_run_with_result(input={"warm": True}, instance_id=deployed.instance.id)  # the env is built once
+    seen: list[tuple[str, str]] = []
+    app.client.http.event_hooks["request"].append(lambda req: seen.append((req.url.path.rsplit("/", 1)[-1], req.url.query.decode())))
+    result = app.new_run_with_result(input={"x": 1}, instance_id=deployed.instance.id, run_options={"sleep": 0.5})
+    assert result.metadata.status_v2 == cloud.StatusV2.succeeded and result.output["solution"] == {"x": 1}
+    run_id = result.id
+    # after the POST: the stream (status changes only), then the result
+    assert seen[1:] == [("events", "logs=false"), (run_id, seen[2][1])], seen
+    assert seen[0][0] == "runs" and app.client.event_streams
+    with_logs = [e.event for e in app.run_events(run_id)]
+    assert with_logs.count("log") == 3 and with_logs[-1] == "end"  # the app's three stderr lines
+    quiet = [e.event for e in stream_events(app.client, f"{app.endpoint}/runs/{run_id}/events", params={"logs": "false"},
+                                            until="end")]
+    assert "log" not in quiet and quiet[-1] == "end" and quiet.count("status") == 3
+
+
+def test_a_server_without_streams_is_remembered() -> None:
+    """A stream route the server does not have (405 without a Runyard error body): the client long-polls from then on."""
+    with recording_server() as rec:
+        rec.answer_with("GET", r"/v1/applications/[^/]+/runs/[^/]+/events", lambda r, q: (405, "no such route"))
+        rec.answer_with("GET", r"/v1/applications/[^/]+/runs/[^/]+$", lambda rec, req: (200, {**run_info("succeeded"), "output": {}}))
+        client = cloud.Client(api_key="k", url=rec.url)
+        app = cloud.Application(client=client, id="wire-app")
+        app.run_result_with_polling("run-1")
+        app.run_result_with_polling("run-2")
+    paths = [r.path.rsplit("/", 1)[-1] for r in rec.requests]
+    assert paths == ["events", "run-1", "run-2"] and client.event_streams is False

@@ -132,7 +132,9 @@ DELIBERATE = {
     "*": "Idempotency-Key header on POST requests (runyard only)",
     # *_with_result long-polls the result itself: the server answers when the run ends, with the output,
     # instead of being polled for the metadata first.
-    "run_result_with_polling": "one GET …/runs/{run}?wait=<seconds> instead of GET …/metadata then GET …/runs/{run} (runyard only)",
+    # Before that, it asks for the run's event stream (absent here: the recorder answers 404) to learn the end.
+    "run_result_with_polling": "GET …/runs/{run}/events, then one GET …/runs/{run}?wait=<seconds> instead of "
+                               "GET …/metadata then GET …/runs/{run} (runyard only)",
 }
 LONG_POLL_STEPS = {"run_result_with_polling"}
 COMPARED_HEADERS = ("authorization", "content-type")
@@ -189,7 +191,7 @@ def test_step_sends_the_same_requests(recordings, step: str) -> None:  # type: i
     drop_wait = step in LONG_POLL_STEPS
     # A long-polling step skips the metadata polls: what is left must be the official requests.
     expected = [_normalized(r, drop_wait=False) for r in official[step] if not (drop_wait and r.path.endswith("/metadata"))]
-    got = [_normalized(r, drop_wait=drop_wait) for r in ours[step]]
+    got = [_normalized(r, drop_wait=drop_wait) for r in ours[step] if not (drop_wait and r.path.endswith("/events"))]
     assert got == expected
 
 
@@ -201,7 +203,8 @@ def test_deliberate_differences(recordings) -> None:  # type: ignore[no-untyped-
     assert keys and all(keys) and len(set(keys)) == len(keys), "one fresh key per POST"
     assert not any("idempotency-key" in r.headers for reqs in ours.values() for r in reqs if r.method != "POST")
     assert any(r.path.endswith("/metadata") for r in official["run_result_with_polling"]), "the official SDK polls"
-    waits = [r.query.get("wait") for r in ours["run_result_with_polling"]]
+    assert ours["run_result_with_polling"][0].path.endswith("/events"), "the event stream is asked for first"
+    waits = [r.query.get("wait") for r in ours["run_result_with_polling"] if not r.path.endswith("/events")]
     assert waits and all(waits), "the long-poll asks the server to wait, and needs no metadata poll"
     assert not any("wait" in r.query for step, reqs in ours.items() if step not in LONG_POLL_STEPS for r in reqs)
 

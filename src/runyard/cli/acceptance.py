@@ -93,3 +93,10 @@ def list_(cli: Cli, app_id: AppId) -> None:
     """List an application's acceptance tests."""
     items = cli.app(app_id).list_acceptance_tests()
     cli.emit(items, lambda: render.acceptance_tests(items))
+
+
+@command(app, "analysis")
+def analysis(cli: Cli, app_id: AppId, test_id: TestId) -> None:
+    """The candidate against the control per metric, paired by input: CI, p-value, effect size, verdict."""
+    found = cli.app(app_id).acceptance_test_analysis(test_id)
+    cli.emit(found, lambda: render.analysis(found))

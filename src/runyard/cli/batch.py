@@ -60,6 +60,15 @@ def get(cli: Cli, app_id: AppId, experiment_id: ExperimentId, indicator: Indicat
     cli.emit(found, lambda: render.experiment(found, indicator or ()))
 
 
+@command(app, "analysis")
+def analysis(cli: Cli, app_id: AppId, experiment_id: ExperimentId,
+             baseline: Annotated[str | None, typer.Option(help="The baseline instance (default: the experiment's first).",
+                                                          show_default=False)] = None) -> None:
+    """Each instance against the baseline, paired by input: CI, p-value, effect size, runs needed, verdict."""
+    found = cli.app(app_id).batch_experiment_analysis(experiment_id, baseline_instance_id=baseline)
+    cli.emit(found, lambda: render.analysis(found))
+
+
 @command(app, "list")
 def list_(cli: Cli, app_id: AppId) -> None:
     """List an application's batch experiments."""

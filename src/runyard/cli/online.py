@@ -142,24 +142,11 @@ def shadow_delete(cli: Cli, app_id: AppId, test_id: TestId) -> None:
     cli.emit({"id": test_id, "deleted": True}, lambda: f"shadow test {test_id} deleted")
 
 
-def _analysis(found: dict[str, Any]) -> Any:
-    t = render.table("baseline", "candidate", "metric", "n", "mean Δ", "95% CI", "p", "effect", "runs needed", "verdict",
-                     title=f"Candidate − baseline (α = {found.get('alpha')}, power {found.get('power')})")
-    for c in found.get("comparisons", []):
-        for metric, a in c.get("metrics", {}).items():
-            n = a.get("n", f"{a.get('n_baseline', 0)}/{a.get('n_candidate', 0)}")
-            ci = a.get("ci95")
-            t.add_row(c["baseline_instance_id"], c["candidate_instance_id"], metric, str(n), render.number(a.get("mean_difference")),
-                      f"[{render.number(ci[0])}, {render.number(ci[1])}]" if ci else "", render.number(a.get("p_value")),
-                      render.number(a.get("effect_size")), render.number(a.get("runs_needed")), a.get("verdict", ""))
-    return t
-
-
 @command(shadow, "analysis")
 def shadow_analysis(cli: Cli, app_id: AppId, test_id: TestId) -> None:
     """Candidate against baseline per metric, paired by mirrored input: CI, p-value, effect size, verdict."""
     found = cli.app(app_id).shadow_test_analysis(test_id)
-    cli.emit(found, lambda: _analysis(found))
+    cli.emit(found, lambda: render.analysis(found))
 
 
 # switchback tests
@@ -246,7 +233,7 @@ def switchback_delete(cli: Cli, app_id: AppId, test_id: TestId) -> None:
 def switchback_analysis(cli: Cli, app_id: AppId, test_id: TestId) -> None:
     """Candidate units against baseline units per metric: CI, p-value, effect size, verdict."""
     found = cli.app(app_id).switchback_test_analysis(test_id)
-    cli.emit(found, lambda: _analysis(found))
+    cli.emit(found, lambda: render.analysis(found))
 
 
 # ensembles

@@ -325,3 +325,17 @@ def keys(items: Iterable[Any]) -> Table:
         t.add_row(k.id, k.account_id, k.role, k.name, when(k.created_at),
                   Text(when(k.revoked_at), style="red") if k.revoked_at else "")
     return t
+
+
+def analysis(found: dict[str, Any]) -> Table:
+    """The analysis block of a shadow, switchback, batch or acceptance comparison."""
+    t = table("baseline", "candidate", "metric", "n", "mean Δ", "95% CI", "p", "effect", "runs needed", "verdict",
+              title=f"Candidate − baseline (α = {found.get('alpha')}, power {found.get('power')})")
+    for c in found.get("comparisons", []):
+        for metric, a in c.get("metrics", {}).items():
+            n = a.get("n", f"{a.get('n_baseline', 0)}/{a.get('n_candidate', 0)}")
+            ci = a.get("ci95")
+            t.add_row(c["baseline_instance_id"], c["candidate_instance_id"], metric, str(n), number(a.get("mean_difference")),
+                      f"[{number(ci[0])}, {number(ci[1])}]" if ci else "", number(a.get("p_value")),
+                      number(a.get("effect_size")), number(a.get("runs_needed")), a.get("verdict", ""))
+    return t

@@ -46,5 +46,9 @@ class UnsafeArchive(Invalid):
     """The archive is not safe to unpack."""
 
 
+class Gone(RunyardError):
+    """What was asked for existed once and has been removed for good (e.g. pruned events)."""
+
+
 class NotAvailable(RunyardError):
     """This part of the Nextmv Cloud API is not available on a self-hosted Runyard."""

@@ -144,6 +144,11 @@ class ExperimentsMixin:
         response = self.client.request("POST", f"{self.experiments_endpoint}/batch", payload=payload)
         return response.json()["id"]
 
+    def batch_experiment_analysis(self, batch_id: str, baseline_instance_id: str | None = None) -> dict[str, Any]:
+        """Each instance against the baseline instance (default: the experiment's first), paired by input."""
+        query = {"baseline_instance_id": baseline_instance_id} if baseline_instance_id else None
+        return self._get(f"{self.experiments_endpoint}/batch/{batch_id}/analysis", query)
+
     def batch_experiment(self, batch_id: str) -> BatchExperiment:
         """A batch experiment with its results."""
         return BatchExperiment.from_dict(self._get(f"{self.experiments_endpoint}/batch/{batch_id}"))
@@ -267,6 +272,10 @@ class ExperimentsMixin:
             return (test, True) if test.status in _ACCEPTANCE_DONE else (None, False)
 
         return poll(polling_options=polling_options, polling_func=attempt)
+
+    def acceptance_test_analysis(self, acceptance_test_id: str) -> dict[str, Any]:
+        """The candidate against the control per metric of the test, paired by input: CI, p-value, effect size, verdict."""
+        return self._get(f"{self.experiments_endpoint}/acceptance/{acceptance_test_id}/analysis")
 
     def acceptance_test(self, acceptance_test_id: str) -> AcceptanceTest:
         """An acceptance test and its verdict."""

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+import httpx
+
 from runyard.sdk._base_client import dumps_compact
 from runyard.sdk._events import StreamEvent, StreamUnavailable, stream_events
 from runyard.sdk._io import Input, Output
@@ -34,6 +36,7 @@ from runyard.sdk._run_requests import (
     run_payload,
     with_input_format,
 )
+from runyard.sdk.errors import APIError
 
 if TYPE_CHECKING:
     from runyard.sdk._client import Client
@@ -128,9 +131,10 @@ class RunsMixin:
         return self._run_result(run_id, self.run_metadata(run_id=run_id))
 
     def run_result_with_polling(self, run_id: str, polling_options: PollingOptions = DEFAULT_POLLING_OPTIONS) -> RunResult:
-        """The run's result once it has ended, waiting with server long-polls that answer with the
-        result itself (documented polling against servers that do not long-poll); ``None`` if
-        ``polling_options.stop`` ends the wait."""
+        """The run's result once it has ended: the run's event stream says when, where the server offers
+        it; then (or else) server long-polls that answer with the result itself (documented polling
+        against servers that do neither); ``None`` if ``polling_options.stop`` ends the wait."""
+        self._await_end(run_id, polling_options)
         plan = WaitPlan(polling_options)
         while True:
             wait = plan.next_wait()
@@ -145,6 +149,26 @@ class RunsMixin:
             if WaitPlan.ignored(wait, time.monotonic() - started):
                 info = self._poll_until_ended(run_id, plan.fallback_options())
                 return None if info is None else self._run_result(run_id, info)  # type: ignore[return-value]
+
+    def _await_end(self, run_id: str, options: PollingOptions) -> None:
+        """Return when the run's event stream ends (the run has ended). Without ``stop`` only: that is
+        asked between polls. A server without streams, or any error, returns at once: the long-poll
+        that follows takes over (and reports a real error, such as an unknown run, itself)."""
+        if options.stop is not None or not self.client.event_streams:
+            return
+        deadline = time.monotonic() + options.max_duration if options.max_duration >= 0 else None
+        try:
+            for event in stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", params={"logs": "false"},
+                                       until="end", deadline=deadline):
+                if event.event == "end":
+                    return
+        except StreamUnavailable:
+            self.client.event_streams = False
+        except TimeoutError:
+            raise TimeoutError(f"polling did not succeed after {options.max_duration} seconds, exceeds max duration: "
+                               f"{options.max_duration}") from None
+        except (APIError, httpx.HTTPError):
+            return
 
     def list_runs(self, status: StatusV2 | Iterable[StatusV2] | None = None, *, instance_id: str | None = None,
                   version_id: str | None = None, created_after: datetime | str | None = None,

@@ -105,6 +105,7 @@ class Client(ClientSettings):
         self._set_headers_api_key(self.api_key)
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
+        self.event_streams = True  # until the server shows it has none (then ``*_with_result`` long-polls only)
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -42,18 +42,20 @@ def _parse(lines: Iterator[str]) -> Iterator[StreamEvent]:
 
 
 def stream_events(client: Client, path: str, *, last_event_id: str | None = None, params: dict[str, Any] | None = None,
-                  until: str | None = None) -> Iterator[StreamEvent]:
+                  until: str | None = None, deadline: float | None = None) -> Iterator[StreamEvent]:
     """Events of the stream at ``path``, reconnecting with ``Last-Event-ID`` when the connection drops;
-    ends after the event named ``until`` or when the server closes the stream after it."""
+    ends after the event named ``until`` or when the server closes the stream after it. Past
+    ``deadline`` (``time.monotonic()``), ``TimeoutError``."""
     url = client.url.rstrip("/") + "/" + path.lstrip("/")
     failures = 0
     while True:
         headers = {**(client.headers or {}), "Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
+        read = None if deadline is None else max(0.01, deadline - time.monotonic())
         try:
             with client.http.stream("GET", url, headers=headers, params=params,
-                                    timeout=httpx.Timeout(client.timeout, read=None)) as resp:
+                                    timeout=httpx.Timeout(client.timeout, read=read)) as resp:
                 if not resp.headers.get("content-type", "").startswith("text/event-stream"):
                     if resp.status_code in (404, 405) and not _names_resource(resp):
                         raise StreamUnavailable(path)
@@ -67,13 +69,20 @@ def stream_events(client: Client, path: str, *, last_event_id: str | None = None
                     yield event
                     if until is not None and event.event == until:
                         return
+                    _check(deadline)
             if until is None:
                 return
         except (httpx.TransportError, httpx.RemoteProtocolError):
+            _check(deadline)
             failures += 1
             if failures > RECONNECTS:
                 raise
             time.sleep(min(5.0, 0.2 * 2 ** failures))
+
+
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError("the event stream did not end before the deadline")
 
 
 def _names_resource(resp: httpx.Response) -> bool:

@@ -21,6 +21,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (SignatureRejected, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.Gone, 410),
     (errors.CapacityExhausted, 429),
     (errors.Invalid, 400),
     (errors.Unavailable, 503),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
 from runyard.domain.webhooks import RUN_STATUS
-from runyard.storage.db import Event, Run
+from runyard.storage.db import Event, Run, ServerState
 
 _EVENTS, _RUNS = Event.__table__, Run.__table__
 _FLAG = "runyard.events"  # set on a connection that wrote events: its commit wakes the delivery worker
@@ -31,6 +31,23 @@ _RUN_STATUS = insert(_EVENTS).from_select(
            bindparam("now", type_=_EVENTS.c.created_at.type))
     .where(_RUNS.c.id.in_(bindparam("ids", expanding=True))),
 )
+
+
+PRUNED_THROUGH = "events.pruned_through"  # server_state key: the highest event id the janitor removed
+
+
+def pruned_through(session: Session) -> int:
+    """Events with an id up to this one may have been pruned (0: none ever was)."""
+    value = session.scalar(select(ServerState.value).where(ServerState.key == PRUNED_THROUGH))
+    return int(value) if value else 0
+
+
+def raise_pruned_through(session: Session, event_id: int) -> None:
+    row = session.get(ServerState, PRUNED_THROUGH, with_for_update=True)
+    if row is None:
+        session.add(ServerState(key=PRUNED_THROUGH, value=str(event_id)))
+    elif int(row.value or 0) < event_id:
+        row.value = str(event_id)
 
 
 def _mark(conn: Connection | Session) -> None:

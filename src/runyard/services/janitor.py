@@ -15,16 +15,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 
 from runyard.domain.errors import Invalid
 from runyard.domain.runs import RunStatus
-from runyard.services import accounts
+from runyard.services import accounts, events
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import run_prefix
 from runyard.services.platform import Platform, Principal
 from runyard.storage.blobs import BlobInfo
-from runyard.storage.db import Application, Bundle, Experiment, ManagedInput, Run, Upload
+from runyard.storage.db import (
+    Application,
+    Bundle,
+    Event,
+    Experiment,
+    ManagedInput,
+    Run,
+    Upload,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 
 log = logging.getLogger("runyard.janitor")
 BATCH = 500
@@ -41,6 +51,8 @@ class Sweep:
     runs: int = 0
     bytes: int = 0  # as recorded in the rows removed, plus the orphans' sizes
     orphans: int = 0  # objects of the blob store no row refers to
+    events: int = 0
+    deliveries: int = 0
 
     def add(self, other: Sweep) -> None:
         self.uploads += other.uploads
@@ -48,6 +60,11 @@ class Sweep:
         self.runs += other.runs
         self.bytes += other.bytes
         self.orphans += other.orphans
+        self.events += other.events
+        self.deliveries += other.deliveries
+
+    def any(self) -> bool:
+        return bool(self.uploads or self.bundles or self.runs or self.events or self.deliveries)
 
 
 # --- retention policies ------------------------------------------------------------------------
@@ -87,8 +104,40 @@ def sweep(platform: Platform, *, now: datetime | None = None) -> Sweep:
     done.add(_uploads(platform, now))
     done.add(_bundles(platform, now))
     done.add(_runs(platform, now))
-    if done.uploads or done.bundles or done.runs:
-        log.info("janitor removed %d uploads, %d bundles, %d runs (%d bytes)", done.uploads, done.bundles, done.runs, done.bytes)
+    done.add(_events(platform, now))
+    if done.any():
+        log.info("janitor removed %d uploads, %d bundles, %d runs (%d bytes), %d events, %d webhook deliveries",
+                 done.uploads, done.bundles, done.runs, done.bytes, done.events, done.deliveries)
+    return done
+
+
+def _events(platform: Platform, now: datetime) -> Sweep:
+    """Outbox events every webhook has had (fanned out), and deliveries that ended, past the retention.
+    The highest event id removed is recorded: a stream asked to resume from before it answers 410."""
+    keep = platform.settings.janitor.event_retention_seconds
+    done = Sweep()
+    if keep <= 0:
+        return done
+    cutoff = now - timedelta(seconds=keep)
+    with platform.db.session() as s:
+        # The newest event always stays: SQLite gives a new row max(id) + 1, so an emptied outbox would
+        # hand out ids again from 1 and a stream's Last-Event-ID would point into the new events.
+        newest = select(func.max(Event.id)).scalar_subquery()
+        old = (select(Event.id).where(Event.fanned_out.is_(True), Event.created_at < cutoff, Event.id < newest)
+               .order_by(Event.id).limit(BATCH))
+        ids = list(s.scalars(old))
+        if ids:
+            s.execute(delete(Event).where(Event.id.in_(ids)))
+            events.raise_pruned_through(s, max(ids))
+            done.events = len(ids)
+    with platform.db.session() as s:
+        ended = (select(WebhookDelivery.id).where(WebhookDelivery.state.in_(("succeeded", "failed")),
+                                                  WebhookDelivery.finished_at < cutoff).limit(BATCH))
+        ids = list(s.scalars(ended))
+        if ids:
+            s.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+            s.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+            done.deliveries = len(ids)
     return done
 
 
@@ -169,7 +218,7 @@ def sweep_all(platform: Platform, *, now: datetime | None = None) -> Sweep:
     while True:
         done = sweep(platform, now=now)
         total.add(done)
-        if not (done.uploads or done.bundles or done.runs):
+        if not done.any():
             return total
 
 
@@ -289,5 +338,5 @@ class Janitor:
 
 def counted(done: Sweep) -> dict[str, int]:
     return {"uploads": done.uploads, "bundles": done.bundles, "runs": done.runs, "bytes": done.bytes,
-            "orphans": done.orphans}
+            "orphans": done.orphans, "events": done.events, "webhook_deliveries": done.deliveries}
 

@@ -12,6 +12,7 @@ end of the last unit) are applied whenever a test is read and whenever a run is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -29,18 +30,12 @@ from runyard.domain.ids import new_id
 from runyard.domain.runs import RunStatus
 from runyard.services import events
 from runyard.services.apps import check_user_id, load_app
-from runyard.services.inputs import resolve_input
 from runyard.services.instances import load_instance
 from runyard.services.pagination import Page, paginate
 from runyard.services.platform import Platform, Principal
+from runyard.services.runs import submission
 from runyard.services.runs.requests import ExperimentFields, RunRequest, RunSource
-from runyard.services.runs.submission import (
-    check_idempotency_key,
-    insert_runs,
-    prior_run,
-    queued_run_row,
-    submission_target,
-)
+from runyard.services.runs.submission import Routed, insert_runs, queued_run_row
 from runyard.storage.db import Application, Experiment, OnlineTest, OnlineTestRun, Run
 
 log = logging.getLogger(__name__)
@@ -345,47 +340,46 @@ def delete_test(platform: Platform, principal: Principal, app_id: str, kind: str
 
 # submission: routing and mirroring
 def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest, *,
-               source: RunSource | None = None, input_id: str | None = None) -> str:
-    """Queue a run as ``runs.submission`` does, then let started tests on its instance act on it."""
-    check_idempotency_key(request)
-    with platform.db.session() as s:
-        found = submission_target(s, principal, app_id, request.instance_id)
-        app, targets = found if found is not None else (load_app(s, principal, app_id), None)
-        if request.idempotency_key:
-            prior = prior_run(s, app.pk, request.idempotency_key)
-            if prior is not None:
-                return prior
-        if source is None and input_id is not None:
-            source = resolve_input(s, load_app(s, principal, app_id), input_id)
-        instance_id = request.instance_id or app.default_instance or "latest"
-        attached = _attach_to_batch(s, app, request.batch_experiment_id)
-        tests = [] if attached else _live_tests(s, app.pk, instance_id)  # such runs trigger no test
-        now = clock()
-        routing, unit_tag = _switchback_route(s, tests, instance_id, now)
-        if routing is not None and routing["instance_id"] != instance_id:
-            request, targets = replace(request, instance_id=routing["instance_id"]), None
-        experiment = ExperimentFields(input_id=input_id) if input_id else None
-        row = queued_run_row(platform, s, principal, app, request, source=source, experiment=experiment, targets=targets)
-        if routing is not None:
-            row["routing"] = routing
-            row["experiment_id"] = routing["switchback_test_id"]
-        if attached:
-            row["experiment_id"] = attached
-        if request.cloned_run_id:
-            row["cloned_run_id"] = request.cloned_run_id
-        insert_runs(s, [row])
-        if unit_tag is not None:
-            s.add(OnlineTestRun(test_pk=unit_tag[0].pk, run_id=row["id"], role=unit_tag[1], instance_id=row["instance_id"],
-                                unit_index=unit_tag[2], created_at=now))
-        shadows = [t.pk for t in tests if t.kind == SHADOW] if routing is None else []
-    platform.start_queued()  # the production run first: committed and started before any mirror is made
+               input_id: str | None = None) -> str:
+    """Queue a run through ``runs.submission``; the started tests on its instance act on it there."""
+    return submission.submit_run(platform, principal, app_id, request, input_id=input_id,
+                                 hook=functools.partial(_route, platform, principal))
+
+
+def _route(platform: Platform, principal: Principal, s: Session, app: Any, request: RunRequest) -> Routed:
+    """A switchback test sends the run to its unit's instance; shadow tests mirror it once it has committed;
+    a run attached to a batch experiment joins it and triggers no test."""
+    instance_id = request.instance_id or app.default_instance or "latest"
+    attached = _attach_to_batch(s, app, request.batch_experiment_id)
+    tests = [] if attached else _live_tests(s, app.pk, instance_id)  # such runs trigger no test
+    now = clock()
+    routing, unit_tag = _switchback_route(s, tests, instance_id, now)
+    routed = Routed(request)
+    if routing is not None:
+        if routing["instance_id"] != instance_id:
+            routed.request = replace(request, instance_id=routing["instance_id"])
+        routed.row = {"routing": routing, "experiment_id": routing["switchback_test_id"]}
+    if attached:
+        routed.row["experiment_id"] = attached
+    if unit_tag is not None:
+        test, role, unit_index = unit_tag
+        routed.on_insert = lambda s, row: s.add(OnlineTestRun(
+            test_pk=test.pk, run_id=row["id"], role=role, instance_id=row["instance_id"], unit_index=unit_index,
+            created_at=now))
+    shadows = [t.pk for t in tests if t.kind == SHADOW] if routing is None else []
     if shadows:
-        with platform.db.session() as s:
-            app = load_app(s, principal, app_id)
-            tests = list(s.scalars(select(OnlineTest).where(OnlineTest.pk.in_(shadows)).order_by(OnlineTest.pk)))
-            _mirror(platform, s, principal, app, tests, request, row, now)
-        platform.start_queued()
-    return str(row["id"])
+        routed.after_commit = functools.partial(_mirror_after_commit, platform, principal, app.id, shadows, request, now)
+    return routed
+
+
+def _mirror_after_commit(platform: Platform, principal: Principal, app_id: str, shadows: list[int], request: RunRequest,
+                         now: datetime, row: dict[str, Any]) -> None:
+    """The production run is committed and started: now its mirrors are made."""
+    with platform.db.session() as s:
+        app = load_app(s, principal, app_id)
+        tests = list(s.scalars(select(OnlineTest).where(OnlineTest.pk.in_(shadows)).order_by(OnlineTest.pk)))
+        _mirror(platform, s, principal, app, tests, request, row, now)
+    platform.start_queued()
 
 
 def _attach_to_batch(s: Session, app: Any, batch_id: str | None) -> str | None:

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from runyard.domain import runs as states
-from runyard.domain.errors import Invalid
+from runyard.domain.errors import Gone, Invalid
 from runyard.domain.webhooks import RUN_STATUS
 from runyard.services.blob_keys import log_key
-from runyard.services.events import run_status_data
+from runyard.services.events import pruned_through, run_status_data
 from runyard.services.platform import Platform, Principal
 from runyard.services.runs.reads import get_run
 from runyard.storage.db import Event, Run
@@ -53,6 +53,17 @@ def parse_event_id(value: str | None) -> int | None:
     if not raw.isdigit():
         raise Invalid(f"Last-Event-ID {value!r} is not an id this server sent")
     return int(raw)
+
+
+def check_resumable(platform: Platform, after_id: int) -> None:
+    """A stream resumes after ``after_id`` only if nothing after it was pruned: otherwise it would skip
+    events silently, so it is refused (410) with what to do instead."""
+    with platform.db.session() as s:
+        horizon = pruned_through(s)
+    if after_id < horizon:
+        raise Gone(f"events after evt-{after_id} up to evt-{horizon} have been pruned (the janitor keeps events "
+                   f"RUNYARD_JANITOR__EVENT_RETENTION_SECONDS); reconnect without Last-Event-ID to follow from now, "
+                   f"and read what was missed from the resources themselves (runs, experiments)")
 
 
 def latest_event_id(platform: Platform) -> int:
@@ -113,9 +124,10 @@ class RunCursor:
         return cls(event_id=int(event), log_offset=int(offset or 0))
 
 
-def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str, cursor: RunCursor) -> list[tuple[str, str, dict[str, Any]]]:
-    """A run's new status changes and log lines after the cursor (advanced), then ``end`` once it has
-    ended and everything before was sent."""
+def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str, cursor: RunCursor, *,
+             logs: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+    """A run's new status changes and log lines (unless ``logs`` is false) after the cursor (advanced),
+    then ``end`` once it has ended and everything before was sent."""
     run = get_run(platform, principal, app_id, run_id)  # NotFound for another account's run
     out: list[tuple[str, str, dict[str, Any]]] = []
     with platform.db.session() as s:
@@ -127,13 +139,14 @@ def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str,
     for event in [e for e in rows if not states.is_terminal(e.detail)]:
         cursor.event_id = event.id
         out.append(("status", cursor.token(), event_doc(event, run)))
-    out += _log_lines(platform, run_id, cursor)
+    if logs:
+        out += _log_lines(platform, run_id, cursor)
     for event in final:
         cursor.event_id = event.id
         out.append(("status", cursor.token(), event_doc(event, run)))
     # The run was read first: if it had ended then, its final status event was committed before the
     # events were read, so it is in ``rows`` or was sent before.
-    if states.is_terminal(run.status) and _log_done(platform, run_id, cursor):
+    if states.is_terminal(run.status) and (not logs or _log_done(platform, run_id, cursor)):
         cursor.ended = True
         out.append(("end", cursor.token(), {"run_id": run_id, "status_v2": run.status}))
     return out

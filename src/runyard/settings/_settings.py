@@ -31,6 +31,7 @@ class JanitorSettings(BaseModel):
     pending_bundle_seconds: float = Field(86400.0, description="A bundle never activated is removed this long after it was requested.")
     orphan_scan_seconds: float = Field(21600.0, description="Time between two scans of the blob store for objects no row refers to (0: only when an admin asks).")
     orphan_grace_seconds: float = Field(86400.0, description="An object no row refers to is removed only once it is this old (writes in flight are younger).")
+    event_retention_seconds: float = Field(7 * 86400.0, ge=0, description="Events already fanned out to webhooks, and ended webhook deliveries with their attempts, are removed this long after they were made or ended (0: kept forever). Streams cannot resume from before what was removed.")
 
 
 class ExecutionClass(BaseModel):
@@ -85,7 +86,7 @@ class WebhookSettings(BaseModel):
     backoff_base_seconds: float = Field(30.0, gt=0, description="Delay before the first retry; each next one doubles, with jitter.")
     backoff_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Longest delay between two attempts (a Retry-After may ask for more, up to a day).")
     timeout_seconds: float = Field(10.0, gt=0, description="Time an attempt may take: connect, send and read the answer.")
-    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, per server.")
+    concurrency_per_endpoint: int = Field(4, ge=1, description="Attempts in flight at once to one webhook, all servers together.")
     workers: int = Field(16, ge=1, description="Attempts in flight at once, per server.")
     disable_after_failures: int = Field(50, ge=1, description="Consecutive failed attempts after which a webhook is disabled (with disable_after_seconds).")
     disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")

@@ -36,6 +36,8 @@ class Receiver:
         self.script: list[Answer] = []  # answers used in order, then ``default``
         self.default = Answer()
         self.on_request: Callable[[Received], None] | None = None
+        self.in_flight = 0  # requests being answered now, and the most there ever were at once
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -54,8 +56,13 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 answer = receiver._answer()
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 if answer.delay:
                     time.sleep(answer.delay)
+                with receiver._lock:
+                    receiver.in_flight -= 1
                 got = Received(headers={k.lower(): v for k, v in self.headers.items()}, body=body, at=time.time(),
                                answered=answer.status)
                 with receiver._lock:

@@ -111,3 +111,8 @@ def test_an_archive_output_asked_of_a_json_app_keeps_its_files(lab: Lab, tmp_pat
     plain = ok(lab.api.post("/v1/applications/files/runs", params={"instance_id": "latest"}, json={"input": {"x": 1}}))["run_id"]
     assert _wait(lab, "files", plain)["format"]["output"]["type"] == "json"
     assert ok(lab.api.get(f"/v1/applications/files/runs/{plain}"))["output"]["solution"] == {"items": 2}
+    # ... and the file it left in output/ does not vanish silently: the run's log names it and says why
+    log = ok(lab.api.get(f"/v1/applications/files/runs/{plain}/logs"))["log"]
+    assert "output/solution.csv" in log and "not kept" in log and "csv-archive" in log, log
+    asked = ok(lab.api.get(f"/v1/applications/files/runs/{run_id}/logs"))["log"]
+    assert "not kept" not in asked

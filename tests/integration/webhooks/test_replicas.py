@@ -55,3 +55,30 @@ def test_two_servers_deliver_each_event_once(postgres_cluster: PostgresCluster, 
     finally:
         a.__exit__(None, None, None)
         b.__exit__(None, None, None)
+
+
+def test_the_per_endpoint_cap_holds_across_servers(postgres_cluster: PostgresCluster, tmp_path: Path, receiver: Receiver) -> None:
+    """Two servers with ``concurrency_per_endpoint = 2``: a slow receiver never has more than 2 requests at once."""
+    url = postgres_cluster.create_database()
+    blobs = f"file://{tmp_path / 'blobs'}"
+
+    def server(name: str) -> TestClient:
+        settings = Settings(data_dir=tmp_path / name, database_url=url, blob_url=blobs, api_key=ADMIN_KEY, executor="stub",
+                            secrets_key="one-key-for-every-server", webhooks={**FAST_RETRIES, "concurrency_per_endpoint": 2})
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        return client
+
+    a, b = server("a"), server("b")
+    try:
+        api_a, api_b = Api(a), Api(b)
+        api_a.new_app("capped")
+        create_webhook(api_a, receiver.url)
+        receiver.default = Answer(delay=0.2)
+        for i in range(12):  # 36 deliveries, of 12 runs: up to 12 could go at once
+            submit(api_a if i % 2 else api_b, "capped", {"i": i})
+        receiver.wait_for(36, timeout=120)
+        assert receiver.max_in_flight == 2
+    finally:
+        a.__exit__(None, None, None)
+        b.__exit__(None, None, None)

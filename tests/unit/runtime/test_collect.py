@@ -122,3 +122,28 @@ def test_place_input_refuses_unsafe_archive(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive):
         place_input(tmp_path / "in.tgz", tmp_path / "app", MULTI, "multi-file", ArchiveLimits())
     assert not (tmp_path / "escape").exists()
+
+
+def test_files_a_json_run_leaves_in_output_are_named_in_its_log(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    _write(app / "output/kept-before.csv", "from the bundle")
+    _write(app / "outputs/notes.txt", "from the bundle")
+    before = snapshot(app, ("output", "outputs"))
+    _write(app / "output/solution.csv", "item,take\na,1\n")
+    _write(app / "outputs/metrics.json", {"metrics": {"m": 1}})  # a sidecar: read, so not left behind
+    _write(app / "outputs/solutions/extra.json", {"x": 1})
+    result, logs = _collect(tmp_path, JSON, '{"solution": {}}', before)
+    assert result.metrics == {"m": 1}
+    (csv_line,) = [line for line in logs if "under output/" in line]
+    assert "output/solution.csv" in csv_line and "kept-before" not in csv_line
+    assert "not kept" in csv_line and "json" in csv_line and "csv-archive" in csv_line
+    (multi_line,) = [line for line in logs if "under outputs/" in line]
+    assert "outputs/solutions/extra.json" in multi_line and "metrics.json" not in multi_line and "notes" not in multi_line
+    assert "multi-file" in multi_line
+
+
+def test_a_json_run_that_writes_no_files_logs_nothing_about_them(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    _write(app / "output/from-bundle.csv", "x")
+    _, logs = _collect(tmp_path, JSON, '{"solution": {}}', snapshot(app, ("output", "outputs")))
+    assert not [line for line in logs if "not kept" in line]

@@ -29,6 +29,8 @@ ARCHIVE_FORMATS = frozenset({"multi-file", "csv-archive"})
 CSV_INPUT_DIR = "input"
 CSV_OUTPUT_DIR = "output"
 OUTPUT_ARCHIVE = "output.tar.gz"
+LEFT_BEHIND_OUTPUTS = "outputs"  # multi-file's solutions live under it; a json run's sidecars too
+LEFT_BEHIND_DIRS = (CSV_OUTPUT_DIR, LEFT_BEHIND_OUTPUTS)
 MAX_PARSE_BYTES = 32 * 1024**2   # stdout bigger than this is stored as-is, not parsed
 MAX_SIDECAR_BYTES = 64 * 1024**2  # statistics/metrics/assets files bigger than this are ignored
 _SKIPPED_NAMES = frozenset({"app.yaml"})
@@ -75,13 +77,18 @@ def place_input(
     return None
 
 
-def snapshot(root: Path) -> Snapshot:
-    """Size and mtime of every regular file under ``root``: what counts as "new or modified" later."""
+def snapshot(root: Path, under: Iterable[str] = ("",)) -> Snapshot:
+    """Size and mtime of every regular file under ``root`` (or only its ``under`` folders): what counts
+    as "new or modified" later."""
     state: Snapshot = {}
     root = root.resolve()
-    for path in _walk_files(root):
-        st = path.lstat()
-        state[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    for folder in under:
+        top = _contained(root, folder) if folder else root
+        if top is None or not top.is_dir():
+            continue
+        for path in _walk_files(top):
+            st = path.lstat()
+            state[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
     return state
 
 
@@ -211,9 +218,27 @@ def collect(
     if fmt in ARCHIVE_FORMATS:
         root, members = _archive_members(base, manifest, before, sidecar_files, log)
         result.output_path = pack_files(members, root, out_dir / OUTPUT_ARCHIVE)
-    elif stdout_path is not None and stdout_path.exists() and stdout_path.stat().st_size > 0:
-        result.output_path = stdout_path
+    else:
+        if stdout_path is not None and stdout_path.exists() and stdout_path.stat().st_size > 0:
+            result.output_path = stdout_path
+        _report_left_behind(base, fmt, before, sidecar_files, log)
     return result
+
+
+def _report_left_behind(base: Path, fmt: str, before: Snapshot, sidecars: list[Path], log: Log) -> None:
+    """A json or text run's output is its stdout alone: files the app wrote where the archive formats
+    look for solutions are not kept, and the run's log says so rather than letting them vanish."""
+    skipped = {p.resolve() for p in sidecars}
+    for folder, keep_as in ((CSV_OUTPUT_DIR, "csv-archive"), (LEFT_BEHIND_OUTPUTS, "multi-file")):
+        root = _contained(base, folder)
+        left = [f for f in _changed_files(root, base, before) if f.resolve() not in skipped] if root is not None else []
+        if not left:
+            continue
+        names = [f.relative_to(base).as_posix() for f in left]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        log(f"runyard: {len(names)} file(s) the app wrote under {folder}/ are not kept ({shown}): this run's output "
+            f"format is {fmt}, whose output is stdout alone; run it with configuration.format.output.type "
+            f"{keep_as} (or set content.format in app.yaml) to keep them")
 
 
 def _archive_members(base: Path, manifest: Manifest, before: Snapshot, sidecars: list[Path], log: Log) -> tuple[Path, list[Path]]:

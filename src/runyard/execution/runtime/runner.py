@@ -33,7 +33,14 @@ from runyard.domain.memo import Memo
 from runyard.domain.options import render_options
 from runyard.execution import stages
 from runyard.execution.contract import Limits
-from runyard.execution.runtime.collect import ARCHIVE_FORMATS, collect, input_dir, place_input, snapshot
+from runyard.execution.runtime.collect import (
+    ARCHIVE_FORMATS,
+    LEFT_BEHIND_DIRS,
+    collect,
+    input_dir,
+    place_input,
+    snapshot,
+)
 from runyard.execution.runtime.envs import EnvironmentBuilder, EnvironmentBuildError
 from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_prefix
 from runyard.execution.runtime.process import ProcessSpec, run_process
@@ -213,8 +220,9 @@ class _Run:
         argv = command_argv(manifest, app_dir, python, task.options, bundle, memory_mb=_limits(task).memory_mb)
         env = scrubbed_env(task, task.app_id, task.run_id, workspace=self.workspace,
                            bin_dir=python.parent if python else None, execution_id=self.run_dir.name)
-        # Only archive outputs are "the files the run created or changed"; other formats need no snapshot.
-        before = snapshot(cwd) if manifest.content_format in ARCHIVE_FORMATS else {}
+        # Archive outputs are "the files the run created or changed"; for the others only the folders
+        # where files would be left behind unkept are recorded (so the log names only what the run wrote).
+        before = snapshot(cwd) if manifest.content_format in ARCHIVE_FORMATS else snapshot(cwd, LEFT_BEHIND_DIRS)
         return self.launch(manifest, argv, cwd, env, stdin, before, poll_interval, kill_grace)
 
     def lay_out(self, bundle: Path, manifest: Manifest) -> Path:

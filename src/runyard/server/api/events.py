@@ -61,14 +61,20 @@ async def _stream(request: Request, platform: Platform, read: Callable[[], list[
 
 @router.get("/v1/applications/{app_id}/runs/{run_id}/events")
 async def run_events(request: Request, app_id: str, run_id: str, platform: PlatformDep, principal: Viewer,
-                     last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+                     last_event_id: Annotated[str | None, Header()] = None,
+                     logs: Annotated[bool, Query(description="Stream log lines too (false: status changes and the end only).")] = True,
+                     ) -> StreamingResponse:
     cursor = streams.RunCursor.parse(last_event_id or request.query_params.get("last_event_id"))
     await to_thread.run_sync(get_run, platform, principal, app_id, run_id)  # 404 before the stream opens
+    if cursor.event_id:
+        await to_thread.run_sync(streams.check_resumable, platform, cursor.event_id)  # 410 past the pruned horizon
 
     def read() -> list[tuple[str, str, dict[str, Any]]]:
-        return streams.read_run(platform, principal, app_id, run_id, cursor)
+        return streams.read_run(platform, principal, app_id, run_id, cursor, logs=logs)
 
-    body = _stream(request, platform, read, run_id, RUN_POLL_SECONDS, lambda: cursor.ended)
+    # Without log lines (appended with no wake-up) the stream reads only when the run's status changes
+    # here, or every POLL_SECONDS for a change another server made: a waiting client costs next to nothing.
+    body = _stream(request, platform, read, run_id, RUN_POLL_SECONDS if logs else POLL_SECONDS, lambda: cursor.ended)
     return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)
 
 
@@ -80,6 +86,8 @@ async def account_events(request: Request, platform: PlatformDep, principal: Vie
     after = streams.parse_event_id(last_event_id or request.query_params.get("last_event_id"))
     if after is None:
         after = await to_thread.run_sync(streams.latest_event_id, platform)
+    else:
+        await to_thread.run_sync(streams.check_resumable, platform, after)  # 410 past the pruned horizon
     cursor = streams.Cursor(last_id=after)
 
     def read() -> list[tuple[str, str, dict[str, Any]]]:

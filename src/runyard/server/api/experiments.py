@@ -14,6 +14,7 @@ from runyard.server.deps import PAGE_SIZE, Developer, Operator, PagingDep, Platf
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import requests as rq
 from runyard.services import acceptance, inputs
+from runyard.services import experiment_analysis as analysis
 from runyard.services import experiments as exps
 from runyard.services.runs import listing as run_filters
 from runyard.services.signed import signed_url
@@ -153,6 +154,13 @@ def get_batch_runs(app_id: str, exp_id: str, platform: PlatformDep, principal: V
     return page_body(page)
 
 
+@router.get("/experiments/batch/{exp_id}/analysis")
+def get_batch_analysis(app_id: str, exp_id: str, platform: PlatformDep, principal: Viewer,
+                       baseline_instance_id: str | None = None) -> dict[str, Any]:
+    """Beyond the reference: each instance against the baseline instance, paired by input."""
+    return analysis.batch_analysis(platform, principal, app_id, exp_id, baseline_instance_id=baseline_instance_id)
+
+
 @router.patch("/experiments/batch/{exp_id}")
 def update_batch(app_id: str, exp_id: str, body: rq.NameDescription, platform: PlatformDep, principal: Operator) -> dict[str, Any]:
     exp, counts = exps.update_batch(platform, principal, app_id, exp_id, name=body.name, description=body.description)
@@ -182,6 +190,12 @@ def create_acceptance(app_id: str, body: rq.AcceptanceCreate, platform: Platform
 @router.get("/experiments/acceptance/{test_id}")
 def get_acceptance(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
     return ev.acceptance(acceptance.get_acceptance(platform, principal, app_id, test_id), app_id)
+
+
+@router.get("/experiments/acceptance/{test_id}/analysis")
+def get_acceptance_analysis(app_id: str, test_id: str, platform: PlatformDep, principal: Viewer) -> dict[str, Any]:
+    """Beyond the reference: the candidate against the control, paired by input, per metric of the test."""
+    return analysis.acceptance_analysis(platform, principal, app_id, test_id)
 
 
 @router.patch("/experiments/acceptance/{test_id}")

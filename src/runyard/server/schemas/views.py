@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -100,10 +101,12 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["initiated_at"] = ts(run.started_at)
     if run.secrets_collection_id:
         meta["secrets_collection_id"] = run.secrets_collection_id
-    if run.statistics is not None:
-        meta["statistics"] = run.statistics
-    if run.metrics is not None:
-        meta["metrics"] = run.metrics
+    metrics = comparable_metrics(run)
+    if metrics:
+        meta["metrics"] = metrics
+    documents = {k: v for k, v in (("statistics", run.statistics), ("metrics", run.metrics)) if v is not None}
+    if documents:  # whole, for Runyard's clients (the console): not a field of either SDK's model
+        meta["documents"] = documents
     if run.experiment_id:
         meta["experiment_id"] = run.experiment_id
     tracking = {k: v for k, v in (("input_id", run.input_id), ("cloned_run_id", run.cloned_run_id)) if v}
@@ -111,8 +114,34 @@ def run_metadata(run: Run) -> dict[str, Any]:
         meta["tracking"] = tracking
     if run.routing and run.routing.get("experiment_type"):  # a shadow or switchback test made or routed it
         meta["experiment_type"] = run.routing["experiment_type"]
-        meta["routing"] = run.routing
+        meta["routing"] = run.routing  # (not a field of either SDK's model: they drop it, compare_runs too)
     return meta
+
+
+def comparable_metrics(run: Run) -> dict[str, Any]:
+    """The run's metrics (or, for an app on the deprecated convention, its statistics) as dotted scalar leaves.
+
+    1.13.0's ``compare_runs`` puts every metadata value into a set, so no value of the metadata may be an
+    object or a list: the documents stay whole in the run's output; lists appear as their JSON text."""
+    doc = run.metrics if run.metrics else run.statistics
+    if not isinstance(doc, dict):
+        return {}
+    if list(doc) == ["metrics"] and isinstance(doc["metrics"], dict):
+        doc = doc["metrics"]
+    return flat_leaves(doc)
+
+
+def flat_leaves(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_leaves(value, name + "."))
+        elif isinstance(value, list):
+            out[name] = json.dumps(value, separators=(",", ":"), default=str)
+        else:
+            out[name] = value
+    return out
 
 
 def run_type(run: Run) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, func, insert, select
@@ -82,10 +83,27 @@ def check_idempotency_key(request: RunRequest) -> None:
         raise Invalid(f"the Idempotency-Key header is limited to {MAX_IDEMPOTENCY_KEY} characters")
 
 
-def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest) -> str:
-    """Validate and queue a run; returns its id. A retried request with the same idempotency key returns the first run."""
+@dataclass
+class Routed:
+    """What a submission hook decided for one run: the request to queue (perhaps on another instance),
+    columns to set on its row, work in the submission's transaction, and work once it has committed."""
+
+    request: RunRequest
+    row: dict[str, Any] = field(default_factory=dict)
+    on_insert: Callable[[Session, dict[str, Any]], None] | None = None
+    after_commit: Callable[[dict[str, Any]], None] | None = None
+
+
+# (session, application, request) → Routed: how shadow and switchback tests act on a plain submission
+SubmissionHook = Callable[[Session, "AppRef | Application", RunRequest], Routed]
+
+
+def submit_run(platform: Platform, principal: Principal, app_id: str, request: RunRequest, *,
+               input_id: str | None = None, hook: SubmissionHook | None = None) -> str:
+    """Validate and queue a run; returns its id. A retried request with the same idempotency key returns
+    the first run, also when both arrive at once (the unique key decides; the loser answers the winner's id)."""
     check_idempotency_key(request)
-    run_id: str | None = None
+    row: dict[str, Any] | None = None
     try:
         with platform.db.session() as s:
             found = submission_target(s, principal, app_id, request.instance_id)
@@ -94,7 +112,19 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
                 prior = prior_run(s, app.pk, request.idempotency_key)
                 if prior is not None:
                     return prior
-            run_id = queue_run(platform, s, principal, app, request, targets=targets)
+            source = resolve_input(s, load_app(s, principal, app_id), input_id) if input_id else None
+            routed = hook(s, app, request) if hook is not None else Routed(request)
+            if routed.request.instance_id != request.instance_id:
+                targets = None  # routed elsewhere: the target looked up above is not the one that runs
+            experiment = ExperimentFields(input_id=input_id) if input_id else None
+            row = queued_run_row(platform, s, principal, app, routed.request, source=source, experiment=experiment,
+                                 targets=targets)
+            row.update(routed.row)
+            if request.cloned_run_id:
+                row["cloned_run_id"] = request.cloned_run_id
+            insert_runs(s, [row])
+            if routed.on_insert is not None:
+                routed.on_insert(s, row)
     except IntegrityError:
         # The same key, sent twice at once: the other request made the run, and this one answers with it.
         if not request.idempotency_key:
@@ -103,11 +133,13 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
             prior = prior_run(s, load_app(s, principal, app_id).pk, request.idempotency_key)
         if prior is None:
             raise
-        if run_id is not None:
-            platform.blobs.delete_prefix(run_prefix(run_id))
+        if row is not None:  # the input this request stored under its own (never inserted) run
+            platform.blobs.delete_prefix(run_prefix(row["id"]))
         return prior
-    platform.start_queued()
-    return run_id
+    platform.start_queued()  # the run first: committed and started before any hook's follow-up
+    if routed.after_commit is not None:
+        routed.after_commit(row)
+    return str(row["id"])
 
 
 def prior_run(session: Session, app_pk: int, idempotency_key: str) -> str | None:
@@ -172,35 +204,6 @@ def _capacity_now(platform: Platform, session: Session, cls: str) -> bool:
         return False
     waiting = session.scalar(select(func.count()).select_from(Run).where(Run.status == RunStatus.QUEUED.value, Run.execution_class == cls))
     return not waiting
-
-
-def submit_run_from_input(platform: Platform, principal: Principal, app_id: str, request: RunRequest, input_id: str) -> str:
-    """A run whose input is a managed input (or another run's input) of the same application."""
-    with platform.db.session() as s:
-        app = load_app(s, principal, app_id)
-        source = resolve_input(s, app, input_id)
-        run_id = queue_run(platform, s, principal, app, request, source=source, experiment=ExperimentFields(input_id=input_id))
-    platform.start_queued()
-    return run_id
-
-
-def queue_run(
-    platform: Platform,
-    session: Session,
-    principal: Principal,
-    app: Application,
-    request: RunRequest,
-    *,
-    source: RunSource | None = None,
-    experiment: ExperimentFields | None = None,
-    targets: dict[tuple[str, str], Any] | None = None,
-) -> str:
-    """Insert one queued run in ``session`` (the caller commits and wakes the dispatcher)."""
-    row = queued_run_row(platform, session, principal, app, request, source=source, experiment=experiment, targets=targets)
-    # A Core insert (the columns' defaults apply): no ORM object to track and flush for each run.
-    session.execute(insert(Run.__table__), row)
-    record_run_status(session, [row["id"]])
-    return str(row["id"])
 
 
 def insert_runs(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -47,9 +47,10 @@ STOP_GRACE_SECONDS = 3.0
 _E, _R, _A = Event.__table__, Run.__table__, WebhookAttempt.__table__
 # Due deliveries with what an attempt needs of their webhook. A delivery waits while an earlier one of
 # the same run (subject) to the same webhook is pending: a receiver gets a run's events in order.
+_CLAIMED_COLUMNS = (_D.c.id, _D.c.webhook_pk, _D.c.subject, _D.c.body, _W.c.endpoint_url, _W.c.headers, _W.c.secret,
+                    _W.c.previous_secret, _W.c.previous_secret_expires_at)
 _DUE = (
-    select(_D.c.id, _D.c.webhook_pk, _D.c.body, _W.c.endpoint_url, _W.c.headers, _W.c.secret, _W.c.previous_secret,
-           _W.c.previous_secret_expires_at)
+    select(*_CLAIMED_COLUMNS)
     .join(_W, _W.c.pk == _D.c.webhook_pk)
     .where(_D.c.state == "pending", _D.c.next_attempt_at <= bindparam("now", type_=_D.c.next_attempt_at.type),
            or_(_D.c.lease_expires_at.is_(None), _D.c.lease_expires_at < bindparam("now", type_=_D.c.next_attempt_at.type)),
@@ -58,6 +59,18 @@ _DUE = (
                            _EARLIER.c.subject != "", _EARLIER.c.state == "pending", _EARLIER.c.event_id < _D.c.event_id))
     .order_by(_D.c.next_attempt_at, _D.c.event_id)
     .limit(bindparam("n"))
+    .with_for_update(skip_locked=True, of=_D)
+)
+# After a success, the run's next delivery to the same webhook, if it is the earliest still pending: the
+# attempt that just ended sends it at once, in its own thread and slot (a run's events come in bursts:
+# queued, running, succeeded within milliseconds, and each had waited for the one before to be recorded
+# and for the next round of the loop).
+_NEXT_OF_SUBJECT = (
+    select(*_CLAIMED_COLUMNS, _D.c.next_attempt_at, _D.c.lease_expires_at)
+    .join(_W, _W.c.pk == _D.c.webhook_pk)
+    .where(_D.c.webhook_pk == bindparam("pk"), _D.c.subject == bindparam("subject"), _D.c.state == "pending",
+           _W.c.status == "enabled")
+    .order_by(_D.c.event_id).limit(1)
     .with_for_update(skip_locked=True, of=_D)
 )
 _ENDED = ("succeeded", "failed", "canceled")
@@ -71,6 +84,13 @@ _HOOKS_OF = select(_W.c.pk, _W.c.account_id, _W.c.event_types, _W.c.filters).whe
 _RUNS_OF = select(*(_R.c[n] for n in ("id", "app_pk", "app_id", "instance_id", "version_id", "status", "error", "created_at",
                                       "started_at", "finished_at", "duration_ms", "experiment_id"))).where(
     _R.c.id.in_(bindparam("ids", expanding=True)))
+# The per-endpoint cap holds across servers: the webhooks a claim would lease for are locked (in pk order,
+# so two claims never deadlock), then their deliveries under a live lease, whichever server holds it, are
+# counted; a second server's claim waits for the first's to commit and counts what it leased.
+_LOCK_HOOKS = select(_W.c.pk).where(_W.c.pk.in_(bindparam("pks", expanding=True))).order_by(_W.c.pk).with_for_update()
+_LEASED = (select(_D.c.webhook_pk, func.count()).where(
+    _D.c.webhook_pk.in_(bindparam("pks", expanding=True)), _D.c.state == "pending",
+    _D.c.lease_expires_at > bindparam("now", type_=_D.c.lease_expires_at.type)).group_by(_D.c.webhook_pk))
 _FANNED_OUT = update(_E).where(_E.c.id == bindparam("eid")).values(body=bindparam("data", type_=_E.c.body.type), fanned_out=True)  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
@@ -96,6 +116,11 @@ class DeliveryWorker:
         self.policy = RetryPolicy(max_attempts=self._settings.max_attempts, base_seconds=self._settings.backoff_base_seconds,
                                   cap_seconds=self._settings.backoff_cap_seconds)
         self.wake = threading.Event()
+        # Set by :meth:`notify` (a transaction wrote events): only then, or every poll interval (events
+        # other servers wrote), does a round look for events to fan out. An attempt that ends wakes the
+        # loop too, to start what its slot held back, and needs no fan-out query for that.
+        self._events_written = True
+        self._next_fan_out = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self._settings.workers, thread_name_prefix="runyard-webhook")
@@ -111,6 +136,11 @@ class DeliveryWorker:
                                     trust_env=False)
 
     # --- the loop ---------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Events were written (or deliveries made): look for work now."""
+        self._events_written = True
+        self.wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="runyard-webhooks", daemon=True)
@@ -146,7 +176,13 @@ class DeliveryWorker:
         if self._settings.queue_wait_seconds and time.monotonic() >= self._next_queue_scan:
             self._next_queue_scan = time.monotonic() + min(QUEUE_SCAN_SECONDS, self._settings.queue_wait_seconds / 2)
             self.scan_queue()
-        fanned = self.fan_out()
+        fanned = 0
+        if self._events_written or time.monotonic() >= self._next_fan_out:
+            self._events_written = False  # (cleared first: a notify during the fan-out asks for another)
+            self._next_fan_out = time.monotonic() + self._settings.poll_seconds
+            fanned = self.fan_out()
+            if fanned >= FAN_OUT_BATCH:
+                self._events_written = True
         started = self.start_due()
         return fanned >= FAN_OUT_BATCH or started > 0 and self._free() > 0
 
@@ -249,14 +285,22 @@ class DeliveryWorker:
         now = datetime.now(UTC)
         lease = now + timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
         taken: list[Any] = []
+        cap = self._settings.concurrency_per_endpoint
         with self._platform.db.engine.begin() as conn:
             rows = conn.execute(_DUE, {"now": now, "n": free * 4}).all()
+            leased: dict[str, int] = {}
+            if rows:
+                pks = sorted({row.webhook_pk for row in rows})
+                conn.execute(_LOCK_HOOKS, {"pks": pks}).all()
+                leased = {pk: n for pk, n in conn.execute(_LEASED, {"pks": pks, "now": now})}
             with self._lock:
                 for row in rows:
                     if len(taken) >= free:
                         break
-                    if self._inflight[row.webhook_pk] >= self._settings.concurrency_per_endpoint:
+                    # (this server's own attempts hold leases too: the count covers them)
+                    if max(leased.get(row.webhook_pk, 0), self._inflight[row.webhook_pk]) >= cap:
                         continue
+                    leased[row.webhook_pk] = leased.get(row.webhook_pk, 0) + 1
                     self._inflight[row.webhook_pk] += 1
                     taken.append(row)
             if taken:
@@ -267,7 +311,10 @@ class DeliveryWorker:
 
     def _attempt_guarded(self, claimed: Any, lease: datetime) -> None:
         try:
-            self.attempt(claimed, lease)
+            following: tuple[Any, datetime] | None = (claimed, lease)
+            while following is not None and not self._stop.is_set():
+                claimed = following[0]
+                following = self.attempt(*following)
         except Exception:  # noqa: BLE001
             if not self._closed:
                 log.exception("webhook delivery %s: attempt failed unexpectedly", claimed.id)
@@ -276,8 +323,9 @@ class DeliveryWorker:
                 self._inflight[claimed.webhook_pk] -= 1
             self.wake.set()  # a slot is free; a next delivery of this run may be due
 
-    def attempt(self, claimed: Any, lease: datetime) -> None:
-        """One attempt of a leased delivery (``claimed``: its row joined with its webhook's)."""
+    def attempt(self, claimed: Any, lease: datetime) -> tuple[Any, datetime] | None:
+        """One attempt of a leased delivery (``claimed``: its row joined with its webhook's); after a
+        success, the same run's next delivery to the webhook, leased, when it can go at once."""
         try:
             secrets = signing_secrets(self._platform, claimed, datetime.now(UTC))
         except Conflict as exc:  # another RUNYARD_SECRETS_KEY: nothing can be signed; the log says so
@@ -285,27 +333,42 @@ class DeliveryWorker:
         else:
             outcome = self._post(claimed.endpoint_url, dict(claimed.headers or {}), claimed.body.encode(), claimed.id, secrets)
         if self._closed:
-            return
+            return None
         if outcome.ok:
-            self._record_success(claimed.id, claimed.webhook_pk, lease, outcome)
-        else:
-            self._record(claimed.id, lease, outcome)
+            return self._record_success(claimed.id, claimed.webhook_pk, lease, outcome, subject=claimed.subject)
+        self._record(claimed.id, lease, outcome)
+        return None
 
-    def _record_success(self, delivery_id: str, webhook_pk: str, lease: datetime, outcome: Outcome) -> None:
-        """The common case in three Core statements; the webhook row is written only if it had failures."""
+    def _record_success(self, delivery_id: str, webhook_pk: str, lease: datetime, outcome: Outcome, *,
+                        subject: str = "") -> tuple[Any, datetime] | None:
+        """The common case in three Core statements; the webhook row is written only if it had failures.
+        In the same transaction, the subject's next delivery is leased if it can go now."""
         now = datetime.now(UTC)
         with self._platform.db.engine.begin() as conn:
             moved = conn.execute(update(_D).where(_D.c.id == delivery_id, _D.c.lease_expires_at == lease).values(
                 state="succeeded", finished_at=now, attempts=_D.c.attempts + 1, lease_expires_at=None,
                 last_status_code=outcome.status_code, last_error="")).rowcount
             if not moved:
-                return  # taken over meanwhile (this attempt outlived its lease) or deleted
+                return None  # taken over meanwhile (this attempt outlived its lease) or deleted
             conn.execute(insert(_A).values(
                 delivery_id=delivery_id, number=select(func.count() + 1).where(_A.c.delivery_id == delivery_id).scalar_subquery(),
                 started_at=now, status_code=outcome.status_code, latency_ms=outcome.latency_ms,
                 response_excerpt=outcome.excerpt, error=""))
             conn.execute(update(_W).where(_W.c.pk == webhook_pk, _W.c.consecutive_failures != 0)
                          .values(consecutive_failures=0, failing_since=None))
+            return self._lease_next(conn, webhook_pk, subject, now) if subject else None
+
+    def _lease_next(self, conn: Any, webhook_pk: str, subject: str, now: datetime) -> tuple[Any, datetime] | None:
+        """The subject's earliest pending delivery to the webhook, leased, if it is due and free (this
+        attempt's slot passes to it, so the per-endpoint count is unchanged)."""
+        row = conn.execute(_NEXT_OF_SUBJECT, {"pk": webhook_pk, "subject": subject}).first()
+        if row is None or _aware(row.next_attempt_at) > now:
+            return None
+        if row.lease_expires_at is not None and _aware(row.lease_expires_at) >= now:
+            return None  # another attempt has it
+        lease = now + timedelta(seconds=self._settings.timeout_seconds + LEASE_MARGIN_SECONDS)
+        conn.execute(update(_D).where(_D.c.id == row.id).values(lease_expires_at=lease))
+        return row, lease
 
     def _post(self, url: str, custom: dict[str, str], body: bytes, msg_id: str, secrets: list[str]) -> Outcome:
         started = time.perf_counter()
@@ -378,6 +441,10 @@ class DeliveryWorker:
             hook.disabled_reason = (f"disabled after {hook.consecutive_failures} consecutive failed attempts since "
                                     f"{hook.failing_since.isoformat()}; re-enable it with status 'enabled'")
             log.warning("webhook %s of account %s disabled: %s", hook.id, hook.account_id, hook.disabled_reason)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _next_number(session: Any, delivery_id: str) -> int:

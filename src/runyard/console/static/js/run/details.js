@@ -60,9 +60,12 @@ function statisticsParts(stats) {
 /** The details panel. */
 export function detailsView(info, status) {
   const meta = info.metadata || {};
+  // The whole documents (metadata.metrics holds them flattened to scalars, for the SDKs' compare_runs).
+  const docs = meta.documents || {};
+  const metrics = docs.metrics || (docs.statistics ? null : meta.metrics);
   const ended = TERMINAL.has(status);
   const waiting = ended ? 'The app reported none.' : 'They appear when the run ends.';
-  const stats = statisticsParts(meta.statistics);
+  const stats = statisticsParts(docs.statistics || meta.statistics);
   const statSections = [
     ['Run statistics', 'sub-stats-run', stats.run],
     ['Result statistics', 'sub-stats-result', stats.result],
@@ -76,7 +79,7 @@ export function detailsView(info, status) {
       ? h('div', {class: 'stat-grid'}, statSections.map(([title, id, rows]) =>
         section(title, id, pairsTable(title, rows, 'None.'))))
       : h('p', {class: 'empty-state'}, `No statistics. ${waiting}`)),
-    section('Metrics', 'run-metrics', meta.metrics && Object.keys(meta.metrics).length
-      ? pairsTable('Metrics', flatten(meta.metrics), 'None.')
+    section('Metrics', 'run-metrics', metrics && Object.keys(metrics).length
+      ? pairsTable('Metrics', flatten(metrics), 'None.')
       : h('p', {class: 'empty-state'}, `No metrics. ${waiting}`)));
 }
