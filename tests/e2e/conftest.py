@@ -63,7 +63,7 @@ class ConsoleServer:
         return self.server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     """``runyard serve`` on SQLite, on a loopback port."""
     base = tmp_path_factory.mktemp("console-server")
@@ -78,7 +78,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ended with the last e2e test: its event loop would stop asyncio.run() in later tests
 def browser() -> Iterator[Any]:
     if playwright_sync is None:
         _missing("playwright (pip install -e '.[test]')")
