@@ -102,7 +102,14 @@ def test_acceptance_test_shows_each_metrics_verdict(page: Any, data: dict[str, A
     assert cells(rows.nth(1)) == ["result.value", "p90", "candidate > control (higher is better)", "4.6", "9.2", "+4.6", "+100 %", "✓ pass"]
     assert cells(rows.nth(2)) == ["result.custom.x", "p50", "candidate = control (equal)", "3", "3", "0", "0 %", "✓ pass"]
     assert "2 of 3 metrics passed" in page.locator(".overall").inner_text()
-    # The statistical analysis: each side's distribution, per metric, opened from the keyboard.
+    # The paired analysis (the API's …/analysis): the candidate against the control, by input.
+    paired = page.get_by_role("table", name="Candidate against baseline, per metric")
+    paired.locator("tbody tr").first.wait_for()
+    analysed = {cells(r)[2]: cells(r) for r in paired.locator("tbody tr").all()}
+    assert set(analysed) == {"result.value", "result.custom.x"}
+    assert analysed["result.value"][4] == "5" and analysed["result.value"][5] == "3"  # 5 pairs, candidate 3 higher on average
+    assert analysed["result.custom.x"][5] == "0" and all(row[8] for row in analysed.values())  # equal inputs; a verdict each
+    # Each side's distribution, per metric, opened from the keyboard.
     summary = page.locator("details.analysis summary").first
     summary.focus()
     page.keyboard.press("Enter")
@@ -114,6 +121,12 @@ def test_acceptance_test_shows_each_metrics_verdict(page: Any, data: dict[str, A
     page.get_by_role("link", name=data["acceptance"]).click()  # the underlying batch experiment
     page.locator("svg.box-plot g.box").nth(1).wait_for()
     assert page.locator("svg.box-plot g.box").count() == 2
+    against = page.get_by_role("table", name="Candidate against baseline, per metric")
+    against.locator("tbody tr").first.wait_for()
+    compared = [cells(r) for r in against.locator("tbody tr").all()]
+    pair = {(row[0], row[1]) for row in compared}  # (candidate, baseline): one instance against the other
+    assert pair in ({(data["cand"], data["base"])}, {(data["base"], data["cand"])}) and "result.value" in {row[2] for row in compared}
+    assert f"against {next(iter(pair))[1]}," in page.get_by_text("Each instance against").inner_text()
     assert page.errors == []
 
 

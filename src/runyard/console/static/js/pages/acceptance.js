@@ -1,12 +1,13 @@
 // An acceptance test: one verdict per metric (control, candidate, difference, pass/fail) and, per
 // metric, each side's distribution; the underlying batch experiment is one link away.
 import {api} from '../api.js';
+import {loading} from '../components/flash.js';
 import {statusBadge} from '../components/status.js';
 import {facts, table} from '../components/table.js';
 import {h, replace, timeEl} from '../dom.js';
 import {subscribe} from '../live.js';
 import {appUrl} from '../links.js';
-import {apiApp, breadcrumbs, experimentsUrl, expUrl, idCode, num} from './exp-common.js';
+import {apiApp, breadcrumbs, drawAnalysis, experimentsUrl, expUrl, idCode, num} from './exp-common.js';
 
 const OPERATORS = {lt: ['<', 'lower is better'], le: ['≤', 'lower or equal'], gt: ['>', 'higher is better'],
   ge: ['≥', 'higher or equal'], eq: ['=', 'equal'], ne: ['≠', 'different']};
@@ -73,7 +74,7 @@ function sideRows(result) {
 }
 
 function analysis(results) {
-  return h('section', {}, h('h2', {}, 'Statistical analysis'),
+  return h('section', {}, h('h2', {}, 'Distributions'),
     h('p', {class: 'muted'}, 'Each side\'s distribution of the metric over its succeeded runs.'),
     ...(results.metric_results || []).map((r) => h('details', {class: 'card analysis'},
       h('summary', {}, h('code', {}, r.metric.field), ` · ${r.metric.statistic} · `, verdictBadge(r.passed)),
@@ -85,8 +86,9 @@ function analysis(results) {
       r.analysis ? h('pre', {class: 'block'}, JSON.stringify(r.analysis, null, 2)) : null)));
 }
 
-function draw(el, app, t) {
+function draw(el, app, t, path, ctx) {
   const results = t.results;
+  const paired = h('div', {}, loading('Analysing the runs…'));
   const overall = results ? h('p', {class: 'overall'}, 'Overall: ', verdictBadge(results.passed),
     ` ${(results.metric_results || []).filter((r) => r.passed).length} of ${(results.metric_results || []).length} metrics passed`) : null;
   replace(el,
@@ -100,8 +102,12 @@ function draw(el, app, t) {
       ['Created', timeEl(t.created_at)],
     ])),
     h('h2', {}, 'Verdict'),
-    results ? [overall, results.error ? h('div', {class: 'flash flash-error', role: 'alert'}, results.error) : null, verdictTable(results), analysis(results)]
+    results ? [overall, results.error ? h('div', {class: 'flash flash-error', role: 'alert'}, results.error) : null, verdictTable(results),
+      h('section', {}, h('h2', {}, 'Statistical analysis'),
+        h('p', {class: 'muted'}, 'The candidate against the control, runs paired by input, for each metric the test judges.'), paired),
+      analysis(results)]
       : h('div', {class: 'empty-state'}, h('p', {}, 'The verdict appears when the batch experiment\'s runs have ended.')));
+  if (results) drawAnalysis(paired, path, ctx);
 }
 
 export default async function render(root, params, query, ctx) {
@@ -111,13 +117,13 @@ export default async function render(root, params, query, ctx) {
   const body = h('div', {});
   root.append(breadcrumbs([['Applications', '/apps'], [app, appUrl(app)], ['Experiments', experimentsUrl(app, 'acceptance')], [id]]), body);
   let test = await api.get(path, {}, {signal: ctx.signal});
-  draw(body, app, test);
+  draw(body, app, test, path, ctx);
   if (test.results) return undefined;
   const stop = subscribe(`/v1/events?application_id=${encodeURIComponent(app)}&event_type=experiment.status`, {
     'experiment.status': async (event) => {
       if (((event && event.data) || {}).experiment_id !== (test.experiment_id || id)) return;
       test = await api.get(path, {}, {signal: ctx.signal});
-      draw(body, app, test);
+      draw(body, app, test, path, ctx);
     },
   });
   return stop;

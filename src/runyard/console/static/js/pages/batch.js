@@ -9,7 +9,7 @@ import {facts, table} from '../components/table.js';
 import {h, replace, timeEl} from '../dom.js';
 import {subscribe} from '../live.js';
 import {appUrl} from '../links.js';
-import {apiApp, breadcrumbs, distribution, experimentsUrl, groupLabel, groupValues, idCode, inputSetUrl, metricNames,
+import {apiApp, breadcrumbs, distribution, drawAnalysis, experimentsUrl, groupLabel, groupValues, idCode, inputSetUrl, metricNames,
   num, runList, runValue} from './exp-common.js';
 
 const STATISTICS = [['mean', 'Mean'], ['p50', 'Median'], ['p90', 'p90'], ['min', 'Min'], ['max', 'Max'], ['std', 'Std. dev.']];
@@ -116,8 +116,16 @@ export default async function render(root, params, query, ctx) {
       ['Created', timeEl(exp.created_at)], ['Completed', exp.completed_at ? timeEl(exp.completed_at) : '—'],
     ])));
   replace(head, headline());
-  root.append(summaryEl, optionSets(exp) || '', h('h2', {}, 'Runs'), runsEl);
+  const compared = kind === 'batch' && (exp.instance_ids || []).length > 1;
+  const analysisEl = h('div', {}, exp.status === 'started'
+    ? h('p', {class: 'empty-state'}, 'The comparison appears when the runs have ended.') : loading('Analysing the runs…'));
+  root.append(summaryEl, optionSets(exp) || '',
+    compared ? h('section', {}, h('h2', {}, 'Against the baseline'),
+      h('p', {class: 'muted'}, `Each instance against ${exp.instance_ids[0]}, runs paired by input, scenario and repetition.`),
+      analysisEl) : '',
+    h('h2', {}, 'Runs'), runsEl);
   drawSummary(summaryEl, exp, kind);
+  if (compared && exp.status !== 'started') drawAnalysis(analysisEl, path, ctx);
   const metric = () => (root.querySelector('#metric-select') || {}).value;
   const runs = runList(runsEl, ctx, {path: `${path}/runs`, app, caption: `Runs of ${exp.name || exp.id}`, extraColumns: [
     {label: kind === 'scenario' ? 'Scenario' : 'Instance', render: (r) => (kind === 'scenario' ? r.scenario_id || '—' : idCode(r.application_instance_id))},

@@ -164,3 +164,32 @@ export function pagedTable(el, ctx, {path, query = {}, columns, caption, empty, 
   };
   draw();
 }
+
+/**
+ * The paired/unpaired analysis of an experiment (`GET {path}/analysis`: shadow, switchback, acceptance and
+ * batch): per candidate and metric the test, n, mean difference with its interval, p-value and verdict.
+ */
+export async function drawAnalysis(el, path, ctx) {
+  let doc;
+  try {
+    doc = await api.get(`${path}/analysis`, {}, {signal: ctx.signal});
+  } catch (err) {
+    if (err.name !== 'AbortError') replace(el, errorBox(err, {title: 'No analysis'}));
+    return;
+  }
+  const rows = [];
+  for (const c of doc.comparisons || []) for (const [metric, a] of Object.entries(c.metrics || {})) rows.push({c, metric, a});
+  replace(el, h('p', {class: 'muted'}, `Significance level ${doc.alpha}, power ${doc.power}.`),
+    table({caption: 'Candidate against baseline, per metric', rows, rowKey: (r) => `${r.c.candidate_instance_id}|${r.metric}`,
+      empty: 'Nothing to compare yet: the analysis needs ended runs of both arms.', columns: [
+        {label: 'Candidate', render: (r) => idCode(r.c.candidate_instance_id)},
+        {label: 'Baseline', render: (r) => idCode(r.c.baseline_instance_id)},
+        {label: 'Metric', render: (r) => h('code', {}, r.metric)},
+        {label: 'Test', render: (r) => r.a.test},
+        {label: 'n', numeric: true, render: (r) => num(r.a.n)},
+        {label: 'Mean difference', numeric: true, render: (r) => num(r.a.mean_difference)},
+        {label: '95 % interval', numeric: true, render: (r) => (r.a.ci95 ? `${num(r.a.ci95[0])} … ${num(r.a.ci95[1])}` : '—')},
+        {label: 'p-value', numeric: true, render: (r) => num(r.a.p_value)},
+        {label: 'Verdict', render: (r) => r.a.verdict},
+      ]}));
+}
