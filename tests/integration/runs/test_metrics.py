@@ -86,7 +86,7 @@ def test_other_modules_register_their_own_series(start_server, monkeypatch: pyte
     monkeypatch.setenv("RUNYARD_METRICS_TOKEN", TOKEN)
     api = start_server()
     registry = api.client.app.state.platform.metrics
-    deliveries = registry.counter("runyard_webhook_deliveries_total", "Webhook deliveries, by outcome.", ("outcome",))
-    assert registry.counter("runyard_webhook_deliveries_total", "same", ("outcome",)) is deliveries
-    deliveries.labels("delivered").inc(3)
-    assert value(scrape(api), "runyard_webhook_deliveries_total", outcome="delivered") == 3
+    jobs = registry.counter("runyard_example_jobs_total", "Jobs of a module of its own, by outcome.", ("outcome",))
+    assert registry.counter("runyard_example_jobs_total", "same", ("outcome",)) is jobs
+    jobs.labels("done").inc(3)
+    assert value(scrape(api), "runyard_example_jobs_total", outcome="done") == 3

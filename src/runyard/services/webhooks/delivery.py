@@ -134,6 +134,13 @@ class DeliveryWorker:
                                         limits=httpx.Limits(max_connections=self._settings.workers * 2))
         self._client = httpx.Client(timeout=self._settings.timeout_seconds, follow_redirects=False, transport=transport,
                                     trust_env=False)
+        metrics = platform.metrics
+        self._attempts = metrics.counter("runyard_webhook_attempts_total",
+                                         "Webhook delivery attempts, by outcome (delivered: a 2xx answer).", ("outcome",))
+        self._attempt_seconds = metrics.histogram("runyard_webhook_attempt_seconds", "Time of a webhook delivery attempt.",
+                                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self._ended = metrics.counter("runyard_webhook_deliveries_total",
+                                      "Webhook deliveries ended, by state (failed: every attempt was used).", ("state",))
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -334,7 +341,10 @@ class DeliveryWorker:
             outcome = self._post(claimed.endpoint_url, dict(claimed.headers or {}), claimed.body.encode(), claimed.id, secrets)
         if self._closed:
             return None
+        self._attempts.labels("delivered" if outcome.ok else "failed").inc()
+        self._attempt_seconds.observe(outcome.latency_ms / 1000)
         if outcome.ok:
+            self._ended.labels("succeeded").inc()
             return self._record_success(claimed.id, claimed.webhook_pk, lease, outcome, subject=claimed.subject)
         self._record(claimed.id, lease, outcome)
         return None
@@ -425,6 +435,7 @@ class DeliveryWorker:
                 return
             if number >= self.policy.max_attempts:
                 delivery.state, delivery.finished_at = "failed", now
+                self._ended.labels("failed").inc()
             else:
                 delay = self.policy.delay(number, retry_after=outcome.retry_after, rng=self._rng)
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
