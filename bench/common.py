@@ -64,6 +64,19 @@ def postgres_half(bench_id: str, quick: bool, measure: Callable[[Any], dict[str,
         cluster.stop()
 
 
+def settle_database(db: Any) -> None:
+    """The same housekeeping on both databases, as a long-running installation would have had it."""
+    from sqlalchemy import text
+
+    if db.dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) runs"))
+            conn.execute(text("CHECKPOINT"))
+    else:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Linear-interpolated percentile (``p`` in 0..100) of ``values``."""
     if not values:

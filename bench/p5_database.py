@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, insert, select
 
 from bench.common import (
     TRIVIAL_INPUT,
@@ -51,6 +51,7 @@ from bench.common import (
     deploy,
     percentile,
     postgres_half,
+    settle_database,
     summary_ms,
     write_trivial_app,
 )
@@ -214,17 +215,6 @@ def _bulk_insert(db: Any, app_pk: int, n: int) -> dict[str, Any]:
     return {"rows": n, "seconds": round(seconds, 1), "rows_per_s": round(n / seconds), "runs_of_the_app": total}
 
 
-def _steady(db: Any) -> None:
-    """The same housekeeping on both databases, as a long-running installation would have had it."""
-    if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM (ANALYZE) runs"))
-            conn.execute(text("CHECKPOINT"))
-    else:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 def _plan(db: Any, app_pk: int, token: str | None) -> list[str]:
     """The query plan of a page: the exact statement and parameters the server's runs list sends, explained."""
     from runyard.services.runs import listing
@@ -333,7 +323,7 @@ def _backend(name: str, urls: dict[str, str], work: Path, n: int, rounds: int, w
             _setup_side(side, app_dir)
         loaded = _bulk_insert(loaded_side.db, loaded_side.app_pk, n)  # the loaded side's server sits idle meanwhile
         for side in sides:
-            _steady(side.db)
+            settle_database(side.db)
             side.deep_token = _deep_token(side.db, side.app_pk)
         plans = {"first_page": _plan(loaded_side.db, loaded_side.app_pk, None),
                  "deep_page": _plan(loaded_side.db, loaded_side.app_pk, loaded_side.deep_token)}

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 
 from bench.common import (
     TRIVIAL_INPUT,
@@ -44,6 +44,7 @@ from bench.common import (
     SetupError,
     deploy,
     postgres_half,
+    settle_database,
     summary_ms,
     write_trivial_app,
 )
@@ -164,16 +165,6 @@ def _seed(backend: Backend, app_dir: Path, n: int) -> dict[str, Any]:
             "runs_of_the_app": total, "oldest_rare": (newest - timedelta(seconds=n - RARE)).isoformat()}
 
 
-def _steady(db: Any) -> None:
-    if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM (ANALYZE) runs"))
-            conn.execute(text("CHECKPOINT"))
-    else:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 def _plan(db: Any, case: Case, token: str | None) -> list[str]:
     """The plan of the statement the server's listing code builds for ``case`` (captured, then explained)."""
     from runyard.services.runs import listing
@@ -243,7 +234,7 @@ def _backend(name: str, url: str, work: Path, n: int, rounds: int, warmup: int) 
         backend.server = Server(backend.base, executor="stub", database_url=url, key=backend.key).start()
         backend.session = backend.server.session()
         seeded = _seed(backend, app_dir, n)
-        _steady(backend.db)
+        settle_database(backend.db)
         hour = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         all_cases = cases(seeded["oldest_rare"])
         for case in all_cases:
