@@ -77,6 +77,34 @@ def settle_database(db: Any) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def explain_sent(db: Any, statement: Any, params: Any) -> list[tuple[Any, ...]]:
+    """The plan rows of the SQL the driver is sent for ``statement`` (as SQLAlchemy compiles it for this
+    dialect, with its bound parameters): ``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN (ANALYZE, BUFFERS)``
+    on PostgreSQL. The statement is executed once to capture it; its runs query is the one explained."""
+    from sqlalchemy import event
+
+    captured: list[tuple[str, Any]] = []
+
+    def grab(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool) -> None:
+        captured.append((sql, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(statement, params).all()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    sql, parameters = next((c for c in captured if "FROM runs" in c[0]), captured[-1])
+    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(explain + sql, parameters)
+        return list(cursor.fetchall())
+    finally:
+        raw.close()
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Linear-interpolated percentile (``p`` in 0..100) of ``values``."""
     if not values:

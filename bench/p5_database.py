@@ -42,13 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from bench.common import (
     TRIVIAL_INPUT,
     Server,
     SetupError,
     deploy,
+    explain_sent,
     percentile,
     postgres_half,
     settle_database,
@@ -219,27 +220,8 @@ def _plan(db: Any, app_pk: int, token: str | None) -> list[str]:
     """The query plan of a page: the exact statement and parameters the server's runs list sends, explained."""
     from runyard.services.runs import listing
 
-    captured: list[tuple[str, Any]] = []
-
-    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
-    try:
-        statement, params = listing.page_statement(listing.RunFilter(), app_pk, account_wide=False, token=token, limit=50)
-        with db.engine.connect() as conn:
-            conn.execute(statement, params).all()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = next((c for c in captured if "FROM runs" in c[0]), captured[-1])
-    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(explain + statement, parameters)
-        rows = cursor.fetchall()
-    finally:
-        raw.close()
+    statement, params = listing.page_statement(listing.RunFilter(), app_pk, account_wide=False, token=token, limit=50)
+    rows = explain_sent(db, statement, params)
     return [" | ".join(str(c) for c in row) for row in rows]
 
 

@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bench.common import (
     TRIVIAL_INPUT,
     Server,
     SetupError,
     deploy,
+    explain_sent,
     postgres_half,
     settle_database,
     summary_ms,
@@ -176,26 +177,7 @@ def _plan(db: Any, case: Case, token: str | None) -> list[str]:
     account_wide = case.path == "/v1/runs"
     statement, params = listing.page_statement(f, account if account_wide else app_pk, account_wide=account_wide,
                                                token=token, limit=50)
-    captured: list[tuple[str, Any]] = []
-
-    def grab(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
-    try:
-        with db.engine.connect() as conn:
-            conn.execute(statement, params).all()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = captured[-1]
-    explain = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(explain + statement, parameters)
-        rows = cursor.fetchall()
-    finally:
-        raw.close()
+    rows = explain_sent(db, statement, params)
     return [str(row[-1]) for row in rows]  # SQLite's detail column; PostgreSQL's one line per row
 
 
