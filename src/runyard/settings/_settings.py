@@ -91,6 +91,7 @@ class WebhookSettings(BaseModel):
     disable_after_failures: int = Field(50, ge=1, description="Consecutive failed attempts after which a webhook is disabled (with disable_after_seconds).")
     disable_after_seconds: float = Field(24 * 3600.0, ge=0, description="…and for how long it must have been failing.")
     poll_seconds: float = Field(1.0, gt=0, description="How often a server looks for events other servers wrote.")
+    gather_seconds: float = Field(0.005, ge=0, le=1.0, description="After a transaction of this server wrote events, the worker waits this long before fanning them out: a burst (a run queued, then claimed within a millisecond) goes out in one round, and the round does not compete with the run's own transactions for the database.")
     enabled: bool = Field(True, description="Run the delivery worker in this server.")
     queue_wait_seconds: float = Field(300.0, ge=0, description="A queue.wait event is sent for a run queued longer than this (0: never).")
 

@@ -175,8 +175,10 @@ class DeliveryWorker:
             except Exception:  # noqa: BLE001 - a database hiccup must not end deliveries for good
                 log.exception("webhook delivery round failed; retrying")
                 busy = False
-            if not busy:
-                self.wake.wait(self._until_due())
+            if not busy and self.wake.wait(self._until_due()) and self._events_written and self._settings.gather_seconds:
+                # Woken by events: the rest of their burst is gathered first (an attempt that ended
+                # wakes the loop without events, and its follow-up starts at once).
+                self._stop.wait(self._settings.gather_seconds)
 
     def run_once(self) -> bool:
         """Fan out new events and start what is due; True if there may be more to do at once."""
