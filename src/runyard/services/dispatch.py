@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 
 from runyard.domain.ids import new_id
 from runyard.domain.memo import Memo
@@ -65,6 +65,9 @@ _CLAIM = (
         "id", "app_id", "app_pk", "bundle_id", "input_key", "input_format", "output_format", "options",
         "execution_class", "priority", "created_at", "secrets_collection_id")))
 )
+# Whether the class has a queued run at all: a read, so that a claim that would find nothing (the usual
+# case when a run ends and its slot looks for the next) takes no write lock and writes no transaction.
+_ANY_QUEUED = select(exists().where(_RUNS.c.status == bindparam("queued"), _RUNS.c.execution_class == bindparam("cls")))
 _BUNDLE = select(_BUNDLES.c.id, _BUNDLES.c.manifest, _BUNDLES.c.blob_key, _BUNDLES.c.sha256).where(_BUNDLES.c.id == bindparam("bundle_id"))
 LOST = "the run was lost: the server stopped while it was running"
 REQUEUED = "the server restarted while the run was running; the run was queued again"
@@ -353,6 +356,8 @@ class Dispatcher:
         return started
 
     def _claim_and_submit(self, cls: str, free: int) -> int:
+        if not self._platform.db.first(_ANY_QUEUED, {"queued": RunStatus.QUEUED.value, "cls": cls})[0]:
+            return 0
         # Plain rows on a plain connection (read-only, the columns as attributes), with statements built
         # once: every run passes here.
         conn = self._platform.db.engine.connect()
