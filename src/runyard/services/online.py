@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import analysis as analysis_lib
@@ -391,8 +391,17 @@ def _attach_to_batch(s: Session, app: Any, batch_id: str | None) -> str | None:
     return batch_id
 
 
+_TESTS = OnlineTest.__table__
+# Whether the application has a test that may be live: one indexed read that every submission makes, so
+# the usual answer (none) costs no ORM query.
+_MAY_BE_LIVE = select(exists().where(_TESTS.c.app_pk == bindparam("app_pk"),
+                                     _TESTS.c.status.in_((dom.DRAFT, dom.STARTED, dom.STOPPING))))
+
+
 def _live_tests(s: Session, app_pk: int, instance_id: str) -> list[OnlineTest]:
     """Tests of the application that may act on a run of ``instance_id`` now (locked: counts must hold)."""
+    if not s.connection().execute(_MAY_BE_LIVE, {"app_pk": app_pk}).scalar():
+        return []
     query = (select(OnlineTest).where(OnlineTest.app_pk == app_pk, OnlineTest.status.in_((dom.DRAFT, dom.STARTED, dom.STOPPING)))
              .order_by(OnlineTest.created_at, OnlineTest.pk))
     live = []
