@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from runyard.domain import runs as states
 from runyard.domain.errors import Gone, Invalid
@@ -125,6 +125,15 @@ class RunCursor:
         return cls(event_id=int(event), log_offset=int(offset or 0))
 
 
+# A run's status events after an id: read on every wake-up of the run's stream, as a point read (the
+# ORM's per-query work cost more than the rest of the stream's read together).
+_RUN_STATUS_AFTER = (
+    select(Event.__table__)
+    .where(Event.subject == bindparam("run_id"), Event.type == bindparam("type"),
+           Event.account_id == bindparam("account_id"), Event.id > bindparam("after"))
+    .order_by(Event.id)
+)
+
 EndData = Callable[[Any, dict[str, Any]], "dict[str, Any] | bytes"]
 
 
@@ -135,10 +144,8 @@ def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str,
     event's data (a dict, or JSON bytes) instead of ``data``."""
     run = get_run(platform, principal, app_id, run_id)  # NotFound for another account's run
     out: list[tuple[str, str, dict[str, Any] | bytes]] = []
-    with platform.db.session() as s:
-        rows = list(s.scalars(select(Event).where(Event.type == RUN_STATUS, Event.subject == run_id,
-                                                  Event.account_id == principal.account_id,
-                                                  Event.id > cursor.event_id).order_by(Event.id)))
+    rows = platform.db.all(_RUN_STATUS_AFTER, {"type": RUN_STATUS, "run_id": run_id, "account_id": principal.account_id,
+                                               "after": cursor.event_id})
     # Status changes before the log lines read now, the final status after them: the order they happened.
     final = [e for e in rows if states.is_terminal(e.detail)]
     for event in [e for e in rows if not states.is_terminal(e.detail)]:
