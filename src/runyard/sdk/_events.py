@@ -62,7 +62,7 @@ class _Request:
 
     def __init__(self, base_url: str, path: str, headers: dict[str, str] | None, timeout: float) -> None:
         self.url = base_url.rstrip("/") + "/" + path.lstrip("/")
-        self.path, self.base_headers, self.timeout = path, headers, timeout
+        self.base_headers, self.timeout = headers, timeout
 
     def headers(self, last_event_id: str | None) -> dict[str, str]:
         headers = {**(self.base_headers or {}), "Accept": "text/event-stream"}
