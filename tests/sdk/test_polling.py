@@ -126,8 +126,8 @@ def test_falls_back_to_documented_polling_when_wait_is_ignored() -> None:
 
 
 def test_with_result_waits_on_the_run_event_stream(deployed: Deployed) -> None:
-    """Where the server offers it, ``*_with_result`` learns the end from the run's event stream, then reads
-    the result once (its long-poll answers at once): no metadata polls, no waiting long-polls."""
+    """Where the server offers it, ``*_with_result`` learns the end from the run's event stream, whose end
+    brings the result: no metadata polls, no long-polls, no second request."""
     app = deployed.app
     app.new_run_with_result(input={"warm": True}, instance_id=deployed.instance.id)  # the env is built once
     seen: list[tuple[str, str]] = []
@@ -135,8 +135,8 @@ def test_with_result_waits_on_the_run_event_stream(deployed: Deployed) -> None:
     result = app.new_run_with_result(input={"x": 1}, instance_id=deployed.instance.id, run_options={"sleep": 0.5})
     assert result.metadata.status_v2 == cloud.StatusV2.succeeded and result.output["solution"] == {"x": 1}
     run_id = result.id
-    # after the POST: the stream (status changes only), then the result
-    assert seen[1:] == [("events", "logs=false"), (run_id, seen[2][1])], seen
+    # after the POST: the stream (status changes only, the result with the end), nothing else
+    assert seen[1:] == [("events", "logs=false&result=true")], seen
     assert seen[0][0] == "runs" and app.client.event_streams
     with_logs = [e.event for e in app.run_events(run_id)]
     assert with_logs.count("log") == 3 and with_logs[-1] == "end"  # the app's three stderr lines

@@ -28,12 +28,15 @@ from runyard.sdk._models_runs import (
 from runyard.sdk._polling import DEFAULT_POLLING_OPTIONS, PollingOptions, poll
 from runyard.sdk._run_filters import iter_runs, run_query
 from runyard.sdk._run_requests import (
+    END_STREAM_PARAMS,
     WaitPlan,
     needs_download,
     options_dict,
     output_came_as_url,
     plan_input,
+    polling_timeout,
     run_payload,
+    stream_deadline,
     with_input_format,
 )
 from runyard.sdk.errors import APIError
@@ -132,9 +135,12 @@ class RunsMixin:
 
     def run_result_with_polling(self, run_id: str, polling_options: PollingOptions = DEFAULT_POLLING_OPTIONS) -> RunResult:
         """The run's result once it has ended: the run's event stream says when, where the server offers
-        it; then (or else) server long-polls that answer with the result itself (documented polling
-        against servers that do neither); ``None`` if ``polling_options.stop`` ends the wait."""
-        self._await_end(run_id, polling_options)
+        it, and brings the result with its end when the output is small; else server long-polls that
+        answer with the result itself (documented polling against servers that do neither); ``None``
+        if ``polling_options.stop`` ends the wait."""
+        end = self._await_end(run_id, polling_options)
+        if end is not None and isinstance(end.get("result"), dict):
+            return self._result_from(end["result"], output_is_url=False)
         plan = WaitPlan(polling_options)
         while True:
             wait = plan.next_wait()
@@ -150,25 +156,25 @@ class RunsMixin:
                 info = self._poll_until_ended(run_id, plan.fallback_options())
                 return None if info is None else self._run_result(run_id, info)  # type: ignore[return-value]
 
-    def _await_end(self, run_id: str, options: PollingOptions) -> None:
-        """Return when the run's event stream ends (the run has ended). Without ``stop`` only: that is
-        asked between polls. A server without streams, or any error, returns at once: the long-poll
-        that follows takes over (and reports a real error, such as an unknown run, itself)."""
+    def _await_end(self, run_id: str, options: PollingOptions) -> dict[str, Any] | None:
+        """The data of the run's ``end`` event (with its ``result`` when the output is small), once the
+        run has ended. Without ``stop`` only: that is asked between polls. A server without streams,
+        or any error, returns None at once: the long-poll that follows takes over (and reports a real
+        error, such as an unknown run, itself)."""
         if options.stop is not None or not self.client.event_streams:
-            return
-        deadline = time.monotonic() + options.max_duration if options.max_duration >= 0 else None
+            return None
         try:
-            for event in stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", params={"logs": "false"},
-                                       until="end", deadline=deadline):
+            for event in stream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", params=END_STREAM_PARAMS,
+                                       until="end", deadline=stream_deadline(options)):
                 if event.event == "end":
-                    return
+                    return event.data
         except StreamUnavailable:
             self.client.event_streams = False
         except TimeoutError:
-            raise TimeoutError(f"polling did not succeed after {options.max_duration} seconds, exceeds max duration: "
-                               f"{options.max_duration}") from None
+            raise polling_timeout(options) from None
         except (APIError, httpx.HTTPError):
-            return
+            pass
+        return None
 
     def list_runs(self, status: StatusV2 | Iterable[StatusV2] | None = None, *, instance_id: str | None = None,
                   version_id: str | None = None, created_after: datetime | str | None = None,
@@ -261,7 +267,9 @@ class RunsMixin:
 
     def _result_of(self, response: Any, output_is_url: bool) -> RunResult:
         """The ``RunResult`` of a ``GET …/runs/{id}`` answer, its output downloaded if it came as a URL."""
-        body = response.json()
+        return self._result_from(response.json(), output_is_url)
+
+    def _result_from(self, body: dict[str, Any], output_is_url: bool) -> RunResult:
         result = RunResult.from_dict(body)
         result.console_url = self._console_url(result.id)
         if output_is_url and body.get("output") is not None:

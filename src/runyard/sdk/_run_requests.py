@@ -222,3 +222,17 @@ class WaitPlan:
         if self.options.max_duration < 0:
             return self.options
         return replace(self.options, max_duration=max(0.0, self.remaining()))
+
+
+# How ``*_with_result`` asks for a run's event stream: status changes only, and the result with the end.
+END_STREAM_PARAMS = {"logs": "false", "result": "true"}
+
+
+def stream_deadline(options: PollingOptions) -> float | None:
+    """When (``time.monotonic()``) waiting on the run's event stream gives up: ``max_duration`` from now."""
+    return time.monotonic() + options.max_duration if options.max_duration >= 0 else None
+
+
+def polling_timeout(options: PollingOptions) -> TimeoutError:
+    return TimeoutError(f"polling did not succeed after {options.max_duration} seconds, exceeds max duration: "
+                        f"{options.max_duration}")

@@ -10,6 +10,7 @@ Same names, arguments and return types as the sync SDK; every call is ``async``:
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 
 from runyard.sdk._base_client import RetryPolicy, dumps_compact, policy_from, prepare, send_async
 from runyard.sdk._client import ClientSettings
+from runyard.sdk._events import StreamUnavailable, astream_events
 from runyard.sdk._io import Input
 from runyard.sdk._models_runs import (
     TERMINAL_STATUSES,
@@ -29,14 +31,18 @@ from runyard.sdk._models_runs import (
 )
 from runyard.sdk._polling import DEFAULT_POLLING_OPTIONS, PollingOptions, apoll
 from runyard.sdk._run_requests import (
+    END_STREAM_PARAMS,
     WaitPlan,
     needs_download,
     options_dict,
     output_came_as_url,
     plan_input,
+    polling_timeout,
     run_payload,
+    stream_deadline,
     with_input_format,
 )
+from runyard.sdk.errors import APIError
 
 __all__ = ["AsyncApplication", "AsyncClient"]
 
@@ -53,6 +59,7 @@ class AsyncClient(ClientSettings):
         super().__post_init__()
         self.headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
         self._http: httpx.AsyncClient | None = None
+        self.event_streams = True  # until the server shows it has none (then ``*_with_result`` long-polls only)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -180,7 +187,11 @@ class AsyncApplication:
 
     async def run_result_with_polling(self, run_id: str,
                                       polling_options: PollingOptions = DEFAULT_POLLING_OPTIONS) -> RunResult:
-        """The run's result once it has ended (server long-polls; documented polling as fallback)."""
+        """The run's result once it has ended: from the run's event stream where the server offers it (as
+        the sync SDK), else server long-polls; documented polling as the last fallback."""
+        end = await self._await_end(run_id, polling_options)
+        if end is not None and isinstance(end.get("result"), dict):
+            return await self._result_from(end["result"], output_is_url=False)
         plan = WaitPlan(polling_options)
         while True:
             wait = plan.next_wait()
@@ -195,6 +206,26 @@ class AsyncApplication:
             if WaitPlan.ignored(wait, time.monotonic() - started):
                 info = await self._poll(run_id, plan.fallback_options())
                 return None if info is None else await self._run_result(run_id, info)  # type: ignore[return-value]
+
+    async def _await_end(self, run_id: str, options: PollingOptions) -> dict[str, Any] | None:
+        """The data of the run's ``end`` event once it has ended (see the sync ``Application``); None
+        without a stream (then the long-poll takes over)."""
+        if options.stop is not None or not self.client.event_streams:
+            return None
+        events = astream_events(self.client, f"{self.endpoint}/runs/{run_id}/events", params=END_STREAM_PARAMS,
+                                until="end", deadline=stream_deadline(options))
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    if event.event == "end":
+                        return event.data
+        except StreamUnavailable:
+            self.client.event_streams = False
+        except TimeoutError:
+            raise polling_timeout(options) from None
+        except (APIError, httpx.HTTPError):
+            pass
+        return None
 
     async def _poll(self, run_id: str, opts: PollingOptions) -> RunInformation | None:
         async def attempt() -> tuple[RunInformation | None, bool]:
@@ -211,7 +242,9 @@ class AsyncApplication:
 
     async def _result_of(self, response: Any, output_is_url: bool) -> RunResult:
         """The ``RunResult`` of a ``GET …/runs/{id}`` answer, its output downloaded if it came as a URL."""
-        body = response.json()
+        return await self._result_from(response.json(), output_is_url)
+
+    async def _result_from(self, body: dict[str, Any], output_is_url: bool) -> RunResult:
         result = RunResult.from_dict(body)
         result.console_url = self._console_url(result.id)
         if output_is_url and body.get("output") is not None:

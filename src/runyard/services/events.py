@@ -22,6 +22,7 @@ from runyard.storage.db import Event, Run, ServerState
 
 _EVENTS, _RUNS = Event.__table__, Run.__table__
 _FLAG = "runyard.events"  # set on a connection that wrote events: its commit wakes the delivery worker
+_MOVED = "runyard.events.runs"  # the runs whose status it changed: their waiters here are woken first
 
 # One statement per status change, built once: the event row is made from the run row itself, so
 # every caller passes only ids and the event says exactly what the run says after the change.
@@ -50,9 +51,11 @@ def raise_pruned_through(session: Session, event_id: int) -> None:
         row.value = str(event_id)
 
 
-def _mark(conn: Connection | Session) -> None:
+def _mark(conn: Connection | Session, run_ids: Iterable[str] = ()) -> None:
     info = conn.connection().info if isinstance(conn, Session) else conn.info
     info[_FLAG] = True
+    if run_ids:
+        info.setdefault(_MOVED, set()).update(run_ids)
 
 
 def record_run_status(conn: Connection | Session, run_ids: Iterable[str], *, now: datetime | None = None) -> None:
@@ -60,7 +63,7 @@ def record_run_status(conn: Connection | Session, run_ids: Iterable[str], *, now
     ids = list(run_ids)
     if ids:
         conn.execute(_RUN_STATUS, {"ids": ids, "now": now or datetime.now(UTC)})
-        _mark(conn)
+        _mark(conn, ids)
 
 
 def emit(session: Connection | Session, event_type: str, body: dict[str, Any], *, account_id: str, subject: str = "",
@@ -100,10 +103,12 @@ ALL = "*"  # the key under which event streams wait in ``RunEvents``
 
 class Wakeup:
     """Wakes the delivery worker and the event streams after a transaction that wrote events commits
-    (on this server; others find them on their next poll)."""
+    (on this server; others find them on their next poll); with ``runs``, first ``runs(run_id)`` for
+    each run whose status it changed."""
 
-    def __init__(self, *listeners: Callable[[], None]) -> None:
+    def __init__(self, *listeners: Callable[[], None], runs: Callable[[str], None] | None = None) -> None:
         self.listeners = listeners
+        self.runs = runs
 
     def install(self, engine: Any) -> None:
         # A connection goes back to the pool after its transaction ended: only then can the worker
@@ -112,10 +117,19 @@ class Wakeup:
         sa_event.listen(engine.pool, "checkin", self._on_checkin)
 
     def _on_checkin(self, _dbapi_conn: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_FLAG, False):
+        if record is None:
+            return
+        moved = record.info.pop(_MOVED, ())
+        if record.info.pop(_FLAG, False):
+            # A client waiting on a run (a stream's end, a long-poll) first, before the delivery worker
+            # starts its round and competes with it for the interpreter.
+            if self.runs is not None:
+                for run_id in moved:
+                    self.runs(run_id)
             for listener in self.listeners:
                 listener()
 
     @staticmethod
     def _on_rollback(conn: Connection) -> None:
         conn.info.pop(_FLAG, None)
+        conn.info.pop(_MOVED, None)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from runyard.domain import runs as states
 from runyard.domain.errors import Gone, Invalid
@@ -124,16 +125,27 @@ class RunCursor:
         return cls(event_id=int(event), log_offset=int(offset or 0))
 
 
+# A run's status events after an id: read on every wake-up of the run's stream, as a point read (the
+# ORM's per-query work cost more than the rest of the stream's read together).
+_RUN_STATUS_AFTER = (
+    select(Event.__table__)
+    .where(Event.subject == bindparam("run_id"), Event.type == bindparam("type"),
+           Event.account_id == bindparam("account_id"), Event.id > bindparam("after"))
+    .order_by(Event.id)
+)
+
+EndData = Callable[[Any, dict[str, Any]], "dict[str, Any] | bytes"]
+
+
 def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str, cursor: RunCursor, *,
-             logs: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
+             logs: bool = True, end_data: EndData | None = None) -> list[tuple[str, str, dict[str, Any] | bytes]]:
     """A run's new status changes and log lines (unless ``logs`` is false) after the cursor (advanced),
-    then ``end`` once it has ended and everything before was sent."""
+    then ``end`` once it has ended and everything before was sent; ``end_data(run, data)`` gives that
+    event's data (a dict, or JSON bytes) instead of ``data``."""
     run = get_run(platform, principal, app_id, run_id)  # NotFound for another account's run
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    with platform.db.session() as s:
-        rows = list(s.scalars(select(Event).where(Event.type == RUN_STATUS, Event.subject == run_id,
-                                                  Event.account_id == principal.account_id,
-                                                  Event.id > cursor.event_id).order_by(Event.id)))
+    out: list[tuple[str, str, dict[str, Any] | bytes]] = []
+    rows = platform.db.all(_RUN_STATUS_AFTER, {"type": RUN_STATUS, "run_id": run_id, "account_id": principal.account_id,
+                                               "after": cursor.event_id})
     # Status changes before the log lines read now, the final status after them: the order they happened.
     final = [e for e in rows if states.is_terminal(e.detail)]
     for event in [e for e in rows if not states.is_terminal(e.detail)]:
@@ -148,11 +160,12 @@ def read_run(platform: Platform, principal: Principal, app_id: str, run_id: str,
     # events were read, so it is in ``rows`` or was sent before.
     if states.is_terminal(run.status) and (not logs or _log_done(platform, run_id, cursor)):
         cursor.ended = True
-        out.append(("end", cursor.token(), {"run_id": run_id, "status_v2": run.status}))
+        end = {"run_id": run_id, "status_v2": run.status}
+        out.append(("end", cursor.token(), end if end_data is None else end_data(run, end)))
     return out
 
 
-def _log_lines(platform: Platform, run_id: str, cursor: RunCursor) -> list[tuple[str, str, dict[str, Any]]]:
+def _log_lines(platform: Platform, run_id: str, cursor: RunCursor) -> list[tuple[str, str, dict[str, Any] | bytes]]:
     key = log_key(run_id)
     if not platform.blobs.exists(key):
         return []

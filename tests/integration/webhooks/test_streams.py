@@ -86,3 +86,47 @@ def test_run_stream_then_end_and_resume(base_url: str) -> None:
         assert http.get("/v1/applications/one/runs/run-nope/events").status_code == 404
         assert httpx.get(f"{base_url}{url}").status_code == 401
         assert http.get("/v1/events", headers={"Last-Event-ID": "garbage"}).status_code == 400
+
+
+def upload_run(http: httpx.Client, app_id: str, raw: bytes) -> str:
+    """A run whose input is ``raw`` exactly (the stub executor's output is its input, byte for byte)."""
+    slot = http.post(f"/v1/applications/{app_id}/runs/uploadurl").json()
+    assert httpx.put(slot["upload_url"], content=raw).status_code == 200
+    return http.post(f"/v1/applications/{app_id}/runs", json={"upload_id": slot["upload_id"]}).json()["run_id"]
+
+
+def test_run_stream_end_carries_the_result_when_asked(base_url: str) -> None:
+    """``?result=true``: the end event's ``result`` is the body ``GET …/runs/{id}`` answers, also for an output
+    spread over lines with characters that split lines in some clients; without it, the end is as before."""
+    # Newlines and CRs between tokens, and U+2028, U+2029 and U+0085 raw inside a string (valid JSON).
+    raw = '{"a": "x\u2028y\u2029z\u0085",\r\n "b": [1,\n 2]}\n'.encode()
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
+        new_app(http, "res")
+        run_id = upload_run(http, "res", raw)
+        url = f"/v1/applications/res/runs/{run_id}/events"
+        with http.stream("GET", url, params={"logs": "false", "result": "true"}) as resp:
+            events = read_sse(resp.iter_lines(), until="end")
+        end = events[-1]
+        assert end["event"] == "end" and end["data"]["status_v2"] == "succeeded"
+        assert end["data"]["result"] == http.get(f"/v1/applications/res/runs/{run_id}").json()
+        assert end["data"]["result"]["output"] == {"a": "x\u2028y\u2029z\u0085", "b": [1, 2]}
+        # resumed after the last status change: the end (with the result) again
+        with http.stream("GET", url, headers={"Last-Event-ID": events[-2]["id"]}, params={"result": "true"}) as resp:
+            again = read_sse(resp.iter_lines(), until="end")
+        assert [e["event"] for e in again] == ["end"] and again[0]["data"]["result"] == end["data"]["result"]
+        with http.stream("GET", url) as resp:
+            plain = read_sse(resp.iter_lines(), until="end")[-1]
+        assert plain["data"] == {"run_id": run_id, "status_v2": "succeeded"}
+        schema = http.get("/openapi.json").json()["paths"]["/v1/applications/{app_id}/runs/{run_id}/events"]["get"]
+        assert "result" in {p["name"] for p in schema["parameters"]}
+
+
+def test_run_stream_end_leaves_a_large_result_out(base_url: str) -> None:
+    big = json.dumps({"big": "y" * (300 * 1024)}).encode()
+    with httpx.Client(base_url=base_url, headers=AUTH, timeout=30) as http:
+        new_app(http, "big")
+        run_id = upload_run(http, "big", big)
+        with http.stream("GET", f"/v1/applications/big/runs/{run_id}/events", params={"result": "true"}) as resp:
+            end = read_sse(resp.iter_lines(), until="end")[-1]
+        assert end["data"] == {"run_id": run_id, "status_v2": "succeeded"}
+        assert http.get(f"/v1/applications/big/runs/{run_id}").json()["output"] == json.loads(big)

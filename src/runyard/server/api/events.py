@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from runyard.server.api.runs import SMALL_OUTPUT, small_result_body
 from runyard.server.deps import PlatformDep, Viewer
 from runyard.services import streams
 from runyard.services.events import ALL
-from runyard.services.platform import Platform
+from runyard.services.platform import Platform, point_read
 from runyard.services.runs.reads import get_run
 
 router = APIRouter(tags=["events"])
@@ -26,51 +27,84 @@ PING_SECONDS = 15.0
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def sse(kind: str, event_id: str, data: dict[str, Any]) -> bytes:
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+Items = list[tuple[str, str, dict[str, Any] | bytes]]
 
 
-async def _wait(platform: Platform, key: str, seconds: float) -> None:
-    event = platform.run_events.subscribe(key)
+def sse(kind: str, event_id: str, data: dict[str, Any] | bytes) -> bytes:
+    """One event; ``data`` a dict, or JSON already encoded on one line."""
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    return f"id: {event_id}\nevent: {kind}\ndata: ".encode() + raw + b"\n\n"
+
+
+# Inside a JSON document a raw CR or LF can only be whitespace between tokens, and U+0085, U+2028 and
+# U+2029 only characters of a string: as spaces and escapes the document means the same and fits on one
+# ``data:`` line, which clients that split lines as ``str.splitlines`` does (httpx) read whole.
+_ONE_LINE = ((b"\r", b" "), (b"\n", b" "), ("\u0085".encode(), b"\\u0085"), ("\u2028".encode(), b"\\u2028"),
+             ("\u2029".encode(), b"\\u2029"))
+
+
+def one_line(document: bytes) -> bytes:
+    for raw, same in _ONE_LINE:
+        if raw in document:
+            document = document.replace(raw, same)
+    return document
+
+
+async def _woken(event: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(event.wait(), timeout=seconds)
     except TimeoutError:
         pass
-    finally:
-        platform.run_events.unsubscribe(key, event)
 
 
-async def _stream(request: Request, platform: Platform, read: Callable[[], list[tuple[str, str, dict[str, Any]]]],
+async def _stream(request: Request, platform: Platform, read: Callable[[], Awaitable[Items]],
                   key: str, seconds: float, done: Callable[[], bool]) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     pinged = time.monotonic()
+    events = platform.run_events
     while not await request.is_disconnected():
-        waiter = asyncio.ensure_future(_wait(platform, key, seconds))  # subscribed before reading: no lost wake-up
-        await asyncio.sleep(0)
-        items = await to_thread.run_sync(read)
-        for kind, event_id, data in items:
-            yield sse(kind, event_id, data)
-        if done():
-            waiter.cancel()
-            return
-        if not items and time.monotonic() - pinged > PING_SECONDS:
-            pinged = time.monotonic()
-            yield b": ping\n\n"
-        await waiter
+        woken = events.subscribe(key)  # before reading: no lost wake-up
+        try:
+            items = await read()
+            for kind, event_id, data in items:
+                yield sse(kind, event_id, data)
+            if done():
+                return
+            if not items and time.monotonic() - pinged > PING_SECONDS:
+                pinged = time.monotonic()
+                yield b": ping\n\n"
+            await _woken(woken, seconds)
+        finally:
+            events.unsubscribe(key, woken)
+
+
+LOGS_DOC = "Stream log lines too (false: status changes and the end only)."
+RESULT_DOC = ("The end event carries the run's result as `result`: the body `GET …/runs/{run_id}` answers "
+              f"(information and output), when the output is at most {SMALL_OUTPUT // 1024} KiB; for a larger "
+              "one it is left out (read the result with that request).")
 
 
 @router.get("/v1/applications/{app_id}/runs/{run_id}/events")
 async def run_events(request: Request, app_id: str, run_id: str, platform: PlatformDep, principal: Viewer,
                      last_event_id: Annotated[str | None, Header()] = None,
-                     logs: Annotated[bool, Query(description="Stream log lines too (false: status changes and the end only).")] = True,
-                     ) -> StreamingResponse:
+                     logs: Annotated[bool, Query(description=LOGS_DOC)] = True,
+                     result: Annotated[bool, Query(description=RESULT_DOC)] = False) -> StreamingResponse:
     cursor = streams.RunCursor.parse(last_event_id or request.query_params.get("last_event_id"))
-    await to_thread.run_sync(get_run, platform, principal, app_id, run_id)  # 404 before the stream opens
+    await point_read(platform, get_run, platform, principal, app_id, run_id)  # 404 before the stream opens
     if cursor.event_id:
         await to_thread.run_sync(streams.check_resumable, platform, cursor.event_id)  # 410 past the pruned horizon
 
-    def read() -> list[tuple[str, str, dict[str, Any]]]:
-        return streams.read_run(platform, principal, app_id, run_id, cursor, logs=logs)
+    def end_data(run: Any, end: dict[str, Any]) -> dict[str, Any] | bytes:
+        body = small_result_body(platform, run)
+        return end if body is None else json.dumps(end, separators=(",", ":")).encode()[:-1] + b',"result":' + one_line(body) + b"}"
+
+    def read_now() -> Items:
+        return streams.read_run(platform, principal, app_id, run_id, cursor, logs=logs, end_data=end_data if result else None)
+
+    async def read() -> Items:
+        # Status changes only: two indexed reads, done as the other hot reads are (inline on SQLite: a
+        # thread hop costs more than they do). Log lines may mean reading a blob: in a worker thread.
+        return await (to_thread.run_sync(read_now) if logs else point_read(platform, read_now))
 
     # Without log lines (appended with no wake-up) the stream reads only when the run's status changes
     # here, or every POLL_SECONDS for a change another server made: a waiting client costs next to nothing.
@@ -90,9 +124,12 @@ async def account_events(request: Request, platform: PlatformDep, principal: Vie
         await to_thread.run_sync(streams.check_resumable, platform, after)  # 410 past the pruned horizon
     cursor = streams.Cursor(last_id=after)
 
-    def read() -> list[tuple[str, str, dict[str, Any]]]:
+    def read_now() -> Items:
         found = streams.read_events(platform, principal, cursor, app_id=application_id, types=event_type)
         return [(doc["event_type"], f"evt-{event_id}", doc) for event_id, doc in found]
+
+    async def read() -> Items:
+        return await to_thread.run_sync(read_now)
 
     body = _stream(request, platform, read, ALL, POLL_SECONDS, lambda: False)
     return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)

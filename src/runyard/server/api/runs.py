@@ -137,9 +137,7 @@ async def run_result(app_id: str, run_id: str, request: Request, platform: Platf
             fmt = "url"
     else:
         run = await point_read(platform, reads.get_run, platform, principal, app_id, run_id)
-    head = views.run_information(run)
-    if run.error_log:
-        head["error_log"] = run.error_log
+    head = result_head(run)
     if fmt == "url":
         head["output"] = _download(platform, request, output_key(run.id)) if run.has_output else None
         response = json_response(head)
@@ -151,9 +149,28 @@ async def run_result(app_id: str, run_id: str, request: Request, platform: Platf
     return streams.json_stream(streams.wrap_object(head, "output", _output_chunks(platform, run)))
 
 
+def result_head(run: Run) -> dict[str, Any]:
+    """A run's result without its output: its information and, when it failed, its error log."""
+    head = views.run_information(run)
+    if run.error_log:
+        head["error_log"] = run.error_log
+    return head
+
+
 def _small_result(platform: Platform, run: Run, head: dict[str, Any]) -> Response:
-    body = b"".join(streams.wrap_object(head, "output", _output_chunks(platform, run)))
-    return Response(body, media_type="application/json")
+    return Response(_result_bytes(platform, run, head), media_type="application/json")
+
+
+def _result_bytes(platform: Platform, run: Run, head: dict[str, Any]) -> bytes:
+    return b"".join(streams.wrap_object(head, "output", _output_chunks(platform, run)))
+
+
+def small_result_body(platform: Platform, run: Run) -> bytes | None:
+    """The body ``GET …/runs/{id}`` answers for a run whose output is at most ``SMALL_OUTPUT``; None for
+    a larger one (which that request streams, or hands out as a URL)."""
+    if (run.output_size or 0) > SMALL_OUTPUT:
+        return None
+    return _result_bytes(platform, run, result_head(run))
 
 
 @router.get("/{run_id}/output")
