@@ -1,7 +1,7 @@
 """P1: time from submit to result for a trivial JSON app, through Runyard's fastest client path.
 
 Runyard: ``Application.new_run_with_result`` of Runyard's SDK: POST the run, then the run's event stream
-until its end, then ``GET …/runs/{id}?wait=``, which answers with the result at once.
+(``?logs=false&result=true``) until its end, whose event carries the result.
 Baseline: the same ``main.py`` run by the same interpreter (the environment Runyard built for the app)
 as a subprocess with the input on stdin, in blocks of ten that alternate with Runyard's.
 """
@@ -41,7 +41,7 @@ def _steps(app: Any, instance: str, n: int) -> dict[str, float]:
         post.append(t1 - t0)
         wait.append(t2 - t1)
     return {"POST runs": summary_ms(post)["p50_ms"],
-            "GET …/runs/{id}/events until the end, then GET …/runs/{id}?wait= (with its output)": summary_ms(wait)["p50_ms"]}
+            "GET …/runs/{id}/events?result=true until its end (which carries the result)": summary_ms(wait)["p50_ms"]}
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     return {
         "id": "P1",
         "runs": n,
-        "client_path": "runyard.cloud Application.new_run_with_result (POST, the run's event stream until its end, then GET …/runs/{id}?wait= answered with the result)",
+        "client_path": "runyard.cloud Application.new_run_with_result (POST, then the run's event stream until its end, whose event carries the result)",
         "runyard": r,
         "baseline": b,
         "baseline_is": "subprocess.run([<the app env python>, main.py]) with the input on stdin (the env Runyard built), in blocks of 10 alternating with Runyard's",
