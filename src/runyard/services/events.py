@@ -11,24 +11,32 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal, select
+from sqlalchemy import and_, bindparam, exists, insert, literal, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
 from runyard.domain.webhooks import RUN_STATUS
-from runyard.storage.db import Event, Run, ServerState
+from runyard.storage.db import Event, Run, ServerState, Webhook
 
-_EVENTS, _RUNS = Event.__table__, Run.__table__
+_EVENTS, _RUNS, _HOOKS = Event.__table__, Run.__table__, Webhook.__table__
 _FLAG = "runyard.events"  # set on a connection that wrote events: its commit wakes the delivery worker
 _MOVED = "runyard.events.runs"  # the runs whose status it changed: their waiters here are woken first
 
 # One statement per status change, built once: the event row is made from the run row itself, so
 # every caller passes only ids and the event says exactly what the run says after the change.
+# An event that no webhook of its account can receive and no experiment waits for has nothing to be
+# fanned out to: it is written as fanned out, so the delivery worker's round after the change writes
+# nothing (on SQLite it would take the write lock the next submission or claim is about to ask for).
+# A webhook created later receives what happens after it, as always.
+_NOTHING_TO_FAN_OUT = and_(
+    ~exists().where(_HOOKS.c.account_id == _RUNS.c.account_id, _HOOKS.c.status == "enabled"),
+    _RUNS.c.experiment_id.is_(None),
+)
 _RUN_STATUS = insert(_EVENTS).from_select(
     ["account_id", "type", "subject", "app_id", "detail", "fanned_out", "created_at"],
-    select(_RUNS.c.account_id, literal(RUN_STATUS), _RUNS.c.id, _RUNS.c.app_id, _RUNS.c.status, literal(False),
+    select(_RUNS.c.account_id, literal(RUN_STATUS), _RUNS.c.id, _RUNS.c.app_id, _RUNS.c.status, _NOTHING_TO_FAN_OUT,
            bindparam("now", type_=_EVENTS.c.created_at.type))
     .where(_RUNS.c.id.in_(bindparam("ids", expanding=True))),
 )

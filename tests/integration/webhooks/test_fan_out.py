@@ -1,0 +1,66 @@
+"""What the delivery worker has to fan out: only events a webhook could receive or an experiment waits
+for. A status change nobody subscribed to is written as already fanned out, so the worker's round after
+it writes nothing (on SQLite that write would take the lock the next submission asks for)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import create_engine, text
+
+from .conftest import create_webhook, submit, wait_until
+
+
+def _events(database_url: str, run_id: str) -> list[tuple[str, bool]]:
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT detail, fanned_out FROM events WHERE subject = :s AND type = 'run.status' "
+                                     "ORDER BY id"), {"s": run_id}).all()
+    finally:
+        engine.dispose()
+    return [(detail, bool(fanned)) for detail, fanned in rows]
+
+
+def test_status_changes_nobody_subscribed_to_need_no_fan_out(start_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    api, client = start_server()
+    client.app.state.runtime.webhooks.stop()  # no worker: what is fanned out was written so
+    api.new_app("quiet")
+    run_id = submit(api, "quiet")
+    wait_until(lambda: len(_events(database_url, run_id)) == 3, what="the run's three status events")
+    assert _events(database_url, run_id) == [("queued", True), ("running", True), ("succeeded", True)]
+
+
+def test_a_webhook_gets_what_happens_after_its_creation(api, receiver, database_url) -> None:  # type: ignore[no-untyped-def]
+    api.new_app("quiet")
+    before = submit(api, "quiet")
+    wait_until(lambda: len(_events(database_url, before)) == 3, what="the run's three status events")
+    create_webhook(api, receiver.url)
+    after = submit(api, "quiet")
+    got = receiver.wait_for(3, timeout=60)
+    assert [json.loads(request.body)["data"]["run_id"] for request in got] == [after] * 3
+    assert [json.loads(request.body)["data"]["status_v2"] for request in got] == ["queued", "running", "succeeded"]
+    # Subscribed: written pending, then fanned out by the worker (which is how they reached the receiver).
+    wait_until(lambda: [f for _, f in _events(database_url, after)] == [True] * 3, what="the subscribed events fanned out")
+
+
+def test_an_experiment_in_an_account_without_webhooks_still_completes(api, database_url) -> None:  # type: ignore[no-untyped-def]
+    # Its runs' events are the ones the worker still fans out: that is where the experiment completes.
+    api.new_app("exp")
+    base = "/v1/applications/exp"
+    assert api.post(f"{base}/versions", json={"id": "v1", "name": "v1"}).status_code == 200
+    assert api.post(f"{base}/instances", json={"id": "i1", "name": "i1", "version_id": "v1"}).status_code == 200
+    inputs = []
+    for k in range(3):
+        slot = api.post(f"{base}/runs/uploadurl").json()
+        assert api.client.put(slot["upload_url"], content=json.dumps({"x": k}).encode()).status_code == 200
+        inputs.append(api.post(f"{base}/inputs", json={"id": f"in-{k}", "name": f"in-{k}", "upload_id": slot["upload_id"]}).json()["id"])
+    assert api.post(f"{base}/experiments/inputsets", json={"id": "set", "name": "set", "inputs": [{"id": i} for i in inputs]}).status_code == 200
+    resp = api.post(f"{base}/experiments/batch", json={"id": "b1", "name": "b1", "input_set_id": "set", "instance_ids": ["i1"]})
+    assert resp.status_code == 200, resp.text
+    wait_until(lambda: api.get(f"{base}/experiments/batch/b1").json().get("status") == "completed", timeout=60,
+               what="the experiment completed")
+    runs = api.get(f"{base}/experiments/batch/b1/runs").json()
+    run_ids = [r["id"] for r in (runs.get("runs") or runs.get("items") or [])]
+    assert run_ids and all(_events(database_url, run_id)[-1] == ("succeeded", True) for run_id in run_ids)
