@@ -77,7 +77,8 @@ class EtcCopy:
                 self._users[path.name] = left
                 return
             self._users.pop(path.name, None)
-            self._drop_unused()
+            if self._drop_unused():  # the last run of an older copy ended: it can go now
+                self._collect()
 
     def refresh(self) -> bool:
         """Compare with the host now, and make a new copy if anything changed (whether it did)."""
@@ -118,11 +119,14 @@ class EtcCopy:
         self._versions[name] = version
         return version
 
-    def _drop_unused(self) -> None:
+    def _drop_unused(self) -> bool:
         """Stop holding the copies this process no longer uses (another may still hold them)."""
+        dropped = False
         for name in list(self._versions):
             if (self._current is None or name != self._current.path.name) and name not in self._users:
                 self._versions.pop(name).close()
+                dropped = True
+        return dropped
 
     def _collect(self) -> None:
         """Delete the copies no process holds (left by an older copy, or by a process that ended)."""
