@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 import requests
 
+from integration.runtime.test_memory_cap import assert_unprivileged, status_of
 from runyard.settings import Settings
 from runyard.wiring import open_sandbox
-
-from integration.runtime.test_memory_cap import assert_unprivileged, status_of
 
 from .apps import TOOL_APP, steps
 from .conftest import (
