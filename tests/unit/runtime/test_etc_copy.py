@@ -76,3 +76,33 @@ def test_a_copy_another_process_holds_is_kept_and_one_of_an_ended_process_is_del
     (tmp_path / "host" / "hosts").write_text("changed again\n")
     assert etc.refresh()
     assert not theirs.exists() and sorted(p.name for p in state.iterdir() if p.is_dir()) == [etc.current().name]
+
+
+def test_a_held_copy_is_never_deleted_while_refreshes_race_with_runs(tmp_path: Path) -> None:
+    import threading
+
+    sources = _host(tmp_path)
+    etc = EtcCopy(tmp_path / "state", sources, check_every=0)  # every run starts a check too
+    stop = threading.Event()
+    lost: list[Path] = []
+
+    def runs() -> None:
+        while not stop.is_set():
+            path = etc.hold()
+            if not (path / "conf.d" / "a.conf").exists():
+                lost.append(path)
+            etc.release(path)
+
+    workers = [threading.Thread(target=runs) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(40):
+            (tmp_path / "host" / "conf.d" / "a.conf").write_text(f"change {i}")
+            etc.refresh()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert not lost
+    assert (etc.current() / "conf.d" / "a.conf").read_text() == "change 39"

@@ -48,26 +48,27 @@ class EtcCopy:
 
     def current(self) -> Path:
         """The copy new sandboxes bind (made now if there is none yet; a check started if one is due)."""
+        return self._take(hold=False)
+
+    def hold(self) -> Path:
+        """:meth:`current`, counted as bound by a run until :meth:`release`."""
+        return self._take(hold=True)
+
+    def _take(self, *, hold: bool) -> Path:
         with self._lock:
             if self._current is None:
-                _private_dir(self.root)
                 self._current = self._make(_signature(self.sources))
+                self._versions[self._current.path.name] = self._current
                 self._checked = time.monotonic()
-                self._collect()
-                return self._current.path
+                self._collect(set(self._versions))
             due = not self._checking and time.monotonic() - self._checked >= self.check_every
             if due:
                 self._checking = True
             path = self._current.path
+            if hold:  # counted before the lock is let go: a refresh meanwhile keeps it
+                self._users[path.name] = self._users.get(path.name, 0) + 1
         if due:
             threading.Thread(target=self._check, name="sandbox-etc-check", daemon=True).start()
-        return path
-
-    def hold(self) -> Path:
-        """:meth:`current`, counted as bound by a run until :meth:`release`."""
-        path = self.current()
-        with self._lock:
-            self._users[path.name] = self._users.get(path.name, 0) + 1
         return path
 
     def release(self, path: Path) -> None:
@@ -77,8 +78,10 @@ class EtcCopy:
                 self._users[path.name] = left
                 return
             self._users.pop(path.name, None)
-            if self._drop_unused():  # the last run of an older copy ended: it can go now
-                self._collect()
+            if not self._drop_unused():
+                return
+            kept = set(self._versions)
+        self._collect(kept)  # the last run of an older copy ended: it can go now
 
     def refresh(self) -> bool:
         """Compare with the host now, and make a new copy if anything changed (whether it did)."""
@@ -86,11 +89,13 @@ class EtcCopy:
         with self._lock:
             if self._current is not None and self._current.signature == signature:
                 return False
-            fresh = self._make(signature)
+        fresh = self._make(signature)  # (runs start meanwhile, with the copy they had)
+        with self._lock:
+            self._versions[fresh.path.name] = fresh
             self._current = fresh
             self._drop_unused()
-        with self._lock:
-            self._collect()
+            kept = set(self._versions)
+        self._collect(kept)
         return True
 
     def _check(self) -> None:
@@ -105,6 +110,7 @@ class EtcCopy:
                 self._checking = False
 
     def _make(self, signature: tuple) -> _Version:
+        _private_dir(self.root)
         name = f"{os.getpid()}-{secrets.token_hex(4)}"
         version = _Version.lock(self.root, name, signature)
         try:
@@ -116,7 +122,6 @@ class EtcCopy:
         except BaseException:
             version.close()
             raise
-        self._versions[name] = version
         return version
 
     def _drop_unused(self) -> bool:
@@ -128,13 +133,14 @@ class EtcCopy:
                 dropped = True
         return dropped
 
-    def _collect(self) -> None:
-        """Delete the copies no process holds (left by an older copy, or by a process that ended)."""
+    def _collect(self, kept: set[str]) -> None:
+        """Delete the copies no process holds (left by an older copy, or by a process that ended);
+        ``kept``: this process's (its locks protect them anyway)."""
         try:
             names = {n.removesuffix(_LOCK) for n in os.listdir(self.root) if not n.startswith(".")}
         except OSError:
             return
-        for name in names - self._versions.keys():
+        for name in names - kept:
             _delete_if_unheld(self.root, name)
 
 
