@@ -104,3 +104,28 @@ def test_the_launcher_switches_to_a_user_with_no_privilege_left(launcher: Path) 
     unable = subprocess.run(["setpriv", "--reuid=61001", "--regid=61001", "--clear-groups", str(launcher),
                              "-u", "61000:61000", "--", "/bin/echo", "ran"], capture_output=True, text=True)
     assert unable.returncode == 125 and "cannot switch to the sandbox user" in unable.stderr and "ran" not in unable.stdout
+
+
+def test_without_a_compiler_the_sandbox_switches_the_uid_with_setpriv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no launcher can be built, util-linux setpriv switches the uid, as thoroughly."""
+    import os
+    import subprocess
+
+    from runyard.execution.runtime.runner import _environment_handover
+    from runyard.execution.runtime.sandbox import detect
+
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-compiler-here"))  # the machine has no cc, gcc or clang
+    sandbox = detect(state_dir=tmp_path / "state")
+    assert limit_exec.build(tmp_path / "state" / ".bin") is None and sandbox.setpriv is not None
+    fd, shim = _environment_handover({"GREETING": "hello"}, None)
+    try:
+        command = sandbox.command([*shim, "/bin/sh", "-c", 'echo "$GREETING"; cat /proc/self/status'], cwd=Path("/"),
+                                  rw=[], ro=[])
+        shown = subprocess.run(command, capture_output=True, text=True, pass_fds=(fd,), env={"PATH": "/usr/bin:/bin"})
+    finally:
+        os.close(fd)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "hello"
+    assert_unprivileged(status_of(shown.stdout), sandbox.uid or 0)
