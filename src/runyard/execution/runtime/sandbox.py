@@ -461,11 +461,11 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _system_args(uid: int | None, etc: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _system_args(uid: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The system part of every command: what comes before ``/etc``, and what comes after it."""
     args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "runyard",
             "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-    if uid is not None:  # privileged bwrap: the switch of uid inside needs these two, setpriv drops them
+    if uid is not None:  # privileged bwrap: the switch of uid inside needs these two, which it drops
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args.append("--unshare-user")
@@ -474,19 +474,10 @@ def _system_args(uid: int | None, etc: bool) -> tuple[tuple[str, ...], tuple[str
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    # Only what programs need of /etc, never all of it: an operator's file there may hold a database
-    # URL or a key and be readable by all. One bind of a copy of those entries (a mount each cost
-    # about 3 ms a run for the lot); without a copy, a mount each.
-    after: list[str] = []
-    if not etc:
-        # /etc itself is made by bwrap, mode 0700 unless told: the app's uid could not reach any of
-        # these (e.g. /usr/bin/java → /etc/alternatives/java).
-        after += ["--perms", "0755", "--dir", "/etc"]
-        for path in _ETC:
-            if os.path.lexists(path):
-                after += ["--ro-bind", path, path]
-    after += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp"]
-    return tuple(args), tuple(after)
+    # /etc comes between the two: only what programs need of it, never all of it (an operator's file
+    # there may hold a database URL or a key and be readable by all), as one bind of a copy of those
+    # entries (a bind each cost about 3 ms a run for the lot).
+    return tuple(args), ("--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp")
 
 
 def etc_sources(ro_paths: Sequence[str] = (), etc_paths: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -525,11 +516,6 @@ def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000, ro_p
         return found
 
 
-def launcher_dir(state_dir: Path) -> Path:
-    """Where the launcher is built under a state (environment cache) folder."""
-    return state_dir / ".bin"
-
-
 def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...], state: Path,
             etc_paths: tuple[str, ...]) -> Sandbox:
     program = bwrap or shutil.which("bwrap", path=SAFE_PATH)
@@ -537,7 +523,7 @@ def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...], st
         raise SandboxUnavailable(f"bubblewrap ({program or 'bwrap'}) is not installed: install it (Debian: apt-get "
                                  f"install bubblewrap){_OFF_HINT}")
     root = os.geteuid() == 0
-    launcher = limit_exec.build(launcher_dir(state)) if root else None
+    launcher = limit_exec.build(state / limit_exec.CACHE_SUBDIR) if root else None
     setpriv = shutil.which("setpriv", path=SAFE_PATH) if root else None
     if root and launcher is None and setpriv is None:
         raise SandboxUnavailable("util-linux setpriv (or a C compiler, to build Runyard's launcher) is needed to run "
@@ -547,7 +533,7 @@ def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...], st
         etc.current()
     except OSError as exc:
         raise SandboxUnavailable(f"cannot make the sandbox's /etc under {state}: {exc}{_OFF_HINT}") from None
-    head, after = _system_args(uid if root else None, etc=True)
+    head, after = _system_args(uid if root else None)
     sandbox = Sandbox(bwrap=program, uid=uid if root else None, gid=gid if root else None, setpriv=setpriv,
                       cgroups=CgroupRoot.detect(), ro_paths=tuple(p for p in ro_paths if not p.startswith("/etc/")),
                       etc=etc, _system=head, _after_etc=after)
