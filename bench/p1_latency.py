@@ -95,7 +95,8 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         "baseline_is": "subprocess.run([<the app env python>, main.py]) with the input on stdin (the env Runyard built), in blocks of 10 alternating with Runyard's",
         "overhead": overhead,
         # The sandbox's own share of the overhead: the baseline's process started the way Runyard starts
-        # an app's (cgroup, bubblewrap, setpriv), interleaved the same way.
+        # an app's (cgroup, bubblewrap, the launcher inside switching the uid and handing over the
+        # environment), interleaved the same way.
         "sandboxed_subprocess": summary_ms(sandboxed) if sandboxed else None,
         "sandbox_cost_p50_ms": round(summary_ms(sandboxed)["p50_ms"] - b["p50_ms"], 2) if sandboxed else None,
         "server_cpu_ms_per_run": round(server_cpu_ms, 1),
@@ -123,19 +124,25 @@ def _sandboxed(root: Path, app_dir: Path, python: Path, stdin: bytes) -> Any:
     shutil.copytree(app_dir, workspace, dirs_exist_ok=True)
     hand_over(workspace, sandbox.uid, sandbox.gid)
     launcher = limit_exec.build(root / "bin")
-    ro = [python.parent.parent, Path(os.path.realpath(python)).parent.parent]
-    command = sandbox.command([str(python), str(workspace / "main.py")], cwd=workspace, rw=[workspace], ro=ro)
+    ro = [python.parent.parent, Path(os.path.realpath(python)).parent.parent, *([launcher] if launcher else [])]
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "HOME": str(workspace)}
     limits = Limits(memory_mb=4096, max_processes=512, open_files=4096)
 
     def run_once() -> float:
         started = time.perf_counter()
+        env_fd = os.memfd_create("env", os.MFD_CLOEXEC)  # the app's environment, as the runner hands it over
+        os.write(env_fd, b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items()))
+        os.lseek(env_fd, 0, os.SEEK_SET)
+        inner = [str(launcher), *sandbox.switch_args(), "-E", str(env_fd), "--"] if launcher else []
+        command = sandbox.command([*inner, str(python), str(workspace / "main.py")], cwd=workspace, rw=[workspace],
+                                  ro=ro, switched=launcher is not None)
         group = sandbox.cgroups.take(limits) if sandbox.cgroups is not None else None
         own = self_limits(limits, group)
         argv = [str(launcher), *own.launcher_args(), *command] if launcher else command
-        proc = subprocess.run(argv, input=stdin, capture_output=True, cwd=workspace,
-                              env={"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "HOME": str(workspace)},
-                              preexec_fn=None if launcher else own.apply)
+        proc = subprocess.run(argv, input=stdin, capture_output=True, cwd=workspace, pass_fds=(env_fd,),
+                              env={"PATH": env["PATH"]} if launcher else env, preexec_fn=None if launcher else own.apply)
         elapsed = time.perf_counter() - started
+        os.close(env_fd)
         if group is not None:
             sandbox.cgroups.give(group)  # after the clock, as Runyard gives it back after the result
         if proc.returncode != 0 or json.loads(proc.stdout)["solution"] != TRIVIAL_INPUT:

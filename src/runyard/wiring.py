@@ -105,7 +105,8 @@ def open_sandbox(settings: Settings) -> Sandbox | None:
     if settings.sandbox == "off" or settings.executor == "stub" or _on_ray(settings):
         return None  # (on Ray, each node sets up its own sandbox)
     ex = settings.execution
-    return detect(bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths))
+    return detect(bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths),
+                  state_dir=settings.env_path(), etc_paths=tuple(ex.sandbox_etc_paths))
 
 
 def _on_ray(settings: Settings) -> bool:

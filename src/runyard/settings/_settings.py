@@ -72,6 +72,7 @@ class ExecutionSettings(BaseModel):
     lease_seconds: float = Field(15.0, description="How long a worker's claim on a running run holds unless renewed (renewed every third of it); a run whose worker is gone is resolved after this.")
     sandbox_uid: int = Field(61000, description="Uid (and gid) a root server runs sandboxed apps as; never the server's.")
     sandbox_ro_paths: list[str] = Field(default_factory=list, description="More read-only paths runs may see (toolchains under /opt, …).")
+    sandbox_etc_paths: list[str] = Field(default_factory=list, description="More host files or folders runs see in their /etc, each under its own name (e.g. /etc/krb5.conf, or an ODBC configuration kept elsewhere); followed when they change on the host.")
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
     ray_namespace: str = Field("runyard", description="Ray executor: the namespace of this installation's supervisor and tasks on the cluster (one per installation sharing a cluster).")
     ray_cancel_grace_seconds: float = Field(10.0, description="Ray executor: how long a canceled run's node may take to end it before its Ray worker is killed.")

@@ -63,3 +63,69 @@ def test_the_launcher_sets_both_limits_and_reports_its_own_failures(launcher: Pa
 def test_without_a_working_compiler_there_is_no_launcher(tmp_path: Path) -> None:
     assert limit_exec.build(tmp_path / "a", cc="/bin/false") is None
     assert not list((tmp_path / "a").iterdir())  # nothing half-built is left
+
+
+STATUS_FIELDS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+
+
+def status_of(text: str) -> dict[str, list[str]]:
+    """The privilege lines of a ``/proc/<pid>/status``, by name."""
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in STATUS_FIELDS:
+            fields[name] = value.split()
+    return fields
+
+
+def assert_unprivileged(status: dict[str, list[str]], uid: int) -> None:
+    """Nothing of root left: the uid and gid in every slot, no groups, no capability, no_new_privs."""
+    assert status["Uid"] == [str(uid)] * 4 and status["Gid"] == [str(uid)] * 4, status
+    assert status["Groups"] == [], status
+    for caps in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[caps][0], 16) == 0, (caps, status)
+    assert status["NoNewPrivs"] == ["1"], status
+
+
+def test_the_launcher_switches_to_a_user_with_no_privilege_left(launcher: Path) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    shown = subprocess.run([str(launcher), "-u", "61000:61000", "--", "/bin/cat", "/proc/self/status"],
+                           capture_output=True, text=True, env={})
+    assert shown.returncode == 0, shown.stderr
+    assert_unprivileged(status_of(shown.stdout), 61000)
+    for bad in ("0:61000", "61000:0", "61000", "x:1", "61000:61000x"):  # never root, nothing half-read
+        refused = subprocess.run([str(launcher), "-u", bad, "--", "/bin/true"], capture_output=True, text=True)
+        assert refused.returncode == 125 and "UID:GID" in refused.stderr, bad
+    # A process that may not switch users is told so, and its program never runs.
+    unable = subprocess.run(["setpriv", "--reuid=61001", "--regid=61001", "--clear-groups", str(launcher),
+                             "-u", "61000:61000", "--", "/bin/echo", "ran"], capture_output=True, text=True)
+    assert unable.returncode == 125 and "cannot switch to the sandbox user" in unable.stderr and "ran" not in unable.stdout
+
+
+def test_without_a_compiler_the_sandbox_switches_the_uid_with_setpriv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no launcher can be built, util-linux setpriv switches the uid, as thoroughly."""
+    import os
+    import subprocess
+
+    from runyard.execution.runtime.runner import _environment_handover
+    from runyard.execution.runtime.sandbox import detect
+
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-compiler-here"))  # the machine has no cc, gcc or clang
+    sandbox = detect(state_dir=tmp_path / "state")
+    assert limit_exec.build(tmp_path / "state" / ".bin") is None and sandbox.setpriv is not None
+    fd, shim = _environment_handover({"GREETING": "hello"}, None)
+    try:
+        command = sandbox.command([*shim, "/bin/sh", "-c", 'echo "$GREETING"; cat /proc/self/status'], cwd=Path("/"),
+                                  rw=[], ro=[])
+        shown = subprocess.run(command, capture_output=True, text=True, pass_fds=(fd,), env={"PATH": "/usr/bin:/bin"})
+    finally:
+        os.close(fd)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "hello"
+    assert_unprivileged(status_of(shown.stdout), sandbox.uid or 0)

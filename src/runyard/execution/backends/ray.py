@@ -120,7 +120,8 @@ def _node_host(config: NodeConfig) -> Any:
             os.chmod(settings.data_dir, 0o700)
             ex = settings.execution
             sandbox = None if settings.sandbox == "off" else detect(
-                bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths))
+                bwrap=ex.bwrap, uid=ex.sandbox_uid, gid=ex.sandbox_uid, ro_paths=tuple(ex.sandbox_ro_paths),
+                state_dir=settings.env_path(), etc_paths=tuple(ex.sandbox_etc_paths))
             host = RunHost(settings=settings, blobs=open_blob_store(settings.resolved_blob_url()), sandbox=sandbox, spares=2)
             _hosts[key] = host
         return host

@@ -37,7 +37,7 @@ _NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
 _INCLUDE_RE = re.compile(r"^(?:-r|--requirement)(?:\s+|=)(.+)$")
 _MAX_INCLUDE_DEPTH = 5
 _TAIL_LINES = 40
-LIMIT_EXEC_DIR = ".bin"  # under the cache root: built programs (the memory cap's launcher)
+LIMIT_EXEC_DIR = limit_exec.CACHE_SUBDIR  # under the cache root: built programs (the launcher)
 
 Log = Callable[[str], None]
 

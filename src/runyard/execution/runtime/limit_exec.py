@@ -1,7 +1,8 @@
 """The launcher of an app's process, built from ``limit_exec.c`` with the machine's C compiler when it has one.
 
 A run's process is started as ``limit-exec -c CGROUP -r nofile=N … -- bwrap …``: the program joins the
-run's cgroups, sets its rlimits and executes the sandbox. Without a compiler a ``preexec_fn`` does the
+run's cgroups, sets its rlimits and executes the sandbox; inside, ``limit-exec -u UID:GID -E FD -- app``
+switches to the sandbox uid and hands the app its environment. Without a compiler a ``preexec_fn`` does the
 same, which keeps CPython from starting the process with vfork (a copy of the server's page tables
 per run). It is built once per source and kept in the environment cache.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("limit_exec.c")
+CACHE_SUBDIR = ".bin"  # where it is built under an environment cache
 _lock = threading.Lock()
 _built: dict[str, Path | None] = {}
 

@@ -259,26 +259,32 @@ class _Run:
         self.ctx.mark_started(task.run_id)
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
         limits = _limits(task)
-        command, env_fd = argv, None
-        if self.sandbox is not None:
-            # The app's variables (secrets among them) reach it only inside the sandbox, through a file
-            # descriptor: the privileged programs before it run with PATH alone.
-            env_fd, shim = _environment_handover(env, self.limit_exec)
-            manifest_network = manifest.runyard.network if manifest.runyard is not None else True
-            ro = self.read_only() + ([self.limit_exec] if self.limit_exec is not None else [])
-            command = self.sandbox.command([*shim, *argv], cwd=cwd, rw=[self.workspace], ro=ro,
-                                           network=task.network and manifest_network,
-                                           tmp_bytes=min(limits.workspace_max_bytes or TMP_MAX_BYTES, TMP_MAX_BYTES))
-            env = {"PATH": SAFE_PATH}
-            if self.sandbox.cgroups is not None:
-                self.cgroup = self.sandbox.cgroups.take(limits)
+        command, env_fd, etc = argv, None, None
         try:
+            if self.sandbox is not None:
+                # The app's variables (secrets among them) reach it only inside the sandbox, through a
+                # file descriptor: the privileged programs before it run with PATH alone. The launcher
+                # there also switches to the sandbox uid (setpriv does where there is no launcher).
+                switch = self.sandbox.switch_args() if self.limit_exec is not None else []
+                env_fd, shim = _environment_handover(env, self.limit_exec, switch)
+                manifest_network = manifest.runyard.network if manifest.runyard is not None else True
+                ro = self.read_only() + ([self.limit_exec] if self.limit_exec is not None else [])
+                etc = self.sandbox.etc.hold() if self.sandbox.etc is not None else None  # kept while it runs
+                command = self.sandbox.command([*shim, *argv], cwd=cwd, rw=[self.workspace], ro=ro,
+                                               network=task.network and manifest_network, etc=etc,
+                                               switched=self.limit_exec is not None,
+                                               tmp_bytes=min(limits.workspace_max_bytes or TMP_MAX_BYTES, TMP_MAX_BYTES))
+                env = {"PATH": SAFE_PATH}
+                if self.sandbox.cgroups is not None:
+                    self.cgroup = self.sandbox.cgroups.take(limits)
             return self._start(task, manifest, command, cwd, env, env_fd, stdin, stdout_path, streamed, deadline,
                                limits, argv, before, poll_interval, kill_grace)
         finally:
             stages.mark(task.run_id, "exited")
             if env_fd is not None:
                 os.close(env_fd)
+            if etc is not None and self.sandbox is not None and self.sandbox.etc is not None:
+                self.sandbox.etc.release(etc)
 
     def _start(self, task: RunTask, manifest: Manifest, command: list[str], cwd: Path, env: dict[str, str],
                env_fd: int | None, stdin: Path | None, stdout_path: Path | None, streamed: bool,
@@ -347,13 +353,15 @@ class _Run:
         report.statistics, report.metrics, report.assets = collected.statistics, collected.metrics, collected.assets
 
 
-def _environment_handover(env: Mapping[str, str], launcher: Path | None) -> tuple[int, list[str]]:
+def _environment_handover(env: Mapping[str, str], launcher: Path | None,
+                          switch: list[str] | None = None) -> tuple[int, list[str]]:
     """A file descriptor holding ``env``, and the command prefix that, inside the sandbox, makes it the
-    app's environment: the launcher's ``-E``, else a POSIX shell sourcing it."""
+    app's environment: the launcher's ``-E`` (after ``switch``, its options that switch the uid), else
+    a POSIX shell sourcing it."""
     fd = os.memfd_create("runyard-env", os.MFD_CLOEXEC)  # the child inherits it through pass_fds
     if launcher is not None:
         data = b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items() if "\0" not in k + v)
-        prefix = [str(launcher), "-E", str(fd), "--"]
+        prefix = [str(launcher), *(switch or []), "-E", str(fd), "--"]
     else:
         data = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items() if "\0" not in v).encode()
         prefix = ["/bin/sh", "-c", f'. /dev/fd/{fd} && exec "$@"', "sh"]

@@ -6,10 +6,13 @@ their workspace read-write, a private ``/tmp``, their own ``/proc`` and a minima
 folder, the database, blobs, other runs' workspaces and the secrets key are simply not there.
 
 - **Who runs it.** A server running as root starts ``bwrap`` privileged (it builds the mounts as
-  root, so it can bind an interpreter under ``/root``), and the first thing inside is util-linux
-  ``setpriv`` switching to the sandbox uid with every capability dropped. A server running as an
-  ordinary user starts ``bwrap`` in a user namespace; the run is then its uid outside, and sees
-  nothing of the machine but what is bound in.
+  root, so it can bind an interpreter under ``/root``), and the first thing inside is the launcher
+  (``limit-exec -u``) switching to the sandbox uid with every capability dropped; where no launcher
+  could be built, util-linux ``setpriv`` does it (one more program to start: about 1 ms a run). A
+  server running as an ordinary user starts ``bwrap`` in a user namespace; the run is then its uid
+  outside, and sees nothing of the machine but what is bound in.
+- **/etc** is one read-only bind of a copy of the entries programs read (``etc_copy``), refreshed
+  when the host's change.
 - **Process tree.** ``--unshare-pid``: the app is a child of bubblewrap's init (pid 1 of a new PID
   namespace). When the app's main process exits, or bwrap is killed (``--die-with-parent`` also
   covers the server dying), the kernel kills every other process of the namespace, including those
@@ -30,6 +33,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -37,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runyard.execution.contract import Limits
+from runyard.execution.runtime import limit_exec
+from runyard.execution.runtime.etc_copy import EtcCopy
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +250,8 @@ class RunCgroup:
             _write(mem / "memory.memsw.limit_in_bytes", size, missing_ok=True)  # no swapping past it
         pids = self.paths.get("pids")
         if pids is not None:
-            # bwrap, its init and setpriv come first: the app gets the number it was promised.
+            # bwrap and its init come first (and setpriv, where it is used): the app gets the number it
+            # was promised.
             _write(pids / "pids.max", str(int(limits.max_processes) + 3) if limits.max_processes is not None else "max")
         cpu = self.paths.get("cpu")
         if cpu is not None:
@@ -381,20 +388,32 @@ class Sandbox:
     bwrap: str
     uid: int | None = None          # switched to inside (a root server); None: bwrap's user namespace
     gid: int | None = None
-    setpriv: str | None = None
+    setpriv: str | None = None      # only where no launcher switches the uid (no C compiler)
     cgroups: CgroupRoot | None = None
     ro_paths: tuple[str, ...] = ()  # more read-only paths from the settings (toolchains under /opt, …)
-    _system: tuple[str, ...] = field(default=(), repr=False)  # the system part of every command
+    etc: EtcCopy | None = field(default=None, compare=False)  # what runs see as /etc
+    _system: tuple[str, ...] = field(default=(), repr=False)  # the system part of every command, up to /etc
+    _after_etc: tuple[str, ...] = field(default=(), repr=False)
 
     def describe(self) -> str:
         who = f"uid {self.uid}" if self.uid is not None else "a user namespace"
         limits = "cgroups" if self.cgroups is not None else "rlimits"
         return f"bubblewrap ({who}, limits by {limits})"
 
+    def switch_args(self) -> list[str]:
+        """The launcher's options that switch to the sandbox uid (none in a user namespace)."""
+        return ["-u", f"{self.uid}:{self.gid}"] if self.uid is not None else []
+
     def command(self, argv: Sequence[str], *, cwd: Path, rw: Sequence[Path], ro: Sequence[Path],
-                network: bool = True, tmp_bytes: int | None = None) -> list[str]:
-        """``argv`` wrapped: bubblewrap with this run's mounts, then (as root) the switch of uid."""
+                network: bool = True, tmp_bytes: int | None = None, etc: Path | None = None,
+                switched: bool = False) -> list[str]:
+        """``argv`` wrapped: bubblewrap with this run's mounts, then (as root) the switch of uid, by
+        setpriv unless ``switched`` (``argv`` is the launcher with :meth:`switch_args`). ``etc``: the
+        copy to show as ``/etc`` (held by the caller for the run; default the current one)."""
         args = [self.bwrap, *self._system]
+        if self.etc is not None:
+            args += ["--ro-bind", str(etc or self.etc.current()), "/etc"]
+        args += self._after_etc
         if not network:
             args.append("--unshare-net")
         if tmp_bytes:
@@ -409,7 +428,9 @@ class Sandbox:
         for option, path in binds:
             args += [option, path, path]
         args += ["--chdir", str(cwd)]
-        if self.setpriv is not None and self.uid is not None:
+        if self.uid is not None and not switched:
+            if self.setpriv is None:
+                raise SandboxUnavailable("util-linux setpriv is needed to switch to the sandbox uid without the launcher")
             args += ["--", self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all", "--"]
         else:
@@ -440,10 +461,11 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _system_args(uid: int | None) -> tuple[str, ...]:
+def _system_args(uid: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The system part of every command: what comes before ``/etc``, and what comes after it."""
     args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "runyard",
             "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-    if uid is not None:  # privileged bwrap: the switch of uid inside needs these two, setpriv drops them
+    if uid is not None:  # privileged bwrap: the switch of uid inside needs these two, which it drops
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args.append("--unshare-user")
@@ -452,49 +474,75 @@ def _system_args(uid: int | None) -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    # Only what programs need of /etc, never all of it: an operator's file there may hold a database
-    # URL or a key and be readable by all. (A mount a file: about 2 ms a run for the lot.)
-    # /etc itself is made by bwrap, mode 0700 unless told: the app's uid could not reach any of
-    # these (e.g. /usr/bin/java → /etc/alternatives/java).
-    args += ["--perms", "0755", "--dir", "/etc"]
-    for path in _ETC:
-        if os.path.lexists(path):
-            args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp"]
-    return tuple(args)
+    # /etc comes between the two: only what programs need of it, never all of it (an operator's file
+    # there may hold a database URL or a key and be readable by all), as one bind of a copy of those
+    # entries (a bind each cost about 3 ms a run for the lot).
+    return tuple(args), ("--proc", "/proc", "--dev", "/dev", "--dir", "/var/tmp")
+
+
+def etc_sources(ro_paths: Sequence[str] = (), etc_paths: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """What the sandbox's /etc holds, as (host path, name under /etc): the entries programs read, the
+    read-only paths of the settings that lie in /etc, and the settings' extra entries (each under its
+    own name)."""
+    sources = [(path, path.removeprefix("/etc/")) for path in _ETC]
+    sources += [(path, path.removeprefix("/etc/")) for path in ro_paths if path.startswith("/etc/")]
+    sources += [(os.path.normpath(path), os.path.basename(os.path.normpath(path))) for path in etc_paths]
+    return sources
+
+
+def default_state_dir() -> Path:
+    """Where the sandbox keeps its /etc copy when the caller names no folder of its own."""
+    return Path(tempfile.gettempdir()) / f"runyard-sandbox-{os.geteuid()}"
 
 
 _detected: dict[tuple, Sandbox] = {}
 _detect_lock = threading.Lock()
 
 
-def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000,
-           ro_paths: Sequence[str] = ()) -> Sandbox:
-    """The sandbox this machine offers, tried once with a real command; SandboxUnavailable says why not."""
+def detect(*, bwrap: str | None = None, uid: int = 61000, gid: int = 61000, ro_paths: Sequence[str] = (),
+           state_dir: Path | None = None, etc_paths: Sequence[str] = ()) -> Sandbox:
+    """The sandbox this machine offers, tried once with a real command; SandboxUnavailable says why not.
+
+    ``state_dir``: a folder of the server's that no run is shown (the environment cache), for the
+    /etc copy (``.etc``) and the launcher (``.bin``); ``etc_paths``: more host entries runs see in /etc."""
     ro_paths = tuple(os.path.normpath(p) for p in ro_paths)
-    key = (bwrap, uid, gid, ro_paths)
+    state = Path(state_dir) if state_dir is not None else default_state_dir()
+    key = (bwrap, uid, gid, ro_paths, str(state), tuple(etc_paths))
     with _detect_lock:
         if key in _detected:
             return _detected[key]
-        found = _detect(bwrap, uid, gid, tuple(ro_paths))
+        found = _detect(bwrap, uid, gid, tuple(ro_paths), state, tuple(etc_paths))
         _detected[key] = found
         return found
 
 
-def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...]) -> Sandbox:
+def _detect(bwrap: str | None, uid: int, gid: int, ro_paths: tuple[str, ...], state: Path,
+            etc_paths: tuple[str, ...]) -> Sandbox:
     program = bwrap or shutil.which("bwrap", path=SAFE_PATH)
     if program is None or not os.access(program, os.X_OK):
         raise SandboxUnavailable(f"bubblewrap ({program or 'bwrap'}) is not installed: install it (Debian: apt-get "
                                  f"install bubblewrap){_OFF_HINT}")
     root = os.geteuid() == 0
+    launcher = limit_exec.build(state / limit_exec.CACHE_SUBDIR) if root else None
     setpriv = shutil.which("setpriv", path=SAFE_PATH) if root else None
-    if root and setpriv is None:
-        raise SandboxUnavailable(f"util-linux setpriv is needed to run sandboxed apps under their own uid{_OFF_HINT}")
+    if root and launcher is None and setpriv is None:
+        raise SandboxUnavailable("util-linux setpriv (or a C compiler, to build Runyard's launcher) is needed to run "
+                                 f"sandboxed apps under their own uid{_OFF_HINT}")
+    etc = EtcCopy(state / ".etc", etc_sources(ro_paths, etc_paths))
+    try:
+        etc.current()
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot make the sandbox's /etc under {state}: {exc}{_OFF_HINT}") from None
+    head, after = _system_args(uid if root else None)
     sandbox = Sandbox(bwrap=program, uid=uid if root else None, gid=gid if root else None, setpriv=setpriv,
-                      cgroups=CgroupRoot.detect(), ro_paths=ro_paths, _system=_system_args(uid if root else None))
-    # Everything a run's command uses (a size for /tmp, modes for the folders it makes) is tried here,
-    # so an old bubblewrap fails now rather than every run later.
-    probe = sandbox.command(["/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=[Path("/usr/bin")], tmp_bytes=1 << 20)
+                      cgroups=CgroupRoot.detect(), ro_paths=tuple(p for p in ro_paths if not p.startswith("/etc/")),
+                      etc=etc, _system=head, _after_etc=after)
+    # Everything a run's command uses (a size for /tmp, modes for the folders it makes, the switch of
+    # uid) is tried here, so an old bubblewrap fails now rather than every run later.
+    inner = [str(launcher), *sandbox.switch_args(), "--"] if launcher is not None else []
+    ro = [Path("/usr/bin"), *([launcher] if launcher is not None else [])]
+    probe = sandbox.command([*inner, "/bin/sh", "-c", "id -u"], cwd=Path("/"), rw=[], ro=ro, tmp_bytes=1 << 20,
+                            switched=launcher is not None)
     probe[1:1] = ["--perms", "0755", "--dir", "/runyard-probe"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=30, env={"PATH": SAFE_PATH}, cwd="/")
