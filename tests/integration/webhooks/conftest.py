@@ -3,6 +3,7 @@ retry delays a hundred times shorter than the defaults; a loopback receiver."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,3 +89,20 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "the
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} did not hold within {timeout} s")
+
+
+def start_batch_experiment(api: Api, app_id: str, exp_id: str = "b1", inputs: int = 3) -> str:
+    """A version, an instance, ``inputs`` managed inputs in an input set, and a batch experiment over
+    them; returns the application's path."""
+    base = f"/v1/applications/{app_id}"
+    assert api.post(f"{base}/versions", json={"id": "v1", "name": "v1"}).status_code == 200
+    assert api.post(f"{base}/instances", json={"id": "i1", "name": "i1", "version_id": "v1"}).status_code == 200
+    ids = []
+    for k in range(inputs):
+        slot = api.post(f"{base}/runs/uploadurl").json()
+        assert api.client.put(slot["upload_url"], content=json.dumps({"x": k}).encode()).status_code == 200
+        ids.append(api.post(f"{base}/inputs", json={"id": f"in-{k}", "name": f"in-{k}", "upload_id": slot["upload_id"]}).json()["id"])
+    assert api.post(f"{base}/experiments/inputsets", json={"id": "set", "name": "set", "inputs": [{"id": i} for i in ids]}).status_code == 200
+    resp = api.post(f"{base}/experiments/batch", json={"id": exp_id, "name": exp_id, "input_set_id": "set", "instance_ids": ["i1"]})
+    assert resp.status_code == 200, resp.text
+    return base

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from runyard.testing.receiver import Answer
 
 from ..conftest import Api
-from .conftest import create_webhook, deliveries, submit, wait_until
+from .conftest import create_webhook, deliveries, start_batch_experiment, submit, wait_until
 from .test_delivery import product_handler_check
 
 
@@ -164,18 +164,8 @@ def test_sdk_verify_signature(api: Api, receiver) -> None:  # type: ignore[no-un
 
 def test_experiment_events_without_anyone_reading_the_experiment(api: Api, receiver) -> None:  # type: ignore[no-untyped-def]
     api.new_app("exp")
-    base = "/v1/applications/exp"
-    assert api.post(f"{base}/versions", json={"id": "v1", "name": "v1"}).status_code == 200
-    assert api.post(f"{base}/instances", json={"id": "i1", "name": "i1", "version_id": "v1"}).status_code == 200
-    inputs = []
-    for k in range(3):
-        slot = api.post(f"{base}/runs/uploadurl").json()
-        assert api.client.put(slot["upload_url"], content=json.dumps({"x": k}).encode()).status_code == 200
-        inputs.append(api.post(f"{base}/inputs", json={"id": f"in-{k}", "name": f"in-{k}", "upload_id": slot["upload_id"]}).json()["id"])
-    assert api.post(f"{base}/experiments/inputsets", json={"id": "set", "name": "set", "inputs": [{"id": i} for i in inputs]}).status_code == 200
     create_webhook(api, receiver.url, event_types=["experiment.status"])
-    resp = api.post(f"{base}/experiments/batch", json={"id": "b1", "name": "b1", "input_set_id": "set", "instance_ids": ["i1"]})
-    assert resp.status_code == 200, resp.text
+    start_batch_experiment(api, "exp")
     got = receiver.wait_for(2, timeout=30)
     docs = [json.loads(r.body) for r in got]
     assert [d["data"]["status"] for d in docs] == ["started", "completed"]

@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import create_engine, text
 
-from .conftest import create_webhook, submit, wait_until
+from .conftest import create_webhook, start_batch_experiment, submit, wait_until
 
 
 def _events(database_url: str, run_id: str) -> list[tuple[str, bool]]:
@@ -48,17 +48,7 @@ def test_a_webhook_gets_what_happens_after_its_creation(api, receiver, database_
 def test_an_experiment_in_an_account_without_webhooks_still_completes(api, database_url) -> None:  # type: ignore[no-untyped-def]
     # Its runs' events are the ones the worker still fans out: that is where the experiment completes.
     api.new_app("exp")
-    base = "/v1/applications/exp"
-    assert api.post(f"{base}/versions", json={"id": "v1", "name": "v1"}).status_code == 200
-    assert api.post(f"{base}/instances", json={"id": "i1", "name": "i1", "version_id": "v1"}).status_code == 200
-    inputs = []
-    for k in range(3):
-        slot = api.post(f"{base}/runs/uploadurl").json()
-        assert api.client.put(slot["upload_url"], content=json.dumps({"x": k}).encode()).status_code == 200
-        inputs.append(api.post(f"{base}/inputs", json={"id": f"in-{k}", "name": f"in-{k}", "upload_id": slot["upload_id"]}).json()["id"])
-    assert api.post(f"{base}/experiments/inputsets", json={"id": "set", "name": "set", "inputs": [{"id": i} for i in inputs]}).status_code == 200
-    resp = api.post(f"{base}/experiments/batch", json={"id": "b1", "name": "b1", "input_set_id": "set", "instance_ids": ["i1"]})
-    assert resp.status_code == 200, resp.text
+    base = start_batch_experiment(api, "exp")
     wait_until(lambda: api.get(f"{base}/experiments/batch/b1").json().get("status") == "completed", timeout=60,
                what="the experiment completed")
     runs = api.get(f"{base}/experiments/batch/b1/runs").json()

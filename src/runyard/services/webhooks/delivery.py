@@ -442,18 +442,27 @@ class DeliveryWorker:
                 delay = self.policy.delay(number, retry_after=outcome.retry_after, rng=self._rng)
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
             if hook is not None:
-                self._count_failure(hook, now)
+                self._count_failure(s, hook.pk, now)
 
-    def _count_failure(self, hook: Webhook, now: datetime) -> None:
-        hook.consecutive_failures += 1
-        hook.failing_since = hook.failing_since or now
-        s = self._settings
-        if (hook.status == "enabled" and hook.consecutive_failures >= s.disable_after_failures
-                and (now - hook.failing_since).total_seconds() >= s.disable_after_seconds):
-            hook.status = "disabled"
-            hook.disabled_reason = (f"disabled after {hook.consecutive_failures} consecutive failed attempts since "
-                                    f"{hook.failing_since.isoformat()}; re-enable it with status 'enabled'")
-            log.warning("webhook %s of account %s disabled: %s", hook.id, hook.account_id, hook.disabled_reason)
+    def _count_failure(self, s: Session, webhook_pk: str, now: datetime) -> None:
+        """One more failed attempt, counted in the database itself: attempts to one webhook end at once
+        (several in flight), and on SQLite the row read before cannot be locked, so a count made from it
+        would lose failures."""
+        row = s.execute(update(_W).where(_W.c.pk == webhook_pk)
+                        .values(consecutive_failures=_W.c.consecutive_failures + 1,
+                                failing_since=func.coalesce(_W.c.failing_since, now))
+                        .returning(_W.c.consecutive_failures, _W.c.failing_since, _W.c.status, _W.c.id, _W.c.account_id)
+                        .execution_options(synchronize_session=False)).first()
+        if row is None:
+            return
+        settings, since = self._settings, _aware(row.failing_since)
+        if (row.status == "enabled" and row.consecutive_failures >= settings.disable_after_failures
+                and (now - since).total_seconds() >= settings.disable_after_seconds):
+            reason = (f"disabled after {row.consecutive_failures} consecutive failed attempts since "
+                      f"{since.isoformat()}; re-enable it with status 'enabled'")
+            s.execute(update(_W).where(_W.c.pk == webhook_pk, _W.c.status == "enabled")
+                      .values(status="disabled", disabled_reason=reason).execution_options(synchronize_session=False))
+            log.warning("webhook %s of account %s disabled: %s", row.id, row.account_id, reason)
 
 
 def _aware(value: datetime) -> datetime:
