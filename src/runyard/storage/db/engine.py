@@ -65,7 +65,7 @@ class PointRead:
 
     async def fetch_on_loop(self, reads: LoopReads, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         """The same rows as ``first``/``all`` (``one``), read through ``reads`` on the event loop."""
-        rows, description = await reads.fetch(self._sql, self._bind(params), one=one)
+        rows, description = await reads.fetch(self._sql, self._bind(params), one=one, describe=self._processors is None)
         if rows and self._processors is None:
             self._processors = self._result_processors(description)
         return [self._decode(values) for values in rows]

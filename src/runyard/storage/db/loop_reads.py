@@ -32,17 +32,18 @@ class LoopReads:
         self._idle: list[Any] = []
         self._closed = False
 
-    async def fetch(self, sql: str, bound: Any, *, one: bool) -> tuple[list[Any], Any]:
-        """The rows of one statement and the cursor's description (for the result processors)."""
+    async def fetch(self, sql: str, bound: Any, *, one: bool, describe: bool) -> tuple[list[Any], Any]:
+        """The rows of one statement and, if ``describe``, the cursor's description (for the result
+        processors; psycopg builds it anew on each access, about 15 µs a column)."""
         async with self._free:
             try:
-                return await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=one)
+                return await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=one, describe=describe)
             except self._errors:
                 await self._discard(self._idle)
                 self._idle = []
-                return await self._fetch_once(None, sql, bound, one=one)
+                return await self._fetch_once(None, sql, bound, one=one, describe=describe)
 
-    async def _fetch_once(self, conn: Any, sql: str, bound: Any, *, one: bool) -> tuple[list[Any], Any]:
+    async def _fetch_once(self, conn: Any, sql: str, bound: Any, *, one: bool, describe: bool) -> tuple[list[Any], Any]:
         if self._closed:
             raise RuntimeError("the event loop's point reads are closed")
         conn = conn or await self._connect()
@@ -54,7 +55,7 @@ class LoopReads:
                 rows = [] if row is None else [row]
             else:
                 rows = await cursor.fetchall()
-            description = cursor.description
+            description = cursor.description if describe and rows else None
             await cursor.close()
         except BaseException:
             await self._discard([conn])
