@@ -80,11 +80,7 @@ class HotPaths:
         return _json(ev.batch_metadata(exp, counts, app_id) if metadata else ev.batch(exp, counts, app_id))
 
 
-async def _peek_batch_on_loop(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> Any:
-    return await experiments.peek_batch_on_loop(platform, principal, app_id, exp_id)
-
-
-@reads_on_loop(_peek_batch_on_loop)
+@reads_on_loop(experiments.peek_batch_on_loop)  # (its reads on the event loop, on PostgreSQL)
 def _peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> Any:
     return experiments.peek_batch(platform, principal, app_id, exp_id, complete=False)
 
