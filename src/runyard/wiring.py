@@ -71,7 +71,7 @@ def open_platform(settings: Settings) -> Platform:
     # everyone else on the machine).
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
-    db = create_database(settings.resolved_database_url())
+    db = create_database(settings.resolved_database_url(), loop_readers=settings.database_read_connections)
     with db.startup_lock():  # replicas starting together take turns
         db.migrate()
         accounts.ensure_default_account(db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
@@ -71,4 +72,111 @@ def test_point_reads_survive_connections_the_server_dropped(database_url: str) -
         assert ended >= 1
     for _ in range(3):
         assert db.first(RUN, params).status == "queued"
+    db.dispose()
+
+
+def _seed_experiment(db) -> None:  # type: ignore[no-untyped-def]
+    from runyard.storage.db import Experiment
+
+    with db.session() as s:
+        app = s.query(Application).filter_by(account_id="acct", id="app").one()
+        s.add(Experiment(id="exp", app_pk=app.pk, name="exp", type="batch", status="started", instance_ids=["a", "b"],
+                         option_sets={"a": {"duration": "1s"}}, summaries=[{"x": 1.5, "é": None}],
+                         created_at=datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+                         updated_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+        for i, status in enumerate(["queued", "succeeded", "succeeded", "failed"]):
+            s.add(Run(id=f"exp-run-{i}", app_pk=app.pk, account_id="acct", app_id="app", status=status,
+                      experiment_id="exp"))
+
+
+def test_reads_on_the_event_loop_decode_as_the_pooled_reads_do(database_url: str) -> None:
+    """``afirst``/``aall`` (psycopg ``AsyncConnection``s on the event loop, on PostgreSQL) give the rows
+    ``first``/``all`` give, for the statements the poll paths read; the connections close with ``aclose``."""
+    import asyncio
+
+    from runyard.services import experiments
+    from runyard.services.runs import reads
+
+    db = create_database(database_url)
+    db.migrate()
+    with db.session() as s:
+        s.add(Account(id="acct", name="acct"))
+        s.flush()
+        app = Application(account_id="acct", id="app", name="app", locked=True)
+        s.add(app)
+        s.flush()
+        s.add(Run(
+            id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="succeeded", has_output=True,
+            options={"request": {"duration": "3s"}}, statistics={"result": {"value": 3.5, "custom": {"é": [1, 2]}}},
+            priority=2, queuing_disabled=True, input_size=2**40, duration_ms=12.5,
+            created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), finished_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
+        ))
+    _seed_experiment(db)
+    app_pk = db.first(experiments._APP_PK, {"account_id": "acct", "app_id": "app"}).pk
+    firsts = [
+        (RUN, {"run_id": "run-1", "account_id": "acct"}),
+        (reads._RUN_OF_APP, {"account_id": "acct", "app_id": "app", "run_id": "run-1"}),
+        (reads._RUN_OF_APP, {"account_id": "acct", "app_id": "app", "run_id": "nope"}),
+        (experiments._APP_PK, {"account_id": "acct", "app_id": "app"}),
+        (experiments._EXPERIMENT, {"app_pk": app_pk, "exp_id": "exp"}),
+        (APP_COUNT, {"account_id": "acct"}),
+    ]
+    alls = [(experiments._COUNTS, {"app_pk": app_pk, "exp_id": "exp"}), (BY_STATUS, {"account_id": "acct"}),
+            (BY_STATUS, {"account_id": "other"})]
+
+    async def on_loop() -> tuple[list[Any], list[Any]]:
+        got_first = [await db.afirst(statement, params) for statement, params in firsts]
+        got_all = [await db.aall(statement, params) for statement, params in alls]
+        await db.aclose()
+        return got_first, got_all
+
+    for loop_first in (True, False):  # fresh PointReads learn their result processors on one side or the other
+        db._prepared.clear()
+        if loop_first:
+            got_first, got_all = asyncio.run(on_loop())
+        expected_first = [db.first(statement, params) for statement, params in firsts]
+        expected_all = [db.all(statement, params) for statement, params in alls]
+        if not loop_first:
+            got_first, got_all = asyncio.run(on_loop())
+        assert [None if r is None else r._asdict() for r in got_first] == [None if r is None else r._asdict() for r in expected_first]
+        assert [[type(v) for v in r] for r in got_first if r] == [[type(v) for v in r] for r in expected_first if r]
+        assert [sorted(map(tuple, rows)) for rows in got_all] == [sorted(map(tuple, rows)) for rows in expected_all]
+    run = got_first[1]
+    assert run.created_at == datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC) and run.created_at.tzinfo is UTC
+    assert run.statistics["result"]["custom"] == {"é": [1, 2]} and run.input_size == 2**40 and run.queuing_disabled is True
+    assert got_first[4].option_sets == {"a": {"duration": "1s"}} and got_first[4].summaries == [{"x": 1.5, "é": None}]
+    assert got_first[4].status == "started" and sorted(map(tuple, got_all[0])) == [("failed", 1), ("queued", 1), ("succeeded", 2)]
+    assert db.reads_on_loop is (db.dialect == "postgresql")
+    db.dispose()
+
+
+def test_reads_on_the_event_loop_survive_connections_the_server_dropped(database_url: str) -> None:
+    """Every connection of the loop's reads ended by PostgreSQL: the next read goes through on a new one."""
+    import asyncio
+
+    db = create_database(database_url, loop_readers=2)
+    db.migrate()
+    with db.session() as s:
+        s.add(Account(id="acct", name="acct"))
+        s.flush()
+        app = Application(account_id="acct", id="app", name="app")
+        s.add(app)
+        s.flush()
+        s.add(Run(id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
+    params = {"run_id": "run-1", "account_id": "acct"}
+
+    async def reads() -> list[str]:
+        found = [r.status for r in await asyncio.gather(*(db.afirst(RUN, params) for _ in range(4)))]  # both connections open
+        if db.dialect == "postgresql":
+            with db.engine.connect() as conn:
+                ended = conn.exec_driver_sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()").scalar()
+            assert ended >= 2
+        for _ in range(3):
+            found.append((await db.afirst(RUN, params)).status)
+        await db.aclose()
+        return found
+
+    assert asyncio.run(reads()) == ["queued"] * 7
     db.dispose()

@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         try:
             yield
         finally:
+            await runtime.platform.db.aclose()  # the point reads this loop opened
             runtime.stop()
 
     app = FastAPI(title="Runyard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)

@@ -22,7 +22,7 @@ from runyard.server.deps import bearer_token
 from runyard.server.schemas import experiments as ev
 from runyard.server.schemas import views
 from runyard.services import accounts, experiments
-from runyard.services.platform import Platform, Principal, point_read
+from runyard.services.platform import Platform, Principal, point_read, reads_on_loop
 from runyard.services.runs.reads import get_run
 
 METADATA = re.compile(r"/v1/applications/([^/]+)/runs/([^/]+)/metadata")
@@ -80,6 +80,7 @@ class HotPaths:
         return _json(ev.batch_metadata(exp, counts, app_id) if metadata else ev.batch(exp, counts, app_id))
 
 
+@reads_on_loop(experiments.peek_batch_on_loop)  # (its reads on the event loop, on PostgreSQL)
 def _peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> Any:
     return experiments.peek_batch(platform, principal, app_id, exp_id, complete=False)
 

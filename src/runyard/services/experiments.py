@@ -253,16 +253,38 @@ def peek_batch(platform: Platform, principal: Principal, app_id: str, exp_id: st
     as a read-only row with ``Experiment``'s columns. One whose last run has ended goes through
     ``get_batch``, which completes it; with ``complete=False`` the answer is then None instead."""
     db = platform.db
-    app = db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id})
-    if app is None:
-        raise NotFound(f"application {app_id!r} does not exist")
-    exp = db.first(_EXPERIMENT, {"app_pk": app.pk, "exp_id": exp_id})
-    if exp is None:
-        raise NotFound(f"experiment {exp_id!r} of application {app_id!r} does not exist")
+    app = _peeked_app(db.first(_APP_PK, {"account_id": principal.account_id, "app_id": app_id}), app_id)
+    exp = _peeked_experiment(db.first(_EXPERIMENT, {"app_pk": app.pk, "exp_id": exp_id}), app_id, exp_id)
     c = _tally(db.all(_COUNTS, {"app_pk": app.pk, "exp_id": exp_id}))
-    if exp.status == "started" and c.finished >= c.total:
+    if _due(exp, c):
         return get_batch(platform, principal, app_id, exp_id) if complete else None
     return exp, c
+
+
+async def peek_batch_on_loop(platform: Platform, principal: Principal, app_id: str, exp_id: str) -> tuple[Any, Counts] | None:
+    """``peek_batch(..., complete=False)`` with its reads awaited on the event loop (``Database.afirst``)."""
+    db = platform.db
+    app = _peeked_app(await db.afirst(_APP_PK, {"account_id": principal.account_id, "app_id": app_id}), app_id)
+    exp = _peeked_experiment(await db.afirst(_EXPERIMENT, {"app_pk": app.pk, "exp_id": exp_id}), app_id, exp_id)
+    c = _tally(await db.aall(_COUNTS, {"app_pk": app.pk, "exp_id": exp_id}))
+    return None if _due(exp, c) else (exp, c)
+
+
+def _peeked_app(app: Any, app_id: str) -> Any:
+    if app is None:
+        raise NotFound(f"application {app_id!r} does not exist")
+    return app
+
+
+def _peeked_experiment(exp: Any, app_id: str, exp_id: str) -> Any:
+    if exp is None:
+        raise NotFound(f"experiment {exp_id!r} of application {app_id!r} does not exist")
+    return exp
+
+
+def _due(exp: Any, c: Counts) -> bool:
+    """Its last run has ended but it has not been completed yet."""
+    return bool(exp.status == "started" and c.finished >= c.total)
 
 
 def batch_runs_page(platform: Platform, principal: Principal, app_id: str, exp_id: str, *, statuses: tuple[str, ...] = (),

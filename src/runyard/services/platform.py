@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,15 +65,34 @@ def server_secret(db: Database, name: str, configured: str | None) -> str:
 
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 async def point_read(platform: Platform, fn: Callable[..., T], *args: Any) -> T:
     """Run a small read (one indexed row) from async code: inline on SQLite, where it takes microseconds
-    and a thread hop (plus the fight for the interpreter lock that follows) costs more than the query,
-    and in a worker thread on PostgreSQL, where it waits on the network."""
+    and a thread hop (plus the fight for the interpreter lock that follows) costs more than the query;
+    on PostgreSQL, awaited on the event loop when ``fn`` has a twin for it (``reads_on_loop``), else in a
+    worker thread, where it waits on the network."""
     if platform.db.dialect == "sqlite":
         return fn(*args)
+    twin = getattr(fn, "on_loop", None)
+    if twin is not None and platform.db.reads_on_loop:
+        return await twin(*args)
+    return await in_thread(fn, *args)
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in one of the few worker threads that point reads share."""
     return await to_thread.run_sync(fn, *args, limiter=_point_readers())
+
+
+def reads_on_loop(twin: Callable[..., Awaitable[Any]]) -> Callable[[F], F]:
+    """Marks a read whose ``twin`` (a coroutine function with the same arguments and the same answer,
+    whose queries go through ``Database.afirst``/``aall``) ``point_read`` awaits instead on PostgreSQL."""
+    def mark(fn: F) -> F:
+        fn.on_loop = twin  # type: ignore[attr-defined]
+        return fn
+    return mark
 
 
 # Threads that wait on PostgreSQL point reads at once, per event loop. A few suffice (a read is one round

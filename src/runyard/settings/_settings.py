@@ -116,6 +116,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".runyard"), description="Folder for the embedded database, blobs and environments.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
+    database_read_connections: int = Field(4, ge=1, le=64, description="PostgreSQL: connections each server process opens, when first needed, for the reads its poll paths make on the event loop (a run's metadata, a batch experiment); more wait for one of these.")
     blob_url: str | None = Field(None, description="Blob store URL (file://…, memory://, s3://BUCKET/PREFIX with the AWS_* settings); default files in the data dir.")
     executor: str = Field("embedded", description="Run executor backend: embedded, ray://HOST:PORT (a Ray cluster's client port), ray (the cluster RAY_ADDRESS names) or stub.")
     sandbox: Literal["on", "off"] = Field("on", description="'off' runs apps unconfined, as the server (development only).")

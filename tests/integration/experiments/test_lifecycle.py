@@ -284,10 +284,24 @@ def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyp
     listeners = [(e, name, fn) for e in engines for name, fn in (("checkout", checkout), ("checkin", checkin), ("commit", commit))]
     for target, name, fn in listeners:
         event.listen(target, name, fn)
+    restore = None
+    if engines[0].dialect.name != "sqlite":  # point reads awaited on the event loop: psycopg's AsyncCursor
+        async_execute = psycopg.AsyncCursor.execute
+
+        async def recording_execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+            record(str(query))
+            return await async_execute(self, query, params, **kwargs)
+
+        psycopg.AsyncCursor.execute = recording_execute  # type: ignore[method-assign]
+
+        def restore() -> None:
+            psycopg.AsyncCursor.execute = async_execute  # type: ignore[method-assign]
 
     def stop() -> None:
         for target, name, fn in listeners:
             event.remove(target, name, fn)
+        if restore is not None:
+            restore()
     return stop
 
 

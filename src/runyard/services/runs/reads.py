@@ -13,7 +13,7 @@ from runyard.domain.runs import RunStatus
 from runyard.services.apps import load_app
 from runyard.services.blob_keys import run_prefix
 from runyard.services.events import record_run_status
-from runyard.services.platform import Platform, Principal
+from runyard.services.platform import Platform, Principal, in_thread, reads_on_loop
 from runyard.storage.db import Application, Run
 
 
@@ -33,11 +33,23 @@ _RUN_OF_APP = (
 )
 
 
+async def _get_run_on_loop(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
+    row = await platform.db.afirst(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id})
+    if row is not None:
+        return row  # type: ignore[return-value]  # a Row with Run's columns
+    return await in_thread(_not_found, platform, principal, app_id, run_id)
+
+
+@reads_on_loop(_get_run_on_loop)
 def get_run(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
     """The caller's run, read-only; ``NotFound`` names the application when that is what is missing."""
     row = platform.db.first(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id})
     if row is not None:
         return row  # type: ignore[return-value]  # a Row with Run's columns
+    return _not_found(platform, principal, app_id, run_id)
+
+
+def _not_found(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
     with platform.db.session() as s:
         load_run(s, load_app(s, principal, app_id), run_id)  # raises the right NotFound
     raise NotFound(f"run {run_id!r} of application {app_id!r} does not exist")  # pragma: no cover - a race with a delete

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from runyard.storage.db.loop_reads import Connect, LoopReads
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 STARTUP_LOCK_KEY = int.from_bytes(b"ry-start", "big") - 2**63  # a PostgreSQL advisory lock key (bigint)
@@ -59,8 +63,18 @@ class PointRead:
     def all(self, params: Mapping[str, Any]) -> list[Any]:
         return self._fetch(params, one=False)
 
+    async def fetch_on_loop(self, reads: LoopReads, params: Mapping[str, Any], *, one: bool) -> list[Any]:
+        """The same rows as ``first``/``all`` (``one``), read through ``reads`` on the event loop."""
+        rows, description = await reads.fetch(self._sql, self._bind(params), one=one, describe=self._processors is None)
+        if rows and self._processors is None:
+            self._processors = self._result_processors(description)
+        return [self._decode(values) for values in rows]
+
+    def _bind(self, params: Mapping[str, Any]) -> Any:
+        return params if self._positions is None else tuple(params[name] for name in self._positions)
+
     def _fetch(self, params: Mapping[str, Any], *, one: bool) -> list[Any]:
-        bound: Any = params if self._positions is None else tuple(params[name] for name in self._positions)
+        bound = self._bind(params)
         try:
             return self._fetch_once(bound, one=one)
         except self._engine.dialect.loaded_dbapi.OperationalError:
@@ -119,7 +133,12 @@ class Database:
     # Where point reads go (default: ``engine``). On PostgreSQL an autocommit pool: one round trip per read
     # instead of four (a pre-ping, BEGIN, the query, the ROLLBACK on check-in): 480 -> ~100 µs a read.
     read_engine: Engine | None = None
+    # PostgreSQL: opens the autocommit ``AsyncConnection``s of point reads on the event loop (``afirst``).
+    connect_on_loop: Connect | None = None
+    loop_readers: int = 4  # such connections per event loop
     _prepared: dict[int, tuple[Select[Any], PointRead]] = field(default_factory=dict, repr=False)
+    _loop_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopReads] = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False)
 
     def first(self, statement: Select[Any], params: Mapping[str, Any]) -> Any | None:
         """The first row of ``statement`` (a module-level constant) through a ``PointRead``, or ``None``."""
@@ -128,6 +147,41 @@ class Database:
     def all(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
         """Every row of ``statement`` (a module-level constant, an indexed read of a few rows) through a ``PointRead``."""
         return self._point_read(statement).all(params)
+
+    @property
+    def reads_on_loop(self) -> bool:
+        """Whether ``afirst``/``aall`` await the database on the event loop (PostgreSQL); else they
+        run ``first``/``all`` inline (SQLite, where a read takes microseconds)."""
+        return self.connect_on_loop is not None
+
+    async def afirst(self, statement: Select[Any], params: Mapping[str, Any]) -> Any | None:
+        """``first`` from async code, with no worker thread."""
+        if self.connect_on_loop is None:
+            return self.first(statement, params)
+        rows = await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), params, one=True)
+        return rows[0] if rows else None
+
+    async def aall(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
+        """``all`` from async code, with no worker thread."""
+        if self.connect_on_loop is None:
+            return self.all(statement, params)
+        return await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), params, one=False)
+
+    def _reads_of_loop(self) -> LoopReads:
+        # Per event loop: an AsyncConnection serves the loop it was opened on only.
+        loop = asyncio.get_running_loop()
+        reads = self._loop_reads.get(loop)
+        if reads is None:
+            assert self.connect_on_loop is not None
+            errors = self.engine.dialect.loaded_dbapi.OperationalError
+            reads = self._loop_reads[loop] = LoopReads(self.connect_on_loop, size=self.loop_readers, errors=errors)
+        return reads
+
+    async def aclose(self) -> None:
+        """Close the running event loop's point-read connections (a server's shutdown)."""
+        reads = self._loop_reads.pop(asyncio.get_running_loop(), None)
+        if reads is not None:
+            await reads.aclose()
 
     def _point_read(self, statement: Select[Any]) -> PointRead:
         entry = self._prepared.get(id(statement))
@@ -188,7 +242,7 @@ def alembic_config():  # type: ignore[no-untyped-def]
     return cfg
 
 
-def create_database(url: str, *, pool_size: int = 20) -> Database:
+def create_database(url: str, *, pool_size: int = 20, loop_readers: int = 4) -> Database:
     """A ``Database`` for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     url = _normalize_url(url)
     if url.startswith("sqlite"):
@@ -201,5 +255,19 @@ def create_database(url: str, *, pool_size: int = 20) -> Database:
         engine = create_engine(url, pool_size=pool_size, max_overflow=40, pool_pre_ping=True)
         reads = create_engine(url, pool_size=pool_size, max_overflow=40, isolation_level="AUTOCOMMIT",
                               pool_reset_on_return=None)
-        return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), read_engine=reads)
+        return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), read_engine=reads,
+                        connect_on_loop=_async_connector(reads), loop_readers=loop_readers)
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def _async_connector(engine: Engine) -> Connect:
+    """Opens a psycopg ``AsyncConnection`` as ``engine`` opens its connections: the same connection
+    arguments, the dialect's adapters (how JSON and the rest load), autocommit."""
+    import psycopg
+
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(*cargs, **cparams, autocommit=True)
+
+    return connect
