@@ -92,7 +92,18 @@ def get_acceptance(platform: Platform, principal: Principal, app_id: str, test_i
         exp = s.scalar(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id == test.experiment_id))
         if exp is not None:
             refresh(s, exp)
+        _reread_started(s, [test])
         return test
+
+
+def _reread_started(session: Session, tests: list[AcceptanceTest]) -> None:
+    """Tests still read as started: the delivery worker may have completed their experiment (and them)
+    between the test's read and the experiment's, which ``refresh`` then found done; read them again."""
+    started = [t for t in tests if t.status == "started"]
+    if started:
+        session.flush()
+        for test in started:
+            session.refresh(test)
 
 
 def list_acceptance(platform: Platform, principal: Principal, app_id: str, *, token: str | None, limit: int | None) -> Page[AcceptanceTest]:
@@ -104,6 +115,7 @@ def list_acceptance(platform: Platform, principal: Principal, app_id: str, *, to
         if pending:  # bring their status and results up to date, as reading one test does
             for exp in s.scalars(select(Experiment).where(Experiment.app_pk == app.pk, Experiment.id.in_(pending))):
                 refresh(s, exp)
+            _reread_started(s, page.items)
         return page
 
 
