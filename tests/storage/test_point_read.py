@@ -50,10 +50,8 @@ def test_a_point_read_decodes_every_column_as_core_does(database_url: str) -> No
     db.dispose()
 
 
-def test_point_reads_survive_connections_the_server_dropped(database_url: str) -> None:
-    """The pool of point reads pings nothing before use: a connection PostgreSQL ended is found out on
-    its first use and the read goes through on a fresh one."""
-    db = create_database(database_url)
+def _one_queued_run(db: Any) -> dict[str, str]:
+    """The database migrated with an account, an application and a queued run; the run's read parameters."""
     db.migrate()
     with db.session() as s:
         s.add(Account(id="acct", name="acct"))
@@ -62,7 +60,14 @@ def test_point_reads_survive_connections_the_server_dropped(database_url: str) -
         s.add(app)
         s.flush()
         s.add(Run(id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
-    params = {"run_id": "run-1", "account_id": "acct"}
+    return {"run_id": "run-1", "account_id": "acct"}
+
+
+def test_point_reads_survive_connections_the_server_dropped(database_url: str) -> None:
+    """The pool of point reads pings nothing before use: a connection PostgreSQL ended is found out on
+    its first use and the read goes through on a fresh one."""
+    db = create_database(database_url)
+    params = _one_queued_run(db)
     assert db.first(RUN, params).status == "queued"
     if db.dialect == "postgresql":
         with db.engine.connect() as conn:  # every other session of this database ends, the pooled reads' too
@@ -155,15 +160,7 @@ def test_reads_on_the_event_loop_survive_connections_the_server_dropped(database
     import asyncio
 
     db = create_database(database_url, loop_readers=2)
-    db.migrate()
-    with db.session() as s:
-        s.add(Account(id="acct", name="acct"))
-        s.flush()
-        app = Application(account_id="acct", id="app", name="app")
-        s.add(app)
-        s.flush()
-        s.add(Run(id="run-1", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
-    params = {"run_id": "run-1", "account_id": "acct"}
+    params = _one_queued_run(db)
 
     async def reads() -> list[str]:
         found = [r.status for r in await asyncio.gather(*(db.afirst(RUN, params) for _ in range(4)))]  # both connections open
