@@ -185,6 +185,14 @@ def refresh(session: Session, exp: Experiment) -> Counts:
     """Bring status and summaries up to date; an experiment completes when all its runs have ended."""
     c = counts(session, exp)
     if exp.status == "started" and c.finished >= c.total:  # (no runs left: they were all deleted)
+        # Claimed by a conditional write: a reader and the delivery worker may both find it done at once,
+        # and only one of them completes it (and announces it).
+        table = Experiment.__table__
+        claimed = session.execute(update(table).where(table.c.pk == exp.pk, table.c.status == "started")
+                                  .values(status=final_status(c))).rowcount
+        if not claimed:
+            session.refresh(exp)  # completed by the other meanwhile: as it left it
+            return c
         exp.status = final_status(c)
         exp.summaries = summaries(exp, _runs(session, exp))
         exp.completed_at = exp.updated_at = datetime.now(UTC)
