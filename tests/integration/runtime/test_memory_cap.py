@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,75 @@ def test_without_a_compiler_the_sandbox_switches_the_uid_with_setpriv(tmp_path: 
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0] == "hello"
     assert_unprivileged(status_of(shown.stdout), sandbox.uid or 0)
+
+
+def test_a_launcher_started_ahead_waits_as_root_then_runs_what_it_is_handed(launcher: Path, tmp_path: Path) -> None:
+    """``-S``: the launcher of a sandbox started ahead waits on its socket (still root: nothing of a run
+    is there yet), then takes the run's folder, arguments, stdin, stdout and environment from one
+    message, switches user and executes it. End of file instead exits 0 without executing anything."""
+    import os
+    import socket
+    import subprocess
+
+    _need_root()
+
+    def waiting() -> tuple[subprocess.Popen, socket.socket]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        proc = subprocess.Popen([str(launcher), "-S", str(theirs.fileno()), "-u", "61000:61000", "--"],
+                                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env={})
+        theirs.close()
+        return proc, ours
+
+    import shutil
+    import tempfile
+
+    outside = Path(tempfile.mkdtemp(prefix="runyard-launcher-"))  # (pytest's folders are root's alone)
+    os.chmod(outside, 0o755)
+    folder = outside / "ws"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 61000, 61000)
+    try:
+        _hand_over_and_let_go(launcher, waiting, folder, tmp_path)
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def _hand_over_and_let_go(launcher: Path, waiting: Any, folder: Path, tmp_path: Path) -> None:
+    import array
+    import os
+    import socket
+    import time
+
+    proc, sock = waiting()
+    time.sleep(0.2)
+    assert proc.poll() is None and os.stat(f"/proc/{proc.pid}").st_uid == 0, "it waits, as root"
+    env = os.memfd_create("env")
+    os.write(env, b"GREETING=hello there\0")
+    os.lseek(env, 0, os.SEEK_SET)
+    stdin = tmp_path / "in"
+    stdin.write_text("from stdin")
+    read_end, write_end = os.pipe()
+    script = 'echo "$GREETING|$(pwd)|$(id -u)|$(cat)"; cat /proc/self/status'
+    with stdin.open("rb") as fh:
+        data = b"\0".join([os.fsencode(folder), b"/bin/sh", b"-c", script.encode()]) + b"\0"
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fh.fileno(), write_end, env]))])
+    os.close(write_end)
+    os.close(env)
+    sock.close()
+    with os.fdopen(read_end, "rb") as out:
+        shown = out.read().decode()
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    first, status = shown.split("\n", 1)
+    assert first == f"hello there|{folder}|61000|from stdin"
+    assert_unprivileged(status_of(status), 61000)
+
+    # Let go unused: exits 0, executes nothing.
+    proc, sock = waiting()
+    sock.close()
+    assert proc.wait(timeout=30) == 0 and proc.stderr.read() == b""
+    # A message without descriptors is refused, and nothing runs.
+    proc, sock = waiting()
+    sock.send(b"/\0/bin/echo\0ran\0")
+    sock.close()
+    assert proc.wait(timeout=30) == 125 and b"not one this launcher reads" in proc.stderr.read()

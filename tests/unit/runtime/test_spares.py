@@ -72,7 +72,8 @@ def test_pool_hands_back_the_same_tree_under_the_new_name(tmp_path: Path) -> Non
 
     assert pool.take("bundle-2", tmp_path / "run-b-1234abcd") is None  # another executable's
     target = tmp_path / "run-b-5678efgh"
-    assert pool.take("bundle-1", target) == pristine
+    taken = pool.take("bundle-1", target)
+    assert taken is not None and taken.pristine == pristine and taken.path == target and taken.warm is None
     assert not first.exists() and (target / "ws" / "app" / "main.py").stat().st_ino == inode
     assert (target / "ws" / "app" / "main.py").read_text() == "print('hi')\n"
     assert len(pool) == 0 and pool.take("bundle-1", tmp_path / "run-c-00000000") is None
@@ -111,7 +112,7 @@ def test_a_fresh_copy_is_checked_once_when_first_given_back(tmp_path: Path) -> N
     calls = []
     tree = _tree(tmp_path / "b")
     assert pool.give(Spare("k", tree, record(tree), check=lambda: calls.append(1) or True))
-    pristine = pool.take("k", tmp_path / "c")
-    assert pristine is not None and calls == [1]
-    assert pool.give(Spare("k", tmp_path / "c", pristine))  # a kept copy is not compared again
+    taken = pool.take("k", tmp_path / "c")
+    assert taken is not None and calls == [1]
+    assert pool.give(Spare("k", tmp_path / "c", taken.pristine))  # a kept copy is not compared again
     assert calls == [1] and len(pool) == 1

@@ -40,6 +40,7 @@ class EtcCopy:
         self.sources = tuple(sources)
         self.check_every = check_every
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()  # one refresh at a time: a slower one never installs an older copy
         self._current: _Version | None = None
         self._users: dict[str, int] = {}     # copy name -> runs of this process that have it bound
         self._versions: dict[str, _Version] = {}
@@ -85,6 +86,10 @@ class EtcCopy:
 
     def refresh(self) -> bool:
         """Compare with the host now, and make a new copy if anything changed (whether it did)."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         signature = _signature(self.sources)
         with self._lock:
             if self._current is not None and self._current.signature == signature:

@@ -19,6 +19,7 @@ from runyard.execution.runtime.runner import cleanup, execute
 from runyard.execution.runtime.sandbox import Sandbox
 from runyard.execution.runtime.spares import WorkspacePool
 from runyard.execution.runtime.types import LocalReport
+from runyard.execution.runtime.warm import Warmer
 from runyard.settings import Settings
 from runyard.storage.archives import ArchiveLimits
 from runyard.storage.blobs import BlobStore
@@ -40,7 +41,10 @@ class RunHost:
                               ArchiveLimits(max_files=limits.bundle_max_files, max_bytes=limits.bundle_max_bytes))
         self.work_root: Path = settings.work_path()
         self.ctx = BlobContext(blobs, bundles, self.work_root / INPUTS_DIR)
-        self.spares = WorkspacePool(0 if self.settings.keep_workspaces else spares)
+        launcher = self.envs.limit_exec() if sandbox is not None else None
+        self._warmer = Warmer(sandbox, launcher) if (
+            sandbox is not None and launcher is not None and self.settings.prestart_sandboxes and spares) else None
+        self.spares = WorkspacePool(0 if self.settings.keep_workspaces else spares, self._warmer)
 
     def begin(self, task: RunTask) -> None:
         """The run is this machine's from now on (its log sink opens; a cancel reaches it)."""
@@ -87,4 +91,6 @@ class RunHost:
 
     def shutdown(self) -> None:
         self.spares.clear()
+        if self._warmer is not None:
+            self._warmer.stop()
         self.ctx.shutdown()

@@ -12,6 +12,12 @@
  * privileged programs before it (where LD_PRELOAD and the like would act as root) nor a command line.
  * It does what a Python preexec hook would, without keeping the server from starting the process with
  * vfork; statically linked, it starts in a fraction of a millisecond.
+ * With -S FD (a sandbox started ahead of its run) it first waits on the unix socket FD for the run: one
+ * message whose data is the working folder and the program's arguments (NUL-separated) and which
+ * carries three descriptors (SCM_RIGHTS): stdin, stdout, and the environment as with -E. It makes them
+ * its stdin and stdout and the environment, and executes those arguments (no PROGRAM after "--") in
+ * that folder, entered after the switch of user. End of file instead of a message (the server let the
+ * sandbox go unused) exits 0 without executing anything.
  * Exit codes of its own: 125 (bad use, or a cgroup, a limit or the switch of user could not be set), 127 (PROGRAM did not execute). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +29,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -173,8 +180,63 @@ static int switch_user(const char *spec) {
     return 0;
 }
 
+/* -S: the run's message on the socket; its arguments and folder, or NULL (and a message). */
+static char **receive_run(int sock, char **cwd) {
+    size_t cap = 1 << 16;
+    char *data = malloc(cap + 1);
+    union { char buf[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } control;
+    if (data == NULL) return NULL;
+    struct iovec iov = {data, cap};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t got;
+    do got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (got < 0 && errno == EINTR);
+    if (got == 0) exit(0); /* let go unused */
+    if (got < 0) {
+        fprintf(stderr, "limit-exec: cannot receive the run: %s\n", strerror(errno));
+        return NULL;
+    }
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || c == NULL || c->cmsg_level != SOL_SOCKET
+        || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int))) {
+        fputs("limit-exec: the run's message is not one this launcher reads\n", stderr);
+        return NULL;
+    }
+    int fds[3];
+    memcpy(fds, CMSG_DATA(c), sizeof fds);
+    close(sock);
+    /* dup2 clears close-on-exec on the copies: the program gets them as 0 and 1. */
+    if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0) {
+        fprintf(stderr, "limit-exec: cannot take the run's stdin and stdout: %s\n", strerror(errno));
+        return NULL;
+    }
+    if (fds[0] > 2) close(fds[0]);
+    if (fds[1] > 2) close(fds[1]);
+    char **env = read_environment(fds[2]);
+    if (env == NULL) return NULL;
+    environ = env;
+    data[got] = '\0';
+    size_t count = 0;
+    for (ssize_t k = 0; k < got; k++) if (data[k] == '\0') count++;
+    char **args = calloc(count + 1, sizeof(char *));
+    if (args == NULL || count < 2 || data[got - 1] != '\0') {
+        fputs("limit-exec: the run's message names no folder and program\n", stderr);
+        return NULL;
+    }
+    size_t n = 0;
+    for (char *p = data; p < data + got; p += strlen(p) + 1) args[n++] = p;
+    args[n] = NULL;
+    *cwd = args[0];
+    return args + 1;
+}
+
 int main(int argc, char **argv) {
     int i = 1;
+    char **run_args = NULL, *run_cwd = NULL;
     for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
         if (i + 1 >= argc) break;
         if (strcmp(argv[i], "-c") == 0) {
@@ -187,13 +249,25 @@ int main(int argc, char **argv) {
             char **env = read_environment(atoi(argv[i + 1]));
             if (env == NULL) return 125;
             environ = env;
+        } else if (strcmp(argv[i], "-S") == 0) {
+            run_args = receive_run(atoi(argv[i + 1]), &run_cwd);
+            if (run_args == NULL) return 125;
         } else {
             break;
         }
     }
-    if (i >= argc - 1 || strcmp(argv[i], "--") != 0) {
-        fputs("usage: limit-exec [-c CGROUP_TASKS]... [-r RESOURCE=VALUE]... [-u UID:GID] [-E FD] -- PROGRAM [ARG...]\n",
-              stderr);
+    if (run_args != NULL && i == argc - 1 && strcmp(argv[i], "--") == 0) {
+        if (chdir(run_cwd) != 0) {
+            fprintf(stderr, "limit-exec: cannot enter %s: %s\n", run_cwd, strerror(errno));
+            return 125;
+        }
+        execv(run_args[0], run_args);
+        fprintf(stderr, "limit-exec: cannot execute %s: %s\n", run_args[0], strerror(errno));
+        return 127;
+    }
+    if (run_args != NULL || i >= argc - 1 || strcmp(argv[i], "--") != 0) {
+        fputs("usage: limit-exec [-c CGROUP_TASKS]... [-r RESOURCE=VALUE]... [-S SOCKET_FD] [-u UID:GID] [-E FD] -- "
+              "PROGRAM [ARG...] (none with -S)\n", stderr);
         return 125;
     }
     execv(argv[i + 1], argv + i + 1);

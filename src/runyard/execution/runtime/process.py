@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from runyard.execution.runtime.sandbox import RunCgroup, SelfLimits, descendants, workspace_size
+
+if TYPE_CHECKING:
+    from runyard.execution.runtime.warm import WarmSandbox
 
 LineSink = Callable[[str], None]
 _MAX_LINE = 64 * 1024  # longer "lines" are split, so a newline-free flood cannot exhaust memory
@@ -312,20 +315,19 @@ def run_process(
     on_stderr_line: LineSink,
     on_stdout_line: LineSink | None = None,
     should_cancel: Callable[[], bool] = lambda: False,
+    warm: WarmSandbox | None = None,
 ) -> ProcessOutcome:
-    """Run ``spec.argv`` to completion under its limits; stderr (and streamed stdout) go to the sinks."""
+    """Run ``spec.argv`` to completion under its limits; stderr (and streamed stdout) go to the sinks.
+    With ``warm``, a sandbox started ahead (``spec.sandboxed``) is handed ``spec.argv`` and executes it:
+    ``spec.pass_fds`` is then the environment's descriptor alone."""
     stdin = _open_stdin(spec)
     stdout_file = spec.stdout_path.open("wb") if spec.stdout_path is not None else None
     # With a line sink stdout goes through a pipe (teed into the file if there is one); else straight to the file.
     direct = stdout_file is not None and on_stdout_line is None
     started = time.monotonic()
-    argv, preexec = _launch(spec)
     try:
-        proc = subprocess.Popen(
-            argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin,
-            stdout=stdout_file if direct else subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec, pass_fds=spec.pass_fds,
-        )
+        proc = _hand(warm, spec, stdin, stdout_file if direct else None) if warm is not None else _popen(
+            spec, stdin, stdout_file if direct else None)
     except BaseException:
         _close(stdin, stdout_file)
         raise
@@ -350,6 +352,39 @@ def run_process(
             watch.close()
             _close(stdin, stdout_file, proc.stdout, proc.stderr)
     return outcome
+
+
+def _popen(spec: ProcessSpec, stdin: BinaryIO | int, stdout_file: BinaryIO | None) -> subprocess.Popen:
+    argv, preexec = _launch(spec)
+    return subprocess.Popen(
+        argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin,
+        stdout=stdout_file if stdout_file is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec, pass_fds=spec.pass_fds,
+    )
+
+
+def _hand(warm: WarmSandbox, spec: ProcessSpec, stdin: BinaryIO | int, stdout_file: BinaryIO | None) -> subprocess.Popen:
+    """The run handed to a sandbox started ahead: its stdin and stdout (the file, or a pipe read here)
+    travel with it; its stderr is the pipe the sandbox was started with."""
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) if isinstance(stdin, int) else None
+    read_end = write_end = None
+    try:
+        if stdout_file is None:
+            read_end, write_end = os.pipe()
+        proc = warm.hand(spec.argv, spec.cwd, env_fd=spec.pass_fds[0],
+                         stdin_fd=null if null is not None else stdin.fileno(),  # type: ignore[union-attr]
+                         stdout_fd=write_end if write_end is not None else stdout_file.fileno())  # type: ignore[union-attr]
+    except BaseException:
+        if read_end is not None:
+            os.close(read_end)
+        raise
+    finally:
+        for fd in (null, write_end):
+            if fd is not None:
+                os.close(fd)
+    if read_end is not None:
+        proc.stdout = os.fdopen(read_end, "rb", buffering=0)
+    return proc
 
 
 def _close(*handles: object) -> None:

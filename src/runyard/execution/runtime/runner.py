@@ -48,6 +48,7 @@ from runyard.execution.runtime.redact import Redactor
 from runyard.execution.runtime.sandbox import RunCgroup, Sandbox, hand_over, self_limits
 from runyard.execution.runtime.spares import Spare, WorkspacePool, record
 from runyard.execution.runtime.types import LocalReport, RunContext, RunTask
+from runyard.execution.runtime.warm import WarmSandbox, WarmSpec
 from runyard.execution.runtime.workspace import (
     APP_DIR_NAME,
     SAFE_PATH,
@@ -172,6 +173,11 @@ class _Run:
         self.spare: Spare | None = None  # the laid-out workspace, for the pool once the run ended
         self.limit_exec: Path | None = None  # the launcher that joins the cgroup and sets the rlimits
         self.python: Path | None = None
+        self.warm_spec: WarmSpec | None = None  # what this run's sandbox is built from (sandboxes started ahead)
+        self.warm: WarmSandbox | None = None    # a sandbox started ahead in the kept workspace, if one fits
+
+    def move_to(self, run_dir: Path) -> None:
+        self.run_dir, self.workspace, self.out_dir = run_dir, run_dir / "ws", run_dir
 
     def log(self, line: str) -> None:
         self.ctx.log(self.task.run_id, self.redact(line))
@@ -204,6 +210,7 @@ class _Run:
         self.limit_exec = envs.limit_exec()
         if self.ctx.cancel_requested(task.run_id):
             return LocalReport(canceled=True)
+        self.warm_spec = self.sandbox_spec(manifest)
         app_dir = self.lay_out(bundle, manifest)
         cwd = run_cwd(app_dir, manifest, bundle)
         secret_files = write_file_secrets(app_dir, task.files)
@@ -229,9 +236,12 @@ class _Run:
         """The run directory with the workspace and its app copy: a kept one of the same executable
         (see ``spares``) or a fresh one. Returns the app directory."""
         key = f"{bundle}\n{self.manifest_key}"
-        pristine = self.pool.take(key, self.run_dir) if self.pool is not None else None
-        if pristine is not None:
-            self.spare = Spare(key, self.run_dir, pristine)
+        taken = self.pool.take(key, self.run_dir, self.warm_spec) if self.pool is not None else None
+        if taken is not None:
+            if taken.path != self.run_dir:  # left where it was kept: the sandbox waiting in it shows it there
+                self.move_to(taken.path)
+            self.warm = taken.warm
+            self.spare = Spare(key, self.run_dir, taken.pristine)
             return self.workspace / APP_DIR_NAME
         _make_dir(self.run_dir)
         self.workspace.mkdir()
@@ -242,6 +252,19 @@ class _Run:
             self.spare = Spare(key, self.run_dir, record(self.run_dir),
                                check=functools.partial(same_as_bundle, app_dir, bundle, manifest))
         return app_dir
+
+    def sandbox_spec(self, manifest: Manifest) -> WarmSpec | None:
+        """What this run's sandbox is built from besides its workspace (None: no sandbox, or none a
+        launcher can be handed a run in)."""
+        if self.sandbox is None or self.limit_exec is None:
+            return None
+        task, limits = self.task, _limits(self.task)
+        manifest_network = manifest.runyard.network if manifest.runyard is not None else True
+        return WarmSpec(ro=tuple(str(p) for p in [*self.read_only(), self.limit_exec]),
+                        network=task.network and manifest_network,
+                        tmp_bytes=min(limits.workspace_max_bytes or TMP_MAX_BYTES, TMP_MAX_BYTES), limits=limits,
+                        max_output_bytes=task.max_output_bytes,
+                        address_space_headroom_mb=JVM_ADDRESS_SPACE_HEADROOM_MB if manifest.type == "java" else 0)
 
     def input(self, manifest: Manifest, cwd: Path) -> Path | None:
         try:
@@ -260,8 +283,17 @@ class _Run:
         deadline = time.monotonic() + task.max_duration_seconds if task.max_duration_seconds else None
         limits = _limits(task)
         command, env_fd, etc = argv, None, None
+        if self.warm is not None and self.warm.proc.poll() is not None:  # it ended meanwhile: a fresh one
+            self.warm.done()
+            self.warm = None
         try:
-            if self.sandbox is not None:
+            if self.warm is not None:
+                # A sandbox started ahead, built from this run's spec: it gets the run's own part (its
+                # arguments, folder, stdio and environment) when the process starts.
+                env_fd, _ = _environment_handover(env, self.limit_exec)
+                env = {"PATH": SAFE_PATH}
+                self.cgroup = self.warm.cgroup
+            elif self.sandbox is not None:
                 # The app's variables (secrets among them) reach it only inside the sandbox, through a
                 # file descriptor: the privileged programs before it run with PATH alone. The launcher
                 # there also switches to the sandbox uid (setpriv does where there is no launcher).
@@ -281,6 +313,10 @@ class _Run:
                                limits, argv, before, poll_interval, kill_grace)
         finally:
             stages.mark(task.run_id, "exited")
+            if self.warm is not None:
+                if not self.warm.handed:
+                    self.cgroup = None  # still the waiting sandbox's: given back with it
+                self.warm.done()
             if env_fd is not None:
                 os.close(env_fd)
             if etc is not None and self.sandbox is not None and self.sandbox.etc is not None:
@@ -304,7 +340,7 @@ class _Run:
         try:
             outcome = run_process(spec, on_stderr_line=self.log_stderr,
                                   on_stdout_line=self.log_stdout if streamed else None,
-                                  should_cancel=lambda: self.ctx.cancel_requested(task.run_id))
+                                  should_cancel=lambda: self.ctx.cancel_requested(task.run_id), warm=self.warm)
         except OSError as exc:  # e.g. a binary built for another architecture (GOARCH=arm64)
             raise WorkspaceError(f"could not start {Path(argv[0]).name}: {exc.strerror or exc}") from None
         self.pid = outcome.pid
@@ -443,14 +479,17 @@ def execute(
     does not wait for them. With a ``pool`` (and ``keep_workspace`` off), the workspace may be a kept
     one and may be kept again by :func:`cleanup`.
     """
-    run_dir = _run_dir(Path(work_root), task.run_id)
-    run = _Run(task, ctx, run_dir, None if keep_workspace else pool, sandbox)
+    run = _Run(task, ctx, _run_dir(Path(work_root), task.run_id), None if keep_workspace else pool, sandbox)
     try:
         report = run.execute(envs, poll_interval, kill_grace)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the report's error
         message = run.redact(_describe(exc))
         _log_quietly(run, f"runyard: {message}")
         report = LocalReport(error=message, stderr_tail=run.stderr_tail.text())
+    finally:
+        if run.warm is not None:  # not started (the run failed before its process): let go
+            run.warm.done()
+    run_dir = run.run_dir  # (a kept workspace with a sandbox waiting in it stays where it was)
     # With keep_workspace nothing is deleted: the workspace (and the stdout next to it) is kept for debugging.
     report.artifacts_dir = None if keep_workspace else run_dir
     # Leftover processes: none if nothing was started, else those made since the app's process (or,
@@ -461,6 +500,7 @@ def execute(
     report.cgroup = run.cgroup
     report.sandbox_cgroups = sandbox.cgroups if sandbox is not None else None
     report.spare = run.spare
+    report.warm_spec = run.warm_spec
     if not defer_cleanup:
         cleanup(report)
     return report
@@ -486,7 +526,7 @@ def cleanup(report: LocalReport, *, artifacts: bool = False, pool: WorkspacePool
             shutil.rmtree(workspace, ignore_errors=True)
             spare = None
     if artifacts and report.artifacts_dir is not None:
-        kept = pool is not None and spare is not None and not stragglers and spare.path == report.artifacts_dir and pool.give(spare)
+        kept = pool is not None and spare is not None and not stragglers and spare.path == report.artifacts_dir and pool.give(spare, report.warm_spec)
         if not kept:
             shutil.rmtree(report.artifacts_dir, ignore_errors=True)
         report.artifacts_dir = None

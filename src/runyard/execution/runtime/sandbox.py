@@ -418,7 +418,8 @@ class Sandbox:
             args.append("--unshare-net")
         if tmp_bytes:
             args += ["--size", str(int(tmp_bytes))]
-        args += ["--tmpfs", "/tmp"]  # first: a workspace may live under /tmp, bound over it below
+        # Writable by every uid, sticky, as /tmp is (first: a workspace may live under /tmp, bound over it below).
+        args += ["--perms", "01777", "--tmpfs", "/tmp"]
         binds = [("--ro-bind-try" if p in self.ro_paths else "--ro-bind", p) for p in _outermost(str(p) for p in (*ro, *self.ro_paths))]
         binds += [("--bind", str(p)) for p in rw]
         # The folders leading to each bind are made traversable (bwrap would copy their modes, and a

@@ -19,12 +19,17 @@ entry when it is given back and again when it is taken:
 Anything else (an entry gone, a removal that failed, a directory that is no longer one) deletes the
 kept workspace. Workspaces are only kept for the same executable, hence the same app of the same
 account, and only when no process of the run was left to kill.
+
+With a ``Warmer`` (``warm``), a kept workspace gets a sandbox started for its next run right away; the run
+that takes the workspace uses it if it fits (it then keeps the workspace where it is, since the sandbox
+shows it at that path), or lets it go.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import os
 import shutil
 import stat
@@ -32,6 +37,10 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runyard.execution.runtime.warm import Warmer, WarmSandbox, WarmSpec
 
 Signature = tuple[int, ...]
 
@@ -118,55 +127,112 @@ class Spare:
     check: Callable[[], bool] | None = None
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A kept workspace handed to a run: where it now is, its record, and the sandbox waiting in it (if
+    one fits the run: then ``path`` is where the workspace was kept, not the run's own name)."""
+
+    path: Path
+    pristine: Pristine
+    warm: WarmSandbox | None = None
+
+
+_STARTING = object()  # a sandbox is being started for the spare
+_WAIT_FOR_START = 2.0  # how long a run waits for a sandbox already being started for its workspace
+
+
 class WorkspacePool:
     """At most ``limit`` kept workspaces, the oldest deleted first. Thread-safe."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, warmer: Warmer | None = None) -> None:
         self._limit = max(0, limit)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._spares: collections.deque[Spare] = collections.deque()
+        self._warmer = warmer
+        self._warm: dict[Path, object] = {}  # spare path -> _STARTING or its WarmSandbox
 
     def __len__(self) -> int:
         return len(self._spares)
 
-    def take(self, key: str, target: Path) -> Pristine | None:
-        """Move a kept workspace for ``key`` to ``target`` (which must not exist); its pristine record,
-        or None when there is none fit for use (the caller lays out a fresh one)."""
+    def take(self, key: str, target: Path, spec: WarmSpec | None = None) -> Taken | None:
+        """A kept workspace for ``key``: moved to ``target`` (which must not exist), or left where it is
+        when a sandbox waiting in it fits ``spec``; None when there is none fit for use (the caller lays
+        out a fresh one)."""
         while True:
-            with self._lock:
+            with self._cond:
                 spare = next((s for s in reversed(self._spares) if s.key == key), None)
                 if spare is None:
                     return None
                 self._spares.remove(spare)
+                path = spare.path
+                self._cond.wait_for(lambda: self._warm.get(path) is not _STARTING, _WAIT_FOR_START)  # noqa: B023
+                warm = self._warm.pop(spare.path, None)
+            warm = None if warm is _STARTING else warm
             if restore(spare.path, spare.pristine):
+                if warm is not None and spec is not None and warm.fits(spec, spare.path / "ws"):
+                    return Taken(spare.path, spare.pristine, warm)
+                if warm is not None:
+                    warm.done()
                 try:
                     os.rename(spare.path, target)
                 except OSError:
                     pass
                 else:
                     # The directory itself keeps its inode through the rename: the record still holds.
-                    return spare.pristine
+                    return Taken(target, spare.pristine)
+            elif warm is not None:
+                warm.done()
             shutil.rmtree(spare.path, ignore_errors=True)
 
-    def give(self, spare: Spare) -> bool:
-        """Keep ``spare`` if it restores to its pristine state; False (nothing kept) otherwise."""
+    def give(self, spare: Spare, spec: WarmSpec | None = None) -> bool:
+        """Keep ``spare`` if it restores to its pristine state; False (nothing kept) otherwise. With
+        ``spec`` (and a warmer), a sandbox is started in it for the next run."""
         if self._limit == 0 or not restore(spare.path, spare.pristine):
             return False
         if spare.check is not None:
             if not spare.check():
                 return False
             spare = dataclasses.replace(spare, check=None)
-        evicted = None
-        with self._lock:
+        evicted, evicted_warm = None, None
+        warming = self._warmer is not None and spec is not None
+        with self._cond:
             self._spares.append(spare)
+            if warming:
+                self._warm[spare.path] = _STARTING
             if len(self._spares) > self._limit:
                 evicted = self._spares.popleft()
+                evicted_warm = self._warm.pop(evicted.path, None)
         if evicted is not None:
+            self._let_go(evicted_warm)
             shutil.rmtree(evicted.path, ignore_errors=True)
+        if warming:
+            assert self._warmer is not None and spec is not None
+            self._warmer.request(spare.path / "ws", spec, functools.partial(self._started, spare.path))
         return True
 
+    def _started(self, path: Path, warm: WarmSandbox | None) -> None:
+        """The warmer's delivery: kept for the spare if it still waits for it, else let go."""
+        with self._cond:
+            wanted = self._warm.get(path) is _STARTING
+            if wanted:
+                if warm is None:
+                    del self._warm[path]
+                else:
+                    self._warm[path] = warm
+                self._cond.notify_all()
+        if not wanted and warm is not None:
+            warm.done()
+
+    @staticmethod
+    def _let_go(warm: object) -> None:
+        if warm is not None and warm is not _STARTING:
+            warm.done()  # type: ignore[attr-defined]
+
     def clear(self) -> None:
-        with self._lock:
+        with self._cond:
             spares, self._spares = list(self._spares), collections.deque()
+            warms, self._warm = list(self._warm.values()), {}
+        for warm in warms:
+            self._let_go(warm)
         for spare in spares:
             shutil.rmtree(spare.path, ignore_errors=True)

@@ -58,3 +58,5 @@ class LocalReport:
     # The run's cgroup (``sandbox.RunCgroup``), given back to its pool (``sandbox_cgroups``) by ``cleanup``.
     cgroup: Any = None
     sandbox_cgroups: Any = None
+    # What the run's sandbox was built from (``warm.WarmSpec``): a kept workspace gets one started ahead.
+    warm_spec: Any = None
