@@ -46,7 +46,10 @@ if doc.get("fail"):
     print("boom: " + os.environ.get("TOKEN", "none"), file=sys.stderr)
     sys.exit(3)
 options = {a[1:]: b for a, b in zip(sys.argv[1::2], sys.argv[2::2])}
-out = {"solution": {"echo": doc, "options": options, "token": os.environ.get("TOKEN"),
+left_behind = os.path.exists("left-behind.txt")
+if doc.get("write"):
+    open(doc["write"], "w").write("x")
+out = {"solution": {"echo": doc, "options": options, "token": os.environ.get("TOKEN"), "left_behind": left_behind,
                     "licence": open("licence.key").read() if os.path.exists("licence.key") else None,
                     "pad": "p" * doc.get("pad", 0)},
        "statistics": {"result": {"value": 42}},
@@ -89,18 +92,20 @@ class Harness:
             self.done.notify_all()
 
     def task(self, app: str, input_bytes: bytes | None, *, manifest: dict[str, Any] | None = None,
-             input_format: str = "json", **kw: Any) -> RunTask:
+             input_format: str = "json", bundle: str | None = None, **kw: Any) -> RunTask:
+        """``bundle``: a name that runs of one executable share (by default each run has its own)."""
         self.counter += 1
         # Unique across tests: a cluster's nodes outlive a test, and cache executables by id.
         run_id = f"run-{self.name}-{self.prefix}-{self.counter}"
-        bundle_key = f"bundles/{run_id}.tar.gz"
+        bundle_id = f"b-{self.prefix}-{bundle}" if bundle else f"b-{run_id}"
+        bundle_key = f"bundles/{bundle_id}.tar.gz"
         self.blobs.put_bytes(bundle_key, tar_gz({"main.py": app.encode()}))
         input_key = None
         if input_bytes is not None:
             input_key = f"runs/{run_id}/input"
             self.blobs.put_bytes(input_key, input_bytes)
         fields: dict[str, Any] = dict(
-            run_id=run_id, app_id="app", bundle_id=f"b-{run_id}", bundle_key=bundle_key,
+            run_id=run_id, app_id="app", bundle_id=bundle_id, bundle_key=bundle_key,
             manifest=manifest or {"type": "python", "files": ["main.py"]}, input_key=input_key,
             output_key=f"runs/{run_id}/output", log_key=f"runs/{run_id}/log", assets_key=f"runs/{run_id}/assets.json",
             assets_prefix=f"runs/{run_id}/assets/", input_format=input_format, execution_class="c1",
@@ -284,6 +289,39 @@ def test_a_large_output(backend: Harness) -> None:
     assert report.exit_code == 0
     assert report.output_size > 20 * 1024 * 1024
     assert len(json.loads(backend.output(report))["solution"]["pad"]) == 20 * 1024 * 1024
+
+
+def test_runs_of_one_executable_one_after_another(backend: Harness) -> None:
+    """Runs of one executable reuse its kept workspace, and the sandbox started ahead in it: each run
+    still gets its own input, options, secrets and log, a cancel, a deadline and a failure still act,
+    and nothing of one run is seen by the next."""
+    backend.needs_processes()
+    secret = "tok-" + "7" * 20
+
+    def run(doc: dict, **kw: Any) -> RunReport:
+        return backend.run(backend.task(JSON_APP, json.dumps(doc).encode(), bundle="one", **kw))
+
+    first = run({"log": ["first run"], "write": "left-behind.txt"}, options={"solver": "a"})
+    assert first.exit_code == 0, backend.log(first)
+    for round_ in range(2):  # (the second round is sure to find a sandbox waiting, wherever the first ran)
+        ok = run({"log": [f"round {round_}"]}, options={"solver": f"b{round_}"}, env={"TOKEN": secret},
+                 files={"licence.key": f"LICENCE-{round_}"})
+        assert ok.exit_code == 0 and ok.error == "", backend.log(ok)
+        solution = json.loads(backend.output(ok))["solution"]
+        assert solution["options"] == {"solver": f"b{round_}"} and solution["token"] == secret
+        assert solution["licence"] == f"LICENCE-{round_}" and not solution["left_behind"]
+        assert f"round {round_}" in backend.log(ok) and "first run" not in backend.log(ok)
+        assert run({"wait": 60}, max_duration_seconds=1.0).deadline_hit
+        failed = run({"fail": True}, env={"TOKEN": secret})
+        assert failed.exit_code == 3 and "boom: ***" in failed.stderr_tail
+        task = backend.task(JSON_APP, json.dumps({"wait": 60, "log": ["waiting"]}).encode(), bundle="one")
+        backend.executor.submit(task)
+        deadline = time.monotonic() + 120
+        while not (backend.blobs.exists(task.log_key) and b"waiting" in backend.blobs.get_bytes(task.log_key)):
+            assert time.monotonic() < deadline, "the line never reached the log while the run was going"
+            time.sleep(0.05)
+        backend.executor.cancel(task.run_id)
+        assert backend.wait(task.run_id).canceled
 
 
 def test_a_worker_shut_down_mid_run_reports_it_interrupted_and_leaves_nothing(backend: Harness) -> None:
