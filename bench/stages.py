@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.common import ENV_DIR, TRIVIAL_INPUT, Server, check_result, deploy, write_trivial_app
 
-STAGES = ["dispatched", "supervisor", "node", "launch", "x_cmd", "x_cgroup", "x_spawned", "x_exitseen", "x_reaped", "x_processdone", "exited", "published", "reported", "collected", "recorded"]
+STAGES = ["dispatched", "supervisor", "node", "launch", "prestarted", "x_cmd", "x_cgroup", "x_spawned", "x_exitseen", "x_reaped", "x_processdone", "exited", "published", "reported", "collected", "recorded"]
 WORKERS = 3
 
 
@@ -63,6 +63,8 @@ def main() -> None:
     load_before = os.getloadavg()
     cluster = None
     env = {"RUNYARD_TRACE_STAGES": str(trace), "RUNYARD_BLOB_URL": f"file://{work / 'blobs'}"}
+    # Settings to compare with, passed on to the server (e.g. RUNYARD_EXECUTION__PRESTART_SANDBOXES=false).
+    env.update({k: v for k, v in os.environ.items() if k.startswith("RUNYARD_EXECUTION__")})
     classes = {"c": {"concurrency": WORKERS, "cores": 1, "memory_mb": 512, "max_duration_seconds": 300}}
     env.update(RUNYARD_EXECUTION__CLASSES=json.dumps(classes), RUNYARD_EXECUTION__DEFAULT_CLASS="c")
     if args.executor == "ray":
@@ -126,6 +128,8 @@ def main() -> None:
     print(f"executor {args.executor}; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
     print(f"one at a time, {len(client)} runs: p50 {statistics.median(totals):.1f} ms; "
           f"baseline p50 {statistics.median(floor) * 1000:.1f} ms; overhead {statistics.median(totals) - statistics.median(floor) * 1000:+.1f} ms")
+    ahead = sum(1 for run_id in client if "prestarted" in marks.get(run_id, {}))
+    print(f"  ({ahead} of {len(client)} in a sandbox started ahead)")
     for name, ms in breakdown(marks, client):
         print(f"  {name:32s} {ms:8.1f} ms")
     print(f"batch, {len(batch_client)} runs (the first step counts from the batch's start):")

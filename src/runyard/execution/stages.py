@@ -3,7 +3,8 @@
 part of a run (the server, a Ray supervisor, a node's worker) appends ``RUN_ID STAGE UNIX_TIME PID``
 lines to it. The stages, in order: ``dispatched`` (claimed, handed to the executor), ``supervisor``
 (Ray: the supervisor took it), ``node`` (Ray: the task started on a node), ``launch`` (workspace, input
-and environment ready, sandbox about to spawn), ``exited`` (the app's processes are gone),
+and environment ready, sandbox about to spawn), ``prestarted`` (its sandbox was started ahead: the run is
+handed to it), ``exited`` (the app's processes are gone),
 ``published`` (output and log stored), ``reported`` (Ray: the supervisor has the report),
 ``collected`` (Ray: the server has it), ``recorded`` (the run's end is committed)."""
 

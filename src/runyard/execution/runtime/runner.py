@@ -290,6 +290,7 @@ class _Run:
             if self.warm is not None:
                 # A sandbox started ahead, built from this run's spec: it gets the run's own part (its
                 # arguments, folder, stdio and environment) when the process starts.
+                stages.mark(task.run_id, "prestarted")
                 env_fd, _ = _environment_handover(env, self.limit_exec)
                 env = {"PATH": SAFE_PATH}
                 self.cgroup = self.warm.cgroup
