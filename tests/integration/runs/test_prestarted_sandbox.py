@@ -111,3 +111,21 @@ def test_a_run_whose_sandbox_differs_starts_its_own(start_server) -> None:  # ty
         assert _run(api, app, {"connect": ["127.0.0.1", port]})["connect"] == "CONNECTED"
     finally:
         listener.close()
+
+
+def test_every_next_run_finds_its_sandbox_started_ahead(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The init bubblewrap leaves behind at the end of a run (exiting, or a zombie of whoever adopts
+    it) is not a surviving process of the run: the run's workspace is kept, and the next run gets a
+    sandbox started ahead, every time."""
+    api = start_server()
+    app = new_tool_app(api, "warm-each", PROBE_APP)
+    _run(api, app, {})
+    for _ in range(6):
+        wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
+        time.sleep(0.05)
+        submitted = _ticks_now()
+        shown = _run(api, app, {"show": ["/proc/1/stat"]})["show"]["/proc/1/stat"]
+        assert _init_started(shown) <= submitted
+    leftovers = [pid for pid in descendants(os.getpid()) if Path(f"/proc/{pid}/stat").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"]
+    assert not leftovers, [(Path(f"/proc/{p}/stat").read_text()[:60], Path(f"/proc/{p}/cgroup").read_text()[:300]) for p in leftovers]

@@ -376,8 +376,11 @@ def test_the_apps_environment_never_passes_through_the_privileged_programs(start
                   and Path(f"/proc/{pid}/comm").read_text().strip() in launchers]
     assert privileged, "bubblewrap runs as root here"
     for pid in privileged:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (ProcessLookupError, FileNotFoundError):
+            continue  # ended meanwhile (an earlier run's sandbox, say)
         names = {entry.split(b"=", 1)[0] for entry in environ.split(b"\0")}
         assert token.encode() not in environ + cmdline and b"LD_PRELOAD" not in names, pid
     gate.touch()

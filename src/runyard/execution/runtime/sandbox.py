@@ -191,7 +191,8 @@ class CgroupRoot:
     def give(self, group: RunCgroup) -> int:
         """A run's group back, once its run ended: whatever is left in it is killed first (how many)."""
         killed = group.kill()
-        if group.pids():
+        reap_sandbox_inits()
+        if group.live():
             return killed  # not reusable; left for the sweep of a later start
         with self._lock:
             if len(self._free) < 256:
@@ -273,6 +274,10 @@ class RunCgroup:
             return []
         return [int(p) for p in text.split()]
 
+    def live(self) -> list[int]:
+        """The group's processes that have not ended (one in the kernel's exit path has)."""
+        return [pid for pid in self.pids() if _state(pid) == "live"]
+
     def cpu_seconds(self) -> float:
         acct = self.paths.get("cpuacct")
         if acct is None:
@@ -295,7 +300,15 @@ class RunCgroup:
     def kill(self, timeout: float = 1.0) -> int:
         """SIGKILL every process in the group (frozen first, so none can fork meanwhile); how many."""
         freezer = self.paths.get("freezer")
-        members = self.pids()
+        members = self.live()
+        inits = [pid for pid in members if _namespace_init(pid)]
+        if inits:
+            # A sandbox's init outlives bubblewrap by a moment (bwrap exits on its word, without waiting
+            # for it): not a survivor of the run. Its end is waited for, and with it its namespace's.
+            end = time.monotonic() + _EXIT_WAIT_SECONDS
+            while any(_state(pid) in ("live", "exiting") for pid in inits) and time.monotonic() < end:
+                time.sleep(0.001)
+            members = self.live()
         if not members:
             return 0
         if freezer is not None:
@@ -306,7 +319,7 @@ class RunCgroup:
         if freezer is not None:
             _write(freezer / "freezer.state", "THAWED", missing_ok=True)
         end = time.monotonic() + timeout
-        while self.pids() and time.monotonic() < end:
+        while self.live() and time.monotonic() < end:
             time.sleep(0.01)
         return len(members)
 
@@ -322,6 +335,75 @@ class RunCgroup:
                     if exc.errno != errno.EBUSY:
                         break
                     time.sleep(0.01)
+
+
+_PF_EXITING = 0x4  # a task's flag: it is in the kernel's exit path, for good
+
+
+_EXIT_WAIT_SECONDS = 0.2  # how long a sandbox's init is waited for at the end of its run
+
+
+def _namespace_init(pid: int) -> bool:
+    """Whether ``pid`` is the init (pid 1) of a PID namespace below this process's."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        pass
+    return False
+
+
+def reap_sandbox_inits() -> int:
+    """Reap this process's children that are ended inits of a PID namespace: what bubblewrap leaves behind,
+    adopted by a child subreaper (``adopt_orphans``). Nothing here waits for such a process otherwise
+    (a ``Popen`` is always the bwrap before it). How many were reaped."""
+    reaped = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as fh:
+                children = [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+        for child in children:
+            if _state(child) == "ended" and _namespace_init(child):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child, os.WNOHANG)
+                    reaped += 1
+    return reaped
+
+
+def _state(pid: int) -> str:
+    """``live``; ``exiting`` (in the kernel's exit path for good: a PID namespace's init waits there for
+    its namespace to end); ``ended`` (a zombie waiting for its parent); or ``gone``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X"):
+            return "ended"
+        return "exiting" if int(fields[6]) & _PF_EXITING else "live"
+    except (OSError, IndexError, ValueError):
+        return "gone"
+
+
+def adopt_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux's child subreaper), so the init
+    bubblewrap leaves behind at the end of a run becomes its child, to be reaped when the run's cgroup
+    is given back (``RunCgroup.live``), rather than the machine's PID 1's, which may leave it a zombie
+    in the cgroup for a long while (and the run then looked as if a process of it had survived)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
 
 
 def _write(path: Path, value: str, *, missing_ok: bool = False) -> None:
