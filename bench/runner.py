@@ -149,8 +149,10 @@ def _details(r: dict[str, Any]) -> list[str]:
         out += ["", f"Batch experiment: {r.get('runyard_is', '')}. Single submissions: {r.get('single_submissions_are', '')}."]
     elif r["id"] in ("P3", "P3R"):
         out += ["", "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
-        for name in ("metadata", "baseline"):
-            s = r[name]
+        rows = [("metadata", r["metadata"]), ("baseline", r["baseline"])]
+        if "distinct_runs" in r:
+            rows.insert(1, (f"metadata, {r['distinct_runs']['runs']} different runs", r["distinct_runs"]["metadata"]))
+        for name, s in rows:
             out.append(f"| {name} | {s['requests']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} |")
         out.append(f"\n{r['connections']} connections, {r['seconds_each']} s each, wrk -t1.")
     elif r["id"] == "P4":

@@ -178,3 +178,9 @@ def connect_signals(platform: Platform, dispatcher: Dispatcher, executor: Execut
     platform.start_queued = queued
     platform.wakeup = woken
     platform.cancel_hook = lambda run_id: signals.publish(notify.CANCEL, run_id)
+    # Revoked keys: forgotten by every server at once; none trusted while their news cannot arrive.
+    keys = platform.key_cache
+    keys.announce = lambda key_id: signals.publish(notify.KEYS, key_id)
+    keys.trusted = lambda: signals.listening
+    signals.on(notify.KEYS, keys.forget)
+    signals.on_reconnect(keys.forget)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+import pytest
+from sqlalchemy import bindparam, func, select, update
 
 from runyard.storage.db import Account, Application, Run, create_database
 
@@ -80,6 +81,12 @@ def test_point_reads_survive_connections_the_server_dropped(database_url: str) -
     db.dispose()
 
 
+@pytest.fixture(params=["asyncpg", "psycopg"])
+def loop_driver_name(request: pytest.FixtureRequest) -> str:
+    """The driver of PostgreSQL's reads on the event loop (SQLite reads inline, whichever is named)."""
+    return str(request.param)
+
+
 def _seed_experiment(db) -> None:  # type: ignore[no-untyped-def]
     from runyard.storage.db import Experiment
 
@@ -94,15 +101,15 @@ def _seed_experiment(db) -> None:  # type: ignore[no-untyped-def]
                       experiment_id="exp"))
 
 
-def test_reads_on_the_event_loop_decode_as_the_pooled_reads_do(database_url: str) -> None:
-    """``afirst``/``aall`` (psycopg ``AsyncConnection``s on the event loop, on PostgreSQL) give the rows
+def test_reads_on_the_event_loop_decode_as_the_pooled_reads_do(database_url: str, loop_driver_name: str) -> None:
+    """``afirst``/``aall`` (asyncpg or psycopg connections on the event loop, on PostgreSQL) give the rows
     ``first``/``all`` give, for the statements the poll paths read; the connections close with ``aclose``."""
     import asyncio
 
     from runyard.services import experiments
     from runyard.services.runs import reads
 
-    db = create_database(database_url)
+    db = create_database(database_url, loop_driver_name=loop_driver_name)
     db.migrate()
     with db.session() as s:
         s.add(Account(id="acct", name="acct"))
@@ -155,15 +162,19 @@ def test_reads_on_the_event_loop_decode_as_the_pooled_reads_do(database_url: str
     db.dispose()
 
 
-def test_reads_on_the_event_loop_survive_connections_the_server_dropped(database_url: str) -> None:
+def test_reads_on_the_event_loop_survive_connections_the_server_dropped(database_url: str, loop_driver_name: str) -> None:
     """Every connection of the loop's reads ended by PostgreSQL: the next read goes through on a new one."""
     import asyncio
 
-    db = create_database(database_url, loop_readers=2)
+    db = create_database(database_url, loop_readers=2, loop_driver_name=loop_driver_name)
     params = _one_queued_run(db)
 
     async def reads() -> list[str]:
-        found = [r.status for r in await asyncio.gather(*(db.afirst(RUN, params) for _ in range(4)))]  # both connections open
+        # Both connections open: reads that differ (equal ones would share one query).
+        others = [{**params, "run_id": f"run-{i}"} for i in range(2, 5)]
+        first, *missing = await asyncio.gather(db.afirst(RUN, params), *(db.afirst(RUN, p) for p in others))
+        assert missing == [None] * 3
+        found = [first.status]
         if db.dialect == "postgresql":
             with db.engine.connect() as conn:
                 ended = conn.exec_driver_sql(
@@ -175,5 +186,77 @@ def test_reads_on_the_event_loop_survive_connections_the_server_dropped(database
         await db.aclose()
         return found
 
-    assert asyncio.run(reads()) == ["queued"] * 7
+    assert asyncio.run(reads()) == ["queued"] * 4
+    db.dispose()
+
+
+class _Gated:
+    """The database's own driver of reads on the event loop, counting the queries it is given and holding
+    each answer at a gate until the test opens it."""
+
+    def __init__(self, driver: Any) -> None:
+        import asyncio
+
+        self._driver = driver
+        self.dialect, self.errors = driver.dialect, driver.errors
+        self.queries = 0
+        self.held = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def connect(self) -> Any:
+        return await self._driver.connect()
+
+    async def fetch(self, conn: Any, sql: str, bound: Any, *, one: bool, describe: bool) -> Any:
+        self.queries += 1
+        found = await self._driver.fetch(conn, sql, bound, one=one, describe=describe)
+        self.held.set()  # answered by the database, not yet handed back
+        await self.gate.wait()
+        return found
+
+    async def close(self, conn: Any) -> None:
+        await self._driver.close(conn)
+
+
+def test_equal_reads_waiting_at_once_share_one_query_that_sees_every_earlier_write(database_url: str, loop_driver_name: str) -> None:
+    """Pollers of one run: a read asked for while an equal one waits for a connection joins it (one
+    query, one row for all); one asked for after a write committed always sees it, even while an equal read
+    sent before the write is still on its way."""
+    import asyncio
+
+    from runyard.storage.db import Run
+
+    db = create_database(database_url, loop_readers=1, loop_driver_name=loop_driver_name)
+    params = _one_queued_run(db)
+
+    def write(status: str) -> None:
+        with db.session() as s:
+            s.execute(update(Run).where(Run.id == "run-1").values(status=status))
+
+    async def polls() -> tuple[Any, list[Any], int]:
+        gated = None
+        if db.reads_on_loop:
+            gated = db.loop_driver = _Gated(db.loop_driver)
+        first = asyncio.create_task(db.afirst(RUN, params))
+        if gated is not None:
+            await gated.held.wait()  # the first read is answered (and holds the one connection)
+        else:
+            await first  # (SQLite reads inline)
+        write("running")  # committed after the first read was answered, before the others are asked for
+        later = [asyncio.create_task(db.afirst(RUN, params)) for _ in range(8)]
+        other = asyncio.create_task(db.afirst(RUN, {**params, "run_id": "run-2"}))  # a different read: its own query
+        if gated is not None:
+            gated.gate.set()
+        rows = await asyncio.gather(*later)
+        assert await other is None
+        await first
+        queries = gated.queries if gated is not None else 0
+        await db.aclose()
+        return first.result(), rows, queries
+
+    first, rows, queries = asyncio.run(polls())
+    assert [r.status for r in rows] == ["running"] * 8  # never the status from before the write
+    if db.dialect == "postgresql":
+        assert first.status == "queued"  # (read before the write: later readers must not join it)
+        assert queries == 3  # the first read, the eight equal ones together, the other run's
+        assert all(r is rows[0] for r in rows)
     db.dispose()

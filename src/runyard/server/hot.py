@@ -32,10 +32,16 @@ _TEMPLATES = {METADATA: "/v1/applications/{app_id}/runs/{run_id}/metadata",
               BATCH: "/v1/applications/{app_id}/experiments/batch/{batch_id}"}
 
 
+_ENCODED_KEPT = 256  # bodies kept for the rows last answered (see ``_metadata``)
+
+
 class HotPaths:
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
         self.platform = platform
+        # Equal reads that met share one row object (``LoopReads.fetch_shared``): its body is encoded once.
+        # Keyed by the row's identity and holding the row, so a new read's row is always encoded anew.
+        self._encoded: dict[int, tuple[Any, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
@@ -64,7 +70,14 @@ class HotPaths:
             run = await point_read(self.platform, get_run, self.platform, principal, app_id, run_id)
         except RunyardError:
             return None  # the full stack answers it, with its error body and status
-        return _json(views.run_information(run))
+        kept = self._encoded.get(id(run))
+        if kept is not None and kept[0] is run:
+            return kept[1]
+        body = _json(views.run_information(run))
+        if len(self._encoded) >= _ENCODED_KEPT:
+            self._encoded.clear()
+        self._encoded[id(run)] = (run, body)
+        return body
 
     async def _batch(self, scope: Scope, app_id: str, exp_id: str, *, metadata: bool) -> bytes | None:
         try:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 
 from runyard.domain.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from runyard.domain.ids import new_id
+from runyard.services import notify
+from runyard.services.keycache import KeyCache
 from runyard.services.platform import Platform, Principal
 from runyard.storage.db import Account, ApiKey, ConsoleSession, Database
 
@@ -21,9 +21,6 @@ DEFAULT_ACCOUNT = "default"
 ROLES = ("viewer", "operator", "developer", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _PREFIX = "ry"
-# A verified key is trusted for a few seconds without a database read (the hot path of every call);
-# a revocation takes effect at once in this process and within this many seconds in others.
-KEY_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -88,8 +85,8 @@ def authenticate_cached(platform: Platform, token: str | None) -> Principal | No
                          key_name="RUNYARD_API_KEY")
     key_id, digest = _split(token)
     cached = platform.key_cache.get(key_id)
-    if cached is not None and cached[0] > time.monotonic() and hmac.compare_digest(cached[1], digest):
-        return cached[2]
+    if cached is not None and hmac.compare_digest(cached[0], digest):
+        return cached[1]
     return None
 
 
@@ -106,6 +103,7 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
     if principal is not None:
         return principal
     key_id, digest = _split(token or "")
+    generation = platform.key_cache.generation
     with platform.db.session() as s:
         row = s.get(ApiKey, key_id)
         expected = row.secret_hash if row is not None else _hash("x" * 43)
@@ -115,7 +113,7 @@ def authenticate(platform: Platform, token: str | None) -> Principal:
         principal = Principal(account_id=row.account_id, key_id=row.id, role=row.role,
                               email=row.member_email or f"{row.id}@{row.account_id}",
                               key_name=row.name)
-    platform.key_cache[key_id] = (time.monotonic() + KEY_CACHE_SECONDS, expected, principal)
+    platform.key_cache.put(key_id, expected, principal, generation=generation)
     return principal
 
 
@@ -141,15 +139,16 @@ def list_keys(db: Database, account_id: str | None = None) -> list[ApiKey]:
         return list(s.scalars(query))
 
 
-def revoke_key(db: Database, key_id: str, *, account_id: str | None = None, cache: dict[str, Any] | None = None) -> None:
+def revoke_key(db: Database, key_id: str, *, account_id: str | None = None, cache: KeyCache | None = None) -> None:
     with db.session() as s:
         row = s.get(ApiKey, key_id)
         if row is None or (account_id is not None and row.account_id != account_id):
             raise NotFound(f"key {key_id!r} does not exist")
         row.revoked_at = datetime.now(UTC)
         s.execute(delete(ConsoleSession).where(ConsoleSession.key_id == key_id))  # its console sessions end too
+        notify.publish_on_commit(s, notify.KEYS, key_id)  # the other servers forget it (a CLI's revocation too)
     if cache is not None:
-        cache.pop(key_id, None)
+        cache.forget(key_id)
 
 
 def may_manage(principal: Principal, account_id: str) -> None:

@@ -1,5 +1,5 @@
 """Signals between the server processes that share one database: a run ended, a run was queued, a
-cancel was asked for, the dispatcher's leadership was given up.
+cancel was asked for, the dispatcher's leadership was given up, an API key was revoked.
 
 On PostgreSQL they travel by ``LISTEN/NOTIFY``: each process holds one listening connection of its
 own, and one thread hands what arrives to the handlers registered here (fan-out in process). A
@@ -16,12 +16,14 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from runyard.storage.db import Database, dedicated
 
 log = logging.getLogger(__name__)
 CHANNEL = "runyard_events"
 RUN_ENDED, QUEUED, CANCEL, LEADER_FREE = "run", "queue", "cancel", "leader"
+KEYS = "keys"  # an API key was revoked (its id, or ``*``): forget it (services.keycache)
 RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0)  # between attempts to listen again, then the last one repeated
 _LISTEN_SLICE = 0.5  # how long one wait for notifications lasts before the thread looks at its stop flag
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
@@ -150,6 +152,13 @@ class PostgresSignals(Signals):
                 pass
 
 
+def publish_on_commit(session: Session, kind: str, arg: str = "") -> None:
+    """Signal the other processes when ``session``'s transaction commits (PostgreSQL queues a ``NOTIFY``
+    with the transaction), whichever process changed the database: a server or a local CLI command."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY, {"channel": CHANNEL, "payload": f"{kind}:{arg}"})
+
+
 def open_signals(db: Database, *, database_url: str, name: str) -> Signals:
     """``PostgresSignals`` on PostgreSQL, in-process ``Signals`` on SQLite (one process only)."""
     if db.dialect == "postgresql":
@@ -157,4 +166,5 @@ def open_signals(db: Database, *, database_url: str, name: str) -> Signals:
     return Signals()
 
 
-__all__ = ["CANCEL", "CHANNEL", "LEADER_FREE", "QUEUED", "RUN_ENDED", "PostgresSignals", "Signals", "open_signals"]
+__all__ = ["CANCEL", "CHANNEL", "KEYS", "LEADER_FREE", "QUEUED", "RUN_ENDED", "PostgresSignals", "Signals", "open_signals",
+           "publish_on_commit"]

@@ -128,7 +128,7 @@ def update(platform: Platform, principal: Principal, account_id: str, *, name: A
         if wanted is not None:
             _replace_members(s, account_id, wanted)
     if wanted is not None:
-        platform.key_cache.clear()  # a removed member's keys stop working in this process at once
+        platform.key_cache.revoked()  # a removed member's keys stop working at once, in every server
     return _load(platform, account_id)
 
 
@@ -175,7 +175,7 @@ def add_member(platform: Platform, principal: Principal, account_id: str, *, ema
         elif member.role != role:
             member.role = role
             _revoke_member_keys(s, account_id, email)
-    platform.key_cache.clear()
+    platform.key_cache.revoked()
     return _load(platform, account_id)
 
 
@@ -189,7 +189,7 @@ def remove_member(platform: Platform, principal: Principal, account_id: str, ema
             raise NotFound(f"{email!r} is not a member of organization {account_id!r}")
         s.delete(member)
         _revoke_member_keys(s, account_id, email)
-    platform.key_cache.clear()
+    platform.key_cache.revoked()
 
 
 def issue_member_key(platform: Platform, principal: Principal, account_id: str, email: str, *,
@@ -230,4 +230,4 @@ def delete_organization(platform: Platform, principal: Principal, account_id: st
         s.execute(delete(Event).where(Event.account_id == account_id))
         s.execute(delete(Run).where(Run.account_id == account_id))
         s.execute(delete(Account).where(Account.id == account_id))  # keys, members, webhooks cascade
-    platform.key_cache.clear()
+    platform.key_cache.revoked()

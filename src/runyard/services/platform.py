@@ -12,9 +12,14 @@ from typing import Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 
+from runyard.services.keycache import KeyCache
 from runyard.settings import Settings
 from runyard.storage.blobs import BlobStore
 from runyard.storage.db import Database, ServerState
+
+# A verified key is trusted this long without a database read (the hot path of every call); a revocation
+# reaches every server process at once (services.keycache), this is the last bound.
+KEY_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -42,7 +47,7 @@ class Platform:
     has_capacity: Callable[[str], bool] = field(default=lambda execution_class: True)
     # An ensemble run's child ended (services.ensembles.child_ended, set by the composition root).
     child_ended: Callable[[str], None] = field(default=lambda parent_run_id: None)
-    key_cache: dict[str, Any] = field(default_factory=dict)  # verified API keys, briefly (services.accounts)
+    key_cache: KeyCache = field(default_factory=lambda: KeyCache(KEY_CACHE_SECONDS))  # verified API keys, briefly
     run_events: Any = None  # services.waiting.RunEvents, set by the composition root
     metrics: Any = None  # services.metrics.Metrics, set by the composition root
     wakeup_webhooks: Callable[[], None] = field(default=lambda: None)  # the delivery worker has work

@@ -244,10 +244,11 @@ def test_a_time_window_input_set_takes_the_instances_own_runs(lab: Lab) -> None:
     assert all(i["run_id"] in own for i in created["inputs"])
 
 
-def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyped-def]
+def _trace_driver(engine, seen: list[tuple[int, str]], loop_driver=None):  # type: ignore[no-untyped-def]
     """Record (thread, statement) for every statement the database driver is given, below SQLAlchemy
     (reads run as ``PointRead``s bypass its execution events): SQLite's trace callback, which also
-    shows the BEGIN and COMMIT that sqlite3 issues itself, or a recording psycopg cursor. Returns
+    shows the BEGIN and COMMIT that sqlite3 issues itself, or a recording psycopg cursor, and what the
+    driver of reads on the event loop is given (``loop_driver``). Returns
     the function that stops it."""
     import threading
 
@@ -285,17 +286,17 @@ def _trace_driver(engine, seen: list[tuple[int, str]]):  # type: ignore[no-untyp
     for target, name, fn in listeners:
         event.listen(target, name, fn)
     restore = None
-    if engines[0].dialect.name != "sqlite":  # point reads awaited on the event loop: psycopg's AsyncCursor
-        async_execute = psycopg.AsyncCursor.execute
+    if loop_driver is not None:  # point reads awaited on the event loop (asyncpg or psycopg): what the driver is given
+        driver_fetch = loop_driver.fetch
 
-        async def recording_execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
-            record(str(query))
-            return await async_execute(self, query, params, **kwargs)
+        async def recording_fetch(conn, sql, bound, **kwargs):  # type: ignore[no-untyped-def]
+            record(sql)
+            return await driver_fetch(conn, sql, bound, **kwargs)
 
-        psycopg.AsyncCursor.execute = recording_execute  # type: ignore[method-assign]
+        loop_driver.fetch = recording_fetch
 
         def restore() -> None:
-            psycopg.AsyncCursor.execute = async_execute  # type: ignore[method-assign]
+            del loop_driver.fetch  # (the instance attribute: the class's method again)
 
     def stop() -> None:
         for target, name, fn in listeners:
@@ -314,7 +315,7 @@ def test_polling_a_started_experiment_only_reads(lab: Lab) -> None:
     db = lab.api.client.app.state.platform.db
     engine = [db.engine, db.read_engine] if db.read_engine is not None else db.engine  # point reads have their own on PostgreSQL
     seen: list[tuple[int, str]] = []  # (thread, what): the run executing meanwhile writes from its own threads
-    stop = _trace_driver(engine, seen)
+    stop = _trace_driver(engine, seen, db.loop_driver)
     try:
         for path in ("/metadata", ""):
             seen.clear()

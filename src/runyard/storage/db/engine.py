@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from runyard.storage.db.loop_reads import Connect, LoopReads
+from runyard.storage.db.loop_reads import LoopDriver, LoopReads, loop_driver
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 STARTUP_LOCK_KEY = int.from_bytes(b"ry-start", "big") - 2**63  # a PostgreSQL advisory lock key (bigint)
@@ -47,14 +47,16 @@ class PointRead:
     """
 
     def __init__(self, engine: Engine, statement: Select[Any]) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
         self._engine = engine
-        self._sql = str(compiled)
-        self._positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+        self._statement = statement
+        self._sql, self._positions = _compiled(statement, engine.dialect)
         self._columns = list(statement.selected_columns)
         # (rename: a column whose key is no identifier, e.g. of an expression, becomes ``_<position>``)
         self._row = namedtuple("Row", [c.key for c in self._columns], rename=True)  # type: ignore[misc]  # noqa: PYI024
         self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None
+        # The same read on the event loop, as its driver's dialect words and decodes it (set on first use).
+        self._loop: tuple[str, tuple[str, ...] | None] | None = None
+        self._loop_processors: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def first(self, params: Mapping[str, Any]) -> Any | None:
         rows = self._fetch(params, one=True)
@@ -63,12 +65,20 @@ class PointRead:
     def all(self, params: Mapping[str, Any]) -> list[Any]:
         return self._fetch(params, one=False)
 
-    async def fetch_on_loop(self, reads: LoopReads, params: Mapping[str, Any], *, one: bool) -> list[Any]:
-        """The same rows as ``first``/``all`` (``one``), read through ``reads`` on the event loop."""
-        rows, description = await reads.fetch(self._sql, self._bind(params), one=one, describe=self._processors is None)
-        if rows and self._processors is None:
-            self._processors = self._result_processors(description)
-        return [self._decode(values) for values in rows]
+    async def fetch_on_loop(self, reads: LoopReads, driver: LoopDriver, params: Mapping[str, Any], *, one: bool) -> list[Any]:
+        """The same rows as ``first``/``all`` (``one``), read through ``reads`` on the event loop; equal
+        reads that wait for a connection at once share one query and its rows (``LoopReads.fetch_shared``)."""
+        if self._loop is None:
+            self._loop = _compiled(self._statement, driver.dialect)
+        sql, positions = self._loop
+        bound = params if positions is None else tuple(params[name] for name in positions)
+
+        def decode(rows: list[Any], types: list[Any] | None) -> list[Any]:
+            if rows and self._loop_processors is None:
+                self._loop_processors = self._result_processors(driver.dialect, types)
+            return [self._decode(values, self._loop_processors) for values in rows]
+
+        return await reads.fetch_shared(sql, bound, one=one, describe=self._loop_processors is None, then=decode)
 
     def _bind(self, params: Mapping[str, Any]) -> Any:
         return params if self._positions is None else tuple(params[name] for name in self._positions)
@@ -95,7 +105,7 @@ class PointRead:
                 else:
                     rows = cursor.fetchall()
                 if rows and self._processors is None:
-                    self._processors = self._result_processors(cursor.description)
+                    self._processors = self._result_processors(self._engine.dialect, [d[1] for d in cursor.description])
             finally:
                 cursor.close()
         except self._engine.dialect.loaded_dbapi.OperationalError:
@@ -103,25 +113,30 @@ class PointRead:
             raise
         finally:
             conn.close()  # back to the pool, which ends the read's transaction (if it is not in autocommit)
-        return [self._decode(values) for values in rows]
+        return [self._decode(values, self._processors) for values in rows]
 
-    def _decode(self, values: Any) -> Any:
-        if self._processors:
+    def _decode(self, values: Any, processors: list[tuple[int, Callable[[Any], Any]]] | None) -> Any:
+        if processors:
             values = list(values)
-            for i, process in self._processors:
+            for i, process in processors:
                 values[i] = process(values[i])
         return self._row._make(values)
 
-    def _result_processors(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+    def _result_processors(self, dialect: Any, types: Any) -> list[tuple[int, Callable[[Any], Any]]]:
         # As Core does it: the dialect's implementation of each column's type, told the driver's type
-        # code (psycopg's numeric processors depend on it); the same for every execution of one statement.
-        dialect = self._engine.dialect
+        # code (the numeric processors depend on it); the same for every execution of one statement.
         found = []
         for i, column in enumerate(self._columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, description[i][1])
+            process = column.type.dialect_impl(dialect).result_processor(dialect, types[i])
             if process is not None:
                 found.append((i, process))
         return found
+
+
+def _compiled(statement: Select[Any], dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+    """The SQL of ``statement`` for ``dialect`` and, if its parameters are positional, their names in order."""
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
 
 
 @dataclass
@@ -133,8 +148,8 @@ class Database:
     # Where point reads go (default: ``engine``). On PostgreSQL an autocommit pool: one round trip per read
     # instead of four (a pre-ping, BEGIN, the query, the ROLLBACK on check-in): 480 -> ~100 µs a read.
     read_engine: Engine | None = None
-    # PostgreSQL: opens the autocommit ``AsyncConnection``s of point reads on the event loop (``afirst``).
-    connect_on_loop: Connect | None = None
+    # PostgreSQL: the driver of point reads on the event loop (``afirst``), asyncpg or psycopg.
+    loop_driver: LoopDriver | None = None
     loop_readers: int = 4  # such connections per event loop
     _prepared: dict[int, tuple[Select[Any], PointRead]] = field(default_factory=dict, repr=False)
     _loop_reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopReads] = field(
@@ -152,29 +167,28 @@ class Database:
     def reads_on_loop(self) -> bool:
         """Whether ``afirst``/``aall`` await the database on the event loop (PostgreSQL); else they
         run ``first``/``all`` inline (SQLite, where a read takes microseconds)."""
-        return self.connect_on_loop is not None
+        return self.loop_driver is not None
 
     async def afirst(self, statement: Select[Any], params: Mapping[str, Any]) -> Any | None:
         """``first`` from async code, with no worker thread."""
-        if self.connect_on_loop is None:
+        if self.loop_driver is None:
             return self.first(statement, params)
-        rows = await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), params, one=True)
+        rows = await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), self.loop_driver, params, one=True)
         return rows[0] if rows else None
 
     async def aall(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
         """``all`` from async code, with no worker thread."""
-        if self.connect_on_loop is None:
+        if self.loop_driver is None:
             return self.all(statement, params)
-        return await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), params, one=False)
+        return await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), self.loop_driver, params, one=False)
 
     def _reads_of_loop(self) -> LoopReads:
         # Per event loop: an AsyncConnection serves the loop it was opened on only.
         loop = asyncio.get_running_loop()
         reads = self._loop_reads.get(loop)
         if reads is None:
-            assert self.connect_on_loop is not None
-            errors = self.engine.dialect.loaded_dbapi.OperationalError
-            reads = self._loop_reads[loop] = LoopReads(self.connect_on_loop, size=self.loop_readers, errors=errors)
+            assert self.loop_driver is not None
+            reads = self._loop_reads[loop] = LoopReads(self.loop_driver, size=self.loop_readers)
         return reads
 
     async def aclose(self) -> None:
@@ -242,8 +256,9 @@ def alembic_config():  # type: ignore[no-untyped-def]
     return cfg
 
 
-def create_database(url: str, *, pool_size: int = 20, loop_readers: int = 4) -> Database:
-    """A ``Database`` for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
+def create_database(url: str, *, pool_size: int = 20, loop_readers: int = 4, loop_driver_name: str = "auto") -> Database:
+    """A ``Database`` for ``url``; SQLite files get WAL, foreign keys and a busy timeout. On PostgreSQL,
+    ``loop_driver_name`` picks the driver of reads on the event loop (``auto``, ``asyncpg``, ``psycopg``)."""
     url = _normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -256,18 +271,5 @@ def create_database(url: str, *, pool_size: int = 20, loop_readers: int = 4) -> 
         reads = create_engine(url, pool_size=pool_size, max_overflow=40, isolation_level="AUTOCOMMIT",
                               pool_reset_on_return=None)
         return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False), read_engine=reads,
-                        connect_on_loop=_async_connector(reads), loop_readers=loop_readers)
+                        loop_driver=loop_driver(reads, loop_driver_name), loop_readers=loop_readers)
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
-
-
-def _async_connector(engine: Engine) -> Connect:
-    """Opens a psycopg ``AsyncConnection`` as ``engine`` opens its connections: the same connection
-    arguments, the dialect's adapters (how JSON and the rest load), autocommit."""
-    import psycopg
-
-    cargs, cparams = engine.dialect.create_connect_args(engine.url)
-
-    async def connect() -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(*cargs, **cparams, autocommit=True)
-
-    return connect
