@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -312,3 +313,15 @@ def server_process(database_url: str, tmp_path: Path, app_env_dir: Path, gate_ro
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port something listens on, on loopback (for runs that try to reach the network)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()

@@ -8,7 +8,6 @@ time (in clock ticks since boot) says whether the sandbox existed before the run
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -86,31 +85,24 @@ def test_the_next_run_of_an_app_takes_a_sandbox_started_ahead(start_server, pres
     assert second["cwd_write"] == "WROTE"
 
 
-def test_a_run_whose_sandbox_differs_starts_its_own(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_whose_sandbox_differs_starts_its_own(start_server, listening_port: int) -> None:  # type: ignore[no-untyped-def]
     """A sandbox started ahead serves only a run whose sandbox would be the same: here the next run's
     class turns the network off, so it must not get the waiting sandbox, which has it on."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    port = listener.getsockname()[1]
-    try:
-        classes = {CLASS: {"concurrency": 1, "max_duration_seconds": 120},
-                   "offline": {"concurrency": 1, "max_duration_seconds": 120, "network": False}}
-        api = start_server(classes=classes)
-        app = new_tool_app(api, "warm-net", PROBE_APP)
-        assert _run(api, app, {"connect": ["127.0.0.1", port]})["connect"] == "CONNECTED"
-        wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
-        time.sleep(0.1)
-        submitted = _ticks_now()
-        offline = _run(api, app, {"connect": ["127.0.0.1", port], "show": ["/proc/1/stat"]}, execution_class="offline")
-        assert offline["connect"] != "CONNECTED"
-        assert _init_started(offline["show"]["/proc/1/stat"]) >= submitted, "it started its own sandbox"
-        # The one started for the offline run's workspace has the network off: the next online run
-        # must not take it either.
-        wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead after the offline run")
-        assert _run(api, app, {"connect": ["127.0.0.1", port]})["connect"] == "CONNECTED"
-    finally:
-        listener.close()
+    classes = {CLASS: {"concurrency": 1, "max_duration_seconds": 120},
+               "offline": {"concurrency": 1, "max_duration_seconds": 120, "network": False}}
+    api = start_server(classes=classes)
+    app = new_tool_app(api, "warm-net", PROBE_APP)
+    assert _run(api, app, {"connect": ["127.0.0.1", listening_port]})["connect"] == "CONNECTED"
+    wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
+    time.sleep(0.1)
+    submitted = _ticks_now()
+    offline = _run(api, app, {"connect": ["127.0.0.1", listening_port], "show": ["/proc/1/stat"]}, execution_class="offline")
+    assert offline["connect"] != "CONNECTED"
+    assert _init_started(offline["show"]["/proc/1/stat"]) >= submitted, "it started its own sandbox"
+    # The one started for the offline run's workspace has the network off: the next online run
+    # must not take it either.
+    wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead after the offline run")
+    assert _run(api, app, {"connect": ["127.0.0.1", listening_port]})["connect"] == "CONNECTED"
 
 
 def test_every_next_run_finds_its_sandbox_started_ahead(start_server) -> None:  # type: ignore[no-untyped-def]

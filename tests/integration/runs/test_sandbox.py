@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -282,28 +281,21 @@ def test_a_secret_an_app_prints_reads_masked_for_every_role(start_server) -> Non
         assert "token=***" in error_log["stderr"]
 
 
-def test_network_is_on_by_default_and_an_execution_class_or_the_app_turns_it_off(start_server) -> None:  # type: ignore[no-untyped-def]
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    port = listener.getsockname()[1]
-    try:
-        classes = {CLASS: {"concurrency": 2, "max_duration_seconds": 120},
-                   "offline": {"concurrency": 1, "max_duration_seconds": 120, "network": False}}
-        api = start_server(classes=classes)
-        app = new_tool_app(api, "net", PROBE_APP)
-        online = submit(api, app, {"connect": ["127.0.0.1", port]})
-        offline = submit(api, app, {"connect": ["127.0.0.1", port]}, configuration={"execution_class": "offline"})
-        manifest_off = new_tool_app(api, "net-off", {**PROBE_APP, "app.yaml": "type: python\nfiles: [main.py]\nrunyard:\n  network: false\n"})
-        by_manifest = submit(api, manifest_off, {"connect": ["127.0.0.1", port]})
-        seen = {}
-        for name, (a, r) in {"online": (app, online), "offline": (app, offline), "manifest": (manifest_off, by_manifest)}.items():
-            assert wait_status(api, a, r)["status_v2"] == "succeeded", run_log(api, a, r)
-            seen[name] = result(api, a, r)["output"]["solution"]["connect"]
-        assert seen["online"] == "CONNECTED"
-        assert seen["offline"] != "CONNECTED" and seen["manifest"] != "CONNECTED", seen
-    finally:
-        listener.close()
+def test_network_is_on_by_default_and_an_execution_class_or_the_app_turns_it_off(start_server, listening_port: int) -> None:  # type: ignore[no-untyped-def]
+    classes = {CLASS: {"concurrency": 2, "max_duration_seconds": 120},
+               "offline": {"concurrency": 1, "max_duration_seconds": 120, "network": False}}
+    api = start_server(classes=classes)
+    app = new_tool_app(api, "net", PROBE_APP)
+    online = submit(api, app, {"connect": ["127.0.0.1", listening_port]})
+    offline = submit(api, app, {"connect": ["127.0.0.1", listening_port]}, configuration={"execution_class": "offline"})
+    manifest_off = new_tool_app(api, "net-off", {**PROBE_APP, "app.yaml": "type: python\nfiles: [main.py]\nrunyard:\n  network: false\n"})
+    by_manifest = submit(api, manifest_off, {"connect": ["127.0.0.1", listening_port]})
+    seen = {}
+    for name, (a, r) in {"online": (app, online), "offline": (app, offline), "manifest": (manifest_off, by_manifest)}.items():
+        assert wait_status(api, a, r)["status_v2"] == "succeeded", run_log(api, a, r)
+        seen[name] = result(api, a, r)["output"]["solution"]["connect"]
+    assert seen["online"] == "CONNECTED"
+    assert seen["offline"] != "CONNECTED" and seen["manifest"] != "CONNECTED", seen
 
 
 def test_without_bubblewrap_the_server_refuses_to_start_unless_the_sandbox_is_off(tmp_path: Path) -> None:
