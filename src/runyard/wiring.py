@@ -149,7 +149,7 @@ def build_runtime(settings: Settings) -> Runtime:
     if webhooks is not None:
         platform.wakeup_webhooks = webhooks.notify
     Wakeup(lambda: platform.run_events.notify(ALL), runs=platform.run_events.wake,
-           fan_out=platform.wakeup_webhooks).install(platform.db.engine)
+           fan_out=webhooks.events_written if webhooks is not None else None).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
                    sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform),
                    webhooks=webhooks, signals=signals, leadership=leadership)

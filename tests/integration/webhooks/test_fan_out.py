@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy import event as sa_event
@@ -106,6 +108,27 @@ def test_runs_nobody_subscribed_to_cost_the_delivery_worker_nothing(start_server
     # Its own poll (for events of other servers) far off: whatever it runs now, a run's changes woke it for.
     api, client = start_server(poll_seconds=3600, queue_wait_seconds=0)
     api.new_app("quiet")
+    with _worker_statements(client) as by_worker:
+        run_ids = [submit(api, "quiet") for _ in range(5)]
+        wait_until(lambda: all(len(_events(database_url, r)) == 3 for r in run_ids), what="the runs' status events")
+        time.sleep(0.3)  # (a worker woken by the last commit would be running its round by now)
+    assert by_worker == []
+
+
+def test_an_experiments_fan_out_looks_for_no_deliveries_where_it_made_none(start_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    api, client = start_server(poll_seconds=3600, queue_wait_seconds=0)
+    api.new_app("exp")
+    with _worker_statements(client) as by_worker:
+        start_batch_experiment(api, "exp", inputs=4)
+        wait_until(lambda: _experiment_status(database_url, "b1") == "completed", timeout=60, what="the experiment completed")
+    assert any("UPDATE events" in statement for statement in by_worker)  # its runs' final statuses, fanned out
+    assert [statement for statement in by_worker if "webhook_deliveries" in statement] == []
+
+
+@contextmanager
+def _worker_statements(client) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The statements the delivery worker runs while the block runs, once its first round is over."""
+    worker = client.app.state.runtime.webhooks
     engine = client.app.state.runtime.platform.db.engine
     by_worker: list[str] = []
 
@@ -115,21 +138,13 @@ def test_runs_nobody_subscribed_to_cost_the_delivery_worker_nothing(start_server
 
     sa_event.listen(engine, "before_cursor_execute", count)
     try:
-        wait_until(lambda: _settled(client), what="the worker's first round")
+        wait_until(lambda: not worker.wake.is_set() and not worker._events_written, what="the worker's first round")
         quiet_since = (time.monotonic(), len(by_worker))
         while time.monotonic() - quiet_since[0] < 0.5:  # its first round (at start-up) over
             if len(by_worker) != quiet_since[1]:
                 quiet_since = (time.monotonic(), len(by_worker))
             time.sleep(0.02)
         by_worker.clear()
-        run_ids = [submit(api, "quiet") for _ in range(5)]
-        wait_until(lambda: all(len(_events(database_url, r)) == 3 for r in run_ids), what="the runs' status events")
-        time.sleep(0.3)  # (a worker woken by the last commit would be running its round by now)
+        yield by_worker
     finally:
         sa_event.remove(engine, "before_cursor_execute", count)
-    assert by_worker == []
-
-
-def _settled(client) -> bool:  # type: ignore[no-untyped-def]
-    worker = client.app.state.runtime.webhooks
-    return not worker.wake.is_set() and not worker._events_written
