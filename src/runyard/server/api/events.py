@@ -62,10 +62,14 @@ async def _stream(request: Request, platform: Platform, read: Callable[[], Await
     head = b"retry: 1000\n\n"  # sent with the first read's events
     pinged = time.monotonic()
     events = platform.run_events
-    while not await request.is_disconnected():
+    idle = False
+    # Whether the client is gone is asked once the stream has nothing to send (it costs more than a read:
+    # a cancel scope and a task's repr); a stream that sends finds out from the send, or from the server.
+    while not (idle and await request.is_disconnected()):
         woken = events.subscribe(key)  # before reading: no lost wake-up
         try:
             items = await read()
+            idle = not items
             # What one read found goes out as one write: each write is a trip through the middleware, a
             # system call and a wake-up of the client, which a run's status changes and end paid one by one.
             if items or head:
