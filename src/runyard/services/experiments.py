@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from runyard.domain import acceptance, stats
@@ -232,11 +233,16 @@ _STILL_RUNNING = select(_RUNS.c.id).where(
     or_(*(_RUNS.c.status == s.value for s in RunStatus if s not in TERMINAL))).limit(1)
 
 
+def runs_left(conn: Connection | Session, app_pk: int, exp_id: str) -> bool:
+    """Whether a run of the experiment is still queued or running (then its end completes it, not this one's)."""
+    return conn.execute(_STILL_RUNNING, {"app_pk": app_pk, "exp_id": exp_id}).first() is not None
+
+
 def complete_if_done(session: Session, app_pk: int, exp_id: str) -> None:
     """Complete an experiment whose last run has just ended (the delivery worker calls this for each
     final run status of an experiment's run, so its ``experiment.status`` goes out without a reader)."""
-    if session.execute(_STILL_RUNNING, {"app_pk": app_pk, "exp_id": exp_id}).first() is not None:
-        return  # not its last run: the end of the last one completes it
+    if runs_left(session, app_pk, exp_id):
+        return
     exp = session.scalar(select(Experiment).where(Experiment.app_pk == app_pk, Experiment.id == exp_id).with_for_update())
     if exp is not None and exp.status == "started":
         refresh(session, exp)

@@ -91,6 +91,8 @@ _LOCK_HOOKS = select(_W.c.pk).where(_W.c.pk.in_(bindparam("pks", expanding=True)
 _LEASED = (select(_D.c.webhook_pk, func.count()).where(
     _D.c.webhook_pk.in_(bindparam("pks", expanding=True)), _D.c.state == "pending",
     _D.c.lease_expires_at > bindparam("now", type_=_D.c.lease_expires_at.type)).group_by(_D.c.webhook_pk))
+_NEXT_RETRY = select(func.min(_D.c.next_attempt_at)).where(
+    _D.c.state == "pending", _D.c.next_attempt_at > bindparam("now", type_=_D.c.next_attempt_at.type))
 _FANNED_OUT = update(_E).where(_E.c.id == bindparam("eid")).values(body=bindparam("data", type_=_E.c.body.type), fanned_out=True)  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
@@ -226,8 +228,7 @@ class DeliveryWorker:
             with self._platform.db.engine.connect() as conn:
                 # Only retries still ahead: those due now but held back (a run's earlier event still
                 # pending, an endpoint at its cap) are started when an attempt ends and wakes the loop.
-                due = conn.execute(select(func.min(_D.c.next_attempt_at)).where(
-                    _D.c.state == "pending", _D.c.next_attempt_at > datetime.now(UTC))).scalar()
+                due = conn.execute(_NEXT_RETRY, {"now": datetime.now(UTC)}).scalar()
         except Exception:  # noqa: BLE001
             return poll
         if due is None:
@@ -276,6 +277,8 @@ class DeliveryWorker:
             run_ids = list({e.subject for e in events if e.type == wh.RUN_STATUS})
             runs = {r.id: r for r in conn.execute(_RUNS_OF, {"ids": run_ids})} if run_ids else {}
             ended = {(r.app_pk, r.experiment_id) for r in runs.values() if r.experiment_id and r.status in _ENDED}
+            # (Only an experiment whose last run has ended needs a session: not an experiment's every run.)
+            ended = {(app_pk, exp_id) for app_pk, exp_id in ended if not experiments.runs_left(conn, app_pk, exp_id)}
             if ended:
                 with Session(bind=conn) as s:  # in this transaction
                     for app_pk, exp_id in ended:
