@@ -148,8 +148,8 @@ def build_runtime(settings: Settings) -> Runtime:
     webhooks = DeliveryWorker(platform) if settings.webhooks.enabled else None
     if webhooks is not None:
         platform.wakeup_webhooks = webhooks.notify
-    Wakeup(platform.wakeup_webhooks, lambda: platform.run_events.notify(ALL),
-           runs=platform.run_events.wake).install(platform.db.engine)
+    Wakeup(lambda: platform.run_events.notify(ALL), runs=platform.run_events.wake,
+           fan_out=webhooks.events_written if webhooks is not None else None).install(platform.db.engine)
     return Runtime(platform=platform, dispatcher=dispatcher, executor=executor,
                    sandbox=sandbox_status(settings, sandbox), janitor=Janitor(platform),
                    webhooks=webhooks, signals=signals, leadership=leadership)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from runyard.domain import acceptance, stats
@@ -224,9 +225,24 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+# Whether an experiment still has a run to wait for: read through the application's status index (the
+# runs queued or running in the application), where counting every run of the experiment on each run's
+# end made a fan-out of N runs cost N² row reads.
+_STILL_RUNNING = select(_RUNS.c.id).where(
+    _RUNS.c.app_pk == bindparam("app_pk"), _RUNS.c.experiment_id == bindparam("exp_id"),
+    or_(*(_RUNS.c.status == s.value for s in RunStatus if s not in TERMINAL))).limit(1)
+
+
+def runs_left(conn: Connection | Session, app_pk: int, exp_id: str) -> bool:
+    """Whether a run of the experiment is still queued or running (then its end completes it, not this one's)."""
+    return conn.execute(_STILL_RUNNING, {"app_pk": app_pk, "exp_id": exp_id}).first() is not None
+
+
 def complete_if_done(session: Session, app_pk: int, exp_id: str) -> None:
     """Complete an experiment whose last run has just ended (the delivery worker calls this for each
     final run status of an experiment's run, so its ``experiment.status`` goes out without a reader)."""
+    if runs_left(session, app_pk, exp_id):
+        return
     exp = session.scalar(select(Experiment).where(Experiment.app_pk == app_pk, Experiment.id == exp_id).with_for_update())
     if exp is not None and exp.status == "started":
         refresh(session, exp)

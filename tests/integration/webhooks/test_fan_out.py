@@ -5,8 +5,13 @@ it writes nothing (on SQLite that write would take the lock the next submission 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
+from sqlalchemy import event as sa_event
 
 from .conftest import create_webhook, start_batch_experiment, submit, wait_until
 
@@ -57,3 +62,89 @@ def test_an_experiment_in_an_account_without_webhooks_still_completes(api, datab
     # (Written pending, since an experiment waits on them; fanned out by the worker soon after.)
     wait_until(lambda: all(_events(database_url, run_id)[-1] == ("succeeded", True) for run_id in run_ids),
                what="the runs' last events fanned out")
+
+
+def _experiment_status(database_url: str, exp_id: str) -> str | None:
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT status FROM experiments WHERE id = :e"), {"e": exp_id}).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_an_experiment_waits_only_for_its_runs_final_statuses(start_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    api, client = start_server()
+    client.app.state.runtime.webhooks.stop()  # no worker: what is fanned out was written so
+    api.new_app("exp")
+    start_batch_experiment(api, "exp")
+    wait_until(lambda: _run_ids_of(database_url, "b1") and all(
+        len(_events(database_url, r)) == 3 for r in _run_ids_of(database_url, "b1")), what="every run's three status events")
+    for run_id in _run_ids_of(database_url, "b1"):
+        assert _events(database_url, run_id) == [("queued", True), ("running", True), ("succeeded", False)]
+    assert _experiment_status(database_url, "b1") == "started"  # nobody read it, and no worker completed it
+
+
+def test_the_worker_completes_an_experiment_with_no_reader(api, database_url) -> None:  # type: ignore[no-untyped-def]
+    api.new_app("exp")
+    start_batch_experiment(api, "exp", inputs=4)
+    # (Read from the database, not the API: a reader of the experiment would complete it itself.)
+    wait_until(lambda: _experiment_status(database_url, "b1") == "completed", timeout=60, what="the experiment completed")
+    assert len(_run_ids_of(database_url, "b1")) == 4
+
+
+def _run_ids_of(database_url: str, exp_id: str) -> list[str]:
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT id FROM runs WHERE experiment_id = :e"), {"e": exp_id}).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_runs_nobody_subscribed_to_cost_the_delivery_worker_nothing(start_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    # Its own poll (for events of other servers) far off: whatever it runs now, a run's changes woke it for.
+    api, client = start_server(poll_seconds=3600, queue_wait_seconds=0)
+    api.new_app("quiet")
+    with _worker_statements(client) as by_worker:
+        run_ids = [submit(api, "quiet") for _ in range(5)]
+        wait_until(lambda: all(len(_events(database_url, r)) == 3 for r in run_ids), what="the runs' status events")
+        time.sleep(0.3)  # (a worker woken by the last commit would be running its round by now)
+    assert by_worker == []
+
+
+def test_an_experiments_fan_out_looks_for_no_deliveries_where_it_made_none(start_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    api, client = start_server(poll_seconds=3600, queue_wait_seconds=0)
+    api.new_app("exp")
+    with _worker_statements(client) as by_worker:
+        start_batch_experiment(api, "exp", inputs=4)
+        wait_until(lambda: _experiment_status(database_url, "b1") == "completed", timeout=60, what="the experiment completed")
+    assert any("UPDATE events" in statement for statement in by_worker)  # its runs' final statuses, fanned out
+    assert [statement for statement in by_worker if "webhook_deliveries" in statement] == []
+
+
+@contextmanager
+def _worker_statements(client) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The statements the delivery worker runs while the block runs, once its first round is over."""
+    worker = client.app.state.runtime.webhooks
+    engine = client.app.state.runtime.platform.db.engine
+    by_worker: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "runyard-webhooks":
+            by_worker.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        wait_until(lambda: not worker.wake.is_set() and not worker._events_written, what="the worker's first round")
+        quiet_since = (time.monotonic(), len(by_worker))
+        while time.monotonic() - quiet_since[0] < 0.5:  # its first round (at start-up) over
+            if len(by_worker) != quiet_since[1]:
+                quiet_since = (time.monotonic(), len(by_worker))
+            time.sleep(0.02)
+        by_worker.clear()
+        yield by_worker
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)

@@ -59,15 +59,22 @@ async def _woken(event: asyncio.Event, seconds: float) -> None:
 
 async def _stream(request: Request, platform: Platform, read: Callable[[], Awaitable[Items]],
                   key: str, seconds: float, done: Callable[[], bool]) -> AsyncIterator[bytes]:
-    yield b"retry: 1000\n\n"
+    head = b"retry: 1000\n\n"  # sent with the first read's events
     pinged = time.monotonic()
     events = platform.run_events
-    while not await request.is_disconnected():
+    idle = False
+    # Whether the client is gone is asked once the stream has nothing to send (it costs more than a read:
+    # a cancel scope and a task's repr); a stream that sends finds out from the send, or from the server.
+    while not (idle and await request.is_disconnected()):
         woken = events.subscribe(key)  # before reading: no lost wake-up
         try:
             items = await read()
-            for kind, event_id, data in items:
-                yield sse(kind, event_id, data)
+            idle = not items
+            # What one read found goes out as one write: each write is a trip through the middleware, a
+            # system call and a wake-up of the client, which a run's status changes and end paid one by one.
+            if items or head:
+                yield head + b"".join(sse(kind, event_id, data) for kind, event_id, data in items)
+                head = b""
             if done():
                 return
             if not items and time.monotonic() - pinged > PING_SECONDS:

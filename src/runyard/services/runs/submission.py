@@ -142,8 +142,13 @@ def submit_run(platform: Platform, principal: Principal, app_id: str, request: R
     return str(row["id"])
 
 
+# (Built once: the SDKs send an idempotency key with every submission.)
+_PRIOR_RUN = select(Run.__table__.c.id).where(Run.__table__.c.app_pk == bindparam("app_pk"),
+                                              Run.__table__.c.idempotency_key == bindparam("key"))
+
+
 def prior_run(session: Session, app_pk: int, idempotency_key: str) -> str | None:
-    return session.scalar(select(Run.id).where(Run.app_pk == app_pk, Run.idempotency_key == idempotency_key))
+    return session.execute(_PRIOR_RUN, {"app_pk": app_pk, "key": idempotency_key}).scalar()
 
 
 @dataclass(frozen=True)

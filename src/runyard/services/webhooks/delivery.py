@@ -91,6 +91,8 @@ _LOCK_HOOKS = select(_W.c.pk).where(_W.c.pk.in_(bindparam("pks", expanding=True)
 _LEASED = (select(_D.c.webhook_pk, func.count()).where(
     _D.c.webhook_pk.in_(bindparam("pks", expanding=True)), _D.c.state == "pending",
     _D.c.lease_expires_at > bindparam("now", type_=_D.c.lease_expires_at.type)).group_by(_D.c.webhook_pk))
+_NEXT_RETRY = select(func.min(_D.c.next_attempt_at)).where(
+    _D.c.state == "pending", _D.c.next_attempt_at > bindparam("now", type_=_D.c.next_attempt_at.type))
 _FANNED_OUT = update(_E).where(_E.c.id == bindparam("eid")).values(body=bindparam("data", type_=_E.c.body.type), fanned_out=True)  # beyond the attempt's timeout: recording the outcome takes a moment too
 
 
@@ -121,6 +123,12 @@ class DeliveryWorker:
         # loop too, to start what its slot held back, and needs no fan-out query for that.
         self._events_written = True
         self._next_fan_out = 0.0
+        # Whether deliveries may have fallen due since the last look (set by ``notify``, an attempt that
+        # ended, a fan-out that made deliveries): a round woken only by events that its fan-out gave to no
+        # webhook (an experiment's runs in an account without webhooks) skips the look and its queries.
+        self._deliveries_due = True
+        self._made_deliveries = False
+        self._next_look = 0.0  # (monotonic) when the earliest retry falls due, or the next poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self._settings.workers, thread_name_prefix="runyard-webhook")
@@ -146,6 +154,12 @@ class DeliveryWorker:
 
     def notify(self) -> None:
         """Events were written (or deliveries made): look for work now."""
+        self._deliveries_due = True
+        self._events_written = True
+        self.wake.set()
+
+    def events_written(self) -> None:
+        """Events to fan out were written: fan them out now (and start deliveries if that makes some)."""
         self._events_written = True
         self.wake.set()
 
@@ -174,8 +188,8 @@ class DeliveryWorker:
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - a database hiccup must not end deliveries for good
                 log.exception("webhook delivery round failed; retrying")
-                busy = False
-            if not busy and self.wake.wait(self._until_due()) and self._events_written and self._settings.gather_seconds:
+                busy, self._deliveries_due, self._next_look = False, True, -1.0
+            if not busy and self.wake.wait(self._sleep()) and self._events_written and self._settings.gather_seconds:
                 # Woken by events: the rest of their burst is gathered first (an attempt that ended
                 # wakes the loop without events, and its follow-up starts at once).
                 self._stop.wait(self._settings.gather_seconds)
@@ -186,14 +200,26 @@ class DeliveryWorker:
             self._next_queue_scan = time.monotonic() + min(QUEUE_SCAN_SECONDS, self._settings.queue_wait_seconds / 2)
             self.scan_queue()
         fanned = 0
+        self._made_deliveries = False
         if self._events_written or time.monotonic() >= self._next_fan_out:
             self._events_written = False  # (cleared first: a notify during the fan-out asks for another)
             self._next_fan_out = time.monotonic() + self._settings.poll_seconds
             fanned = self.fan_out()
             if fanned >= FAN_OUT_BATCH:
                 self._events_written = True
+        if not (self._deliveries_due or self._made_deliveries or time.monotonic() >= self._next_look):
+            return fanned >= FAN_OUT_BATCH
+        self._deliveries_due = False  # (cleared first: an attempt ending during the look asks for another)
+        self._next_look = -1.0  # looked: ``_sleep`` reads when the next retry falls due
         started = self.start_due()
         return fanned >= FAN_OUT_BATCH or started > 0 and self._free() > 0
+
+    def _sleep(self) -> float:
+        """Seconds to sleep after a round: until the earliest retry falls due, at most the poll interval
+        (read again only after a round that looked for due deliveries)."""
+        if self._next_look < 0:
+            self._next_look = time.monotonic() + self._until_due()
+        return max(0.0, self._next_look - time.monotonic())
 
     def _until_due(self) -> float:
         """Seconds to sleep: until the earliest retry falls due, at most the poll interval."""
@@ -202,8 +228,7 @@ class DeliveryWorker:
             with self._platform.db.engine.connect() as conn:
                 # Only retries still ahead: those due now but held back (a run's earlier event still
                 # pending, an endpoint at its cap) are started when an attempt ends and wakes the loop.
-                due = conn.execute(select(func.min(_D.c.next_attempt_at)).where(
-                    _D.c.state == "pending", _D.c.next_attempt_at > datetime.now(UTC))).scalar()
+                due = conn.execute(_NEXT_RETRY, {"now": datetime.now(UTC)}).scalar()
         except Exception:  # noqa: BLE001
             return poll
         if due is None:
@@ -252,6 +277,8 @@ class DeliveryWorker:
             run_ids = list({e.subject for e in events if e.type == wh.RUN_STATUS})
             runs = {r.id: r for r in conn.execute(_RUNS_OF, {"ids": run_ids})} if run_ids else {}
             ended = {(r.app_pk, r.experiment_id) for r in runs.values() if r.experiment_id and r.status in _ENDED}
+            # (Only an experiment whose last run has ended needs a session: not an experiment's every run.)
+            ended = {(app_pk, exp_id) for app_pk, exp_id in ended if not experiments.runs_left(conn, app_pk, exp_id)}
             if ended:
                 with Session(bind=conn) as s:  # in this transaction
                     for app_pk, exp_id in ended:
@@ -272,6 +299,7 @@ class DeliveryWorker:
             conn.execute(_FANNED_OUT, bodies)
             if deliveries:
                 conn.execute(insert(_D), deliveries)
+                self._made_deliveries = True
             return len(events)
 
     @staticmethod
@@ -330,6 +358,7 @@ class DeliveryWorker:
         finally:
             with self._lock:
                 self._inflight[claimed.webhook_pk] -= 1
+            self._deliveries_due = True
             self.wake.set()  # a slot is free; a next delivery of this run may be due
 
     def attempt(self, claimed: Any, lease: datetime) -> tuple[Any, datetime] | None:
