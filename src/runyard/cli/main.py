@@ -101,6 +101,10 @@ def serve(
     settings = _settings(data_dir, host=host, port=port)
     configure_logging(log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.sandbox != "off":
+        from runyard.execution.runtime.sandbox import adopt_orphans
+
+        adopt_orphans()  # the sandboxes' inits are reaped by the server, when their run's cgroup is given back
     try:
         runtime = build_runtime(settings)
     except Exception as exc:  # noqa: BLE001 - a start-up failure is one clear line

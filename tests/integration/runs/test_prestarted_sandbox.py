@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,21 @@ def _init_started(stat: str) -> int:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def _waiting_sandboxes() -> list[int]:
-    """This process's descendants that are a sandbox's launcher waiting for its run (``limit-exec -S``)."""
-    found = []
-    for pid in descendants(os.getpid()):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"-S" in argv and Path(os.fsdecode(argv[0])).name.startswith("limit-exec"):
-            found.append(pid)
+def _waiting_sandboxes(under: Path) -> Callable[[], list[int]]:
+    """A check: this process's descendants that are a sandbox's launcher waiting for its run (``limit-exec
+    -S``) in a workspace under ``under`` (this test's server: others' may still wait elsewhere)."""
+    def found() -> list[int]:
+        pids = []
+        for pid in descendants(os.getpid()):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                inside = os.readlink(f"/proc/{pid}/cwd").startswith(str(under))
+            except OSError:
+                continue
+            if inside and b"-S" in argv and Path(os.fsdecode(argv[0])).name.startswith("limit-exec"):
+                pids.append(pid)
+        return pids
+
     return found
 
 
@@ -51,16 +57,16 @@ def _run(api: Any, app: str, doc: dict, **configuration: Any) -> dict:
 
 
 @pytest.mark.parametrize("prestart", [True, False], ids=["prestarted", "off"])
-def test_the_next_run_of_an_app_takes_a_sandbox_started_ahead(start_server, prestart: bool) -> None:  # type: ignore[no-untyped-def]
+def test_the_next_run_of_an_app_takes_a_sandbox_started_ahead(start_server, tmp_path: Path, prestart: bool) -> None:  # type: ignore[no-untyped-def]
     api = start_server(prestart_sandboxes=prestart)
     app = new_tool_app(api, "warm-" + uuid.uuid4().hex[:6], PROBE_APP)
     first = _run(api, app, {"write": ["/tmp/left-by-the-first", "left.txt"], "show": ["/proc/self/environ"]})
     assert first["write"] == {"/tmp/left-by-the-first": "WROTE", "left.txt": "WROTE"}
     if prestart:
-        wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
+        wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead for the next run")
     else:
         time.sleep(0.5)
-        assert not _waiting_sandboxes()
+        assert not _waiting_sandboxes(tmp_path)()
     time.sleep(0.1)  # ten clock ticks: a sandbox started before this line shows an earlier tick
     submitted = _ticks_now()
     secret = "s-" + uuid.uuid4().hex
@@ -85,7 +91,7 @@ def test_the_next_run_of_an_app_takes_a_sandbox_started_ahead(start_server, pres
     assert second["cwd_write"] == "WROTE"
 
 
-def test_a_run_whose_sandbox_differs_starts_its_own(start_server, listening_port: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_whose_sandbox_differs_starts_its_own(start_server, tmp_path: Path, listening_port: int) -> None:  # type: ignore[no-untyped-def]
     """A sandbox started ahead serves only a run whose sandbox would be the same: here the next run's
     class turns the network off, so it must not get the waiting sandbox, which has it on."""
     classes = {CLASS: {"concurrency": 1, "max_duration_seconds": 120},
@@ -93,7 +99,7 @@ def test_a_run_whose_sandbox_differs_starts_its_own(start_server, listening_port
     api = start_server(classes=classes)
     app = new_tool_app(api, "warm-net", PROBE_APP)
     assert _run(api, app, {"connect": ["127.0.0.1", listening_port]})["connect"] == "CONNECTED"
-    wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
+    wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead for the next run")
     time.sleep(0.1)
     submitted = _ticks_now()
     offline = _run(api, app, {"connect": ["127.0.0.1", listening_port], "show": ["/proc/1/stat"]}, execution_class="offline")
@@ -101,23 +107,20 @@ def test_a_run_whose_sandbox_differs_starts_its_own(start_server, listening_port
     assert _init_started(offline["show"]["/proc/1/stat"]) >= submitted, "it started its own sandbox"
     # The one started for the offline run's workspace has the network off: the next online run
     # must not take it either.
-    wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead after the offline run")
+    wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead after the offline run")
     assert _run(api, app, {"connect": ["127.0.0.1", listening_port]})["connect"] == "CONNECTED"
 
 
-def test_every_next_run_finds_its_sandbox_started_ahead(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_every_next_run_finds_its_sandbox_started_ahead(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The init bubblewrap leaves behind at the end of a run (exiting, or a zombie of whoever adopts
     it) is not a surviving process of the run: the run's workspace is kept, and the next run gets a
-    sandbox started ahead, every time."""
+    sandbox started ahead, every time (it was not, for 34 of 77 runs)."""
     api = start_server()
     app = new_tool_app(api, "warm-each", PROBE_APP)
     _run(api, app, {})
     for _ in range(6):
-        wait_for(_waiting_sandboxes, timeout=30, what="a sandbox started ahead for the next run")
+        wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead for the next run")
         time.sleep(0.05)
         submitted = _ticks_now()
         shown = _run(api, app, {"show": ["/proc/1/stat"]})["show"]["/proc/1/stat"]
         assert _init_started(shown) <= submitted
-    leftovers = [pid for pid in descendants(os.getpid()) if Path(f"/proc/{pid}/stat").exists()
-                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"]
-    assert not leftovers, [(Path(f"/proc/{p}/stat").read_text()[:60], Path(f"/proc/{p}/cgroup").read_text()[:300]) for p in leftovers]

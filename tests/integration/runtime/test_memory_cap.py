@@ -209,3 +209,48 @@ def _hand_over_and_let_go(launcher: Path, waiting: Any, folder: Path, tmp_path: 
     sock.send(b"/\0/bin/echo\0ran\0")
     sock.close()
     assert proc.wait(timeout=30) == 125 and b"not one this launcher reads" in proc.stderr.read()
+
+
+REAPER = r'''
+import os, subprocess, sys, time
+from runyard.execution.runtime.sandbox import adopt_orphans, reap_sandbox_inits
+assert adopt_orphans()
+kept = subprocess.Popen(["/bin/sleep", "30"])  # a child some Popen waits for: never reaped by the sweep
+for _ in range(3):
+    subprocess.run([sys.argv[1], "--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"], check=True)
+def zombies():
+    found = []
+    for tid in os.listdir("/proc/self/task"):
+        for child in open(f"/proc/self/task/{tid}/children").read().split():
+            if open(f"/proc/{child}/status").read().split("State:\t")[1][0] == "Z":
+                found.append(int(child))
+    return found
+end = time.monotonic() + 10
+while len(zombies()) < 3 and time.monotonic() < end:
+    time.sleep(0.01)
+before = len(zombies())
+reaped = reap_sandbox_inits()
+kept.kill()
+time.sleep(0.2)
+print(before, reaped, len(zombies()), kept.wait())
+'''
+
+
+def test_a_server_reaps_the_inits_bubblewrap_leaves_to_it(tmp_path: Path) -> None:
+    """bubblewrap's monitor exits without waiting for its sandbox's init, which a subreaper (``runyard
+    serve``) then adopts: the server reaps those inits, and nothing else (a process a ``Popen`` waits for
+    keeps its exit status)."""
+    import os
+    import shutil
+    import subprocess
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs bubblewrap")
+        pytest.skip("bubblewrap is not installed here")
+    done = subprocess.run([sys.executable, "-c", REAPER, bwrap], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, reaped, after, kept_status = done.stdout.split()
+    assert (before, reaped) == ("3", "3"), "three sandbox inits were left to the subreaper, and reaped"
+    assert after == "1" and kept_status == "-9", "the Popen's own child was left to it (a zombie until it waits)"

@@ -16,7 +16,7 @@ from runyard.execution.runtime.envs import EnvironmentBuilder
 from runyard.execution.runtime.orphans import INPUTS_DIR
 from runyard.execution.runtime.publish import publish
 from runyard.execution.runtime.runner import cleanup, execute
-from runyard.execution.runtime.sandbox import Sandbox, adopt_orphans
+from runyard.execution.runtime.sandbox import Sandbox
 from runyard.execution.runtime.spares import WorkspacePool
 from runyard.execution.runtime.types import LocalReport
 from runyard.execution.runtime.warm import Warmer
@@ -35,8 +35,6 @@ class RunHost:
         self.settings = settings.execution
         self.blobs = blobs
         self.sandbox = sandbox
-        if sandbox is not None and sandbox.cgroups is not None:
-            adopt_orphans()  # the sandboxes' inits are reaped when their run's cgroup is given back
         self.envs = EnvironmentBuilder(root=settings.env_path(), python=self.settings.python)
         limits = settings.limits
         bundles = BundleCache(settings.data_path("bundles"), blobs,

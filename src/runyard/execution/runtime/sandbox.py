@@ -358,8 +358,8 @@ def _namespace_init(pid: int) -> bool:
 
 def reap_sandbox_inits() -> int:
     """Reap this process's children that are ended inits of a PID namespace: what bubblewrap leaves behind,
-    adopted by a child subreaper (``adopt_orphans``). Nothing here waits for such a process otherwise
-    (a ``Popen`` is always the bwrap before it). How many were reaped."""
+    adopted by a child subreaper (``adopt_orphans``) or a PID 1. Nothing here waits for such a process
+    otherwise (a ``Popen`` is always the bwrap before it). How many were reaped."""
     reaped = 0
     try:
         tasks = os.listdir("/proc/self/task")
@@ -393,10 +393,12 @@ def _state(pid: int) -> str:
 
 
 def adopt_orphans() -> bool:
-    """Make this process the reaper of its orphaned descendants (Linux's child subreaper), so the init
-    bubblewrap leaves behind at the end of a run becomes its child, to be reaped when the run's cgroup
-    is given back (``RunCgroup.live``), rather than the machine's PID 1's, which may leave it a zombie
-    in the cgroup for a long while (and the run then looked as if a process of it had survived)."""
+    """Make this process the reaper of its orphaned descendants (Linux's child subreaper), as ``runyard
+    serve`` does: the init bubblewrap leaves behind at the end of a run then becomes the server's child,
+    reaped when the run's cgroup is given back (``reap_sandbox_inits``), instead of the machine's PID 1's,
+    which may be slow to reap it, or never do (a container whose PID 1 is the server itself reaps only
+    what it is told to). Not for a process that starts other programs' process trees (a test session):
+    their orphans would become its zombies."""
     import ctypes
 
     try:
