@@ -19,7 +19,7 @@ import pytest
 from runyard.execution.runtime.sandbox import descendants
 
 from .conftest import CLASS, SANDBOX_UID, new_tool_app, result, run_log, submit, wait_for, wait_status
-from .test_sandbox import PROBE_APP
+from .test_sandbox import PROBE_APP, _etc_copy_of
 
 
 def _ticks_now() -> int:
@@ -124,3 +124,27 @@ def test_every_next_run_finds_its_sandbox_started_ahead(start_server, tmp_path: 
         submitted = _ticks_now()
         shown = _run(api, app, {"show": ["/proc/1/stat"]})["show"]["/proc/1/stat"]
         assert _init_started(shown) <= submitted
+
+
+def test_a_waiting_sandbox_follows_a_change_of_etc(start_server, tmp_path: Path, app_env_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """A sandbox waiting with an /etc copy the host has since changed is let go and started again with
+    the new copy, without a run coming: the next run sees the change, and the old copy goes."""
+    licence = tmp_path / "licence.conf"
+    licence.write_text("v1")
+    licence.chmod(0o644)
+    api = start_server(sandbox_etc_paths=[str(licence)])
+    app = new_tool_app(api, "warm-etc", PROBE_APP)
+    first = _run(api, app, {"show": ["/etc/licence.conf", "/proc/self/mountinfo"]})["show"]
+    assert first["/etc/licence.conf"] == "v1"
+    copy = app_env_dir / ".etc" / _etc_copy_of(first["/proc/self/mountinfo"])
+    waiting = wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead")
+    time.sleep(2.5)  # past the copy's check interval: the waiting sandbox alone holds the copy now
+    assert copy.is_dir()
+    licence.write_text("v2")
+    wait_for(lambda: (now := _waiting_sandboxes(tmp_path)()) and not set(now) & set(waiting), timeout=30,
+             what="the waiting sandbox to be started again with the new copy")
+    wait_for(lambda: not copy.exists(), timeout=30, what="the superseded copy to be deleted, with no run coming")
+    time.sleep(0.1)
+    submitted = _ticks_now()
+    seen = _run(api, app, {"show": ["/etc/licence.conf", "/proc/1/stat"]})["show"]
+    assert seen["/etc/licence.conf"] == "v2" and _init_started(seen["/proc/1/stat"]) < submitted

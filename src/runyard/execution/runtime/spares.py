@@ -150,6 +150,8 @@ class WorkspacePool:
         self._spares: collections.deque[Spare] = collections.deque()
         self._warmer = warmer
         self._warm: dict[Path, object] = {}  # spare path -> _STARTING or its WarmSandbox
+        if warmer is not None:
+            warmer.on_idle = self.refresh
 
     def __len__(self) -> int:
         return len(self._spares)
@@ -222,6 +224,19 @@ class WorkspacePool:
                 self._cond.notify_all()
         if not wanted and warm is not None:
             warm.done()
+
+    def refresh(self) -> None:
+        """Let go of waiting sandboxes whose ``/etc`` copy was superseded (they would not fit a run, and
+        they hold the old copy), each replaced by one started with the current copy."""
+        with self._cond:
+            stale = [(path, warm) for path, warm in self._warm.items()
+                     if warm is not _STARTING and not warm.current()]  # type: ignore[attr-defined]
+            for path, _ in stale:
+                self._warm[path] = _STARTING
+        for path, warm in stale:
+            warm.done()  # type: ignore[attr-defined]
+            assert self._warmer is not None
+            self._warmer.request(path / "ws", warm.spec, functools.partial(self._started, path))  # type: ignore[attr-defined]
 
     @staticmethod
     def _let_go(warm: object) -> None:

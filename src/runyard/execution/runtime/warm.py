@@ -69,6 +69,10 @@ class WarmSandbox:
         the ``/etc`` runs are shown now."""
         if spec != self.spec or workspace != self.workspace or self.proc.poll() is not None:
             return False
+        return self.current()
+
+    def current(self) -> bool:
+        """Whether it shows the ``/etc`` copy runs are shown now."""
         etc = self.sandbox.etc
         return etc is None or self.etc == etc.current()
 
@@ -135,10 +139,13 @@ def start(sandbox: Sandbox, launcher: Path, workspace: Path, spec: WarmSpec) -> 
 
 
 class Warmer:
-    """The thread that starts sandboxes ahead (one at a time, in the order asked)."""
+    """The thread that starts sandboxes ahead (one at a time, in the order asked). When it has had
+    nothing to do for ``idle_seconds``, it calls ``on_idle`` (the pool's check for waiting sandboxes
+    whose ``/etc`` copy was superseded)."""
 
-    def __init__(self, sandbox: Sandbox, launcher: Path) -> None:
-        self.sandbox, self.launcher = sandbox, launcher
+    def __init__(self, sandbox: Sandbox, launcher: Path, idle_seconds: float = 1.0) -> None:
+        self.sandbox, self.launcher, self.idle_seconds = sandbox, launcher, idle_seconds
+        self.on_idle: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[tuple[Path, WarmSpec, Callable[[WarmSandbox | None], None]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="runyard-sandbox-warmer", daemon=True)
         self._thread.start()
@@ -148,7 +155,18 @@ class Warmer:
         self._queue.put((workspace, spec, deliver))
 
     def _serve(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                if self.on_idle is not None:
+                    try:
+                        self.on_idle()
+                    except Exception:  # noqa: BLE001
+                        log.exception("checking the sandboxes started ahead failed")
+                continue
+            if item is None:
+                return
             workspace, spec, deliver = item
             warm = None
             try:
