@@ -191,7 +191,8 @@ class CgroupRoot:
     def give(self, group: RunCgroup) -> int:
         """A run's group back, once its run ended: whatever is left in it is killed first (how many)."""
         killed = group.kill()
-        reap_sandbox_inits()
+        if _adopting[0] or os.getpid() == 1:  # (else the inits are another process's to reap)
+            reap_sandbox_inits()
         if group.live():
             return killed  # not reusable; left for the sweep of a later start
         with self._lock:
@@ -403,9 +404,13 @@ def adopt_orphans() -> bool:
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+        _adopting[0] = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
-        return False
+        pass
+    return _adopting[0]
+
+
+_adopting = [False]  # whether this process is its runs' subreaper (``adopt_orphans``)
 
 
 def _write(path: Path, value: str, *, missing_ok: bool = False) -> None:
