@@ -151,6 +151,12 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def execution_overrides() -> dict[str, str]:
+    """Execution settings given to the benchmark (e.g. ``RUNYARD_EXECUTION__PRESTART_INTERPRETERS=false``),
+    passed on to its server, so a setting's A/B is two runs of the same benchmark."""
+    return {k: v for k, v in os.environ.items() if k.startswith("RUNYARD_EXECUTION__")}
+
+
 @dataclass
 class Server:
     """``runyard serve`` on a loopback port with its own data dir and the given settings."""

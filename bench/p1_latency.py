@@ -20,6 +20,7 @@ from bench.common import (
     app_env_python,
     check_result,
     deploy,
+    execution_overrides,
     run_subprocess,
     summary_ms,
     write_trivial_app,
@@ -58,7 +59,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
             raise RuntimeError("the baseline subprocess returned the wrong output")
         return elapsed
 
-    with Server(work / "server") as server:
+    with Server(work / "server", extra_env=execution_overrides()) as server:
         app, instance = deploy(server, app_dir, "p1-trivial")
         for _ in range(3):  # the first builds (or finds) the environment
             check_result(app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance), TRIVIAL_INPUT)
@@ -107,6 +108,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         "prestarted_sandbox": summary_ms(prestarted) if prestarted else None,
         "prestarted_sandbox_cost_p50_ms": round(summary_ms(prestarted)["p50_ms"] - b["p50_ms"], 2) if prestarted else None,
         "server_cpu_ms_per_run": round(server_cpu_ms, 1),
+        "settings": execution_overrides() or "defaults",
         "client_steps_p50_ms": steps,
         "goal": {"overhead_p50_below_ms": GOAL_OVERHEAD_MS, "met": overhead["p50_ms"] < GOAL_OVERHEAD_MS},
     }

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import ENV_DIR, TRIVIAL_INPUT, Server, check_result, deploy, write_trivial_app
+from bench.common import ENV_DIR, TRIVIAL_INPUT, Server, check_result, deploy, execution_overrides, write_trivial_app
 
 STAGES = ["dispatched", "supervisor", "node", "launch", "prestarted", "x_cmd", "x_cgroup", "x_spawned", "x_exitseen", "x_reaped", "x_processdone", "exited", "published", "reported", "collected", "recorded"]
 WORKERS = 3
@@ -64,7 +64,7 @@ def main() -> None:
     cluster = None
     env = {"RUNYARD_TRACE_STAGES": str(trace), "RUNYARD_BLOB_URL": f"file://{work / 'blobs'}"}
     # Settings to compare with, passed on to the server (e.g. RUNYARD_EXECUTION__PRESTART_SANDBOXES=false).
-    env.update({k: v for k, v in os.environ.items() if k.startswith("RUNYARD_EXECUTION__")})
+    env.update(execution_overrides())
     classes = {"c": {"concurrency": WORKERS, "cores": 1, "memory_mb": 512, "max_duration_seconds": 300}}
     env.update(RUNYARD_EXECUTION__CLASSES=json.dumps(classes), RUNYARD_EXECUTION__DEFAULT_CLASS="c")
     if args.executor == "ray":

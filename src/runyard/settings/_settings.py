@@ -74,6 +74,7 @@ class ExecutionSettings(BaseModel):
     sandbox_ro_paths: list[str] = Field(default_factory=list, description="More read-only paths runs may see (toolchains under /opt, …).")
     sandbox_etc_paths: list[str] = Field(default_factory=list, description="More host files or folders runs see in their /etc, each under its own name (e.g. /etc/krb5.conf, or an ODBC configuration kept elsewhere); followed when they change on the host.")
     prestart_sandboxes: bool = Field(True, description="Start the sandbox of a kept workspace's next run as soon as the workspace is kept, so that run only hands its arguments, stdio and environment to it (about 5 ms less per run). Off: every run starts its own.")
+    prestart_interpreters: bool = Field(True, description="With prestart_sandboxes: a Python app's sandbox started ahead starts its interpreter too, which then runs the next run's script as `python SCRIPT.py` would (a run whose environment differs in what Python reads at start-up gets an interpreter of its own). Takes Python's start-up off the run's path. Off: the interpreter starts with the run.")
     bwrap: str | None = Field(None, description="The bubblewrap program (default: bwrap on the system PATH).")
     ray_namespace: str = Field("runyard", description="Ray executor: the namespace of this installation's supervisor and tasks on the cluster (one per installation sharing a cluster).")
     ray_cancel_grace_seconds: float = Field(10.0, description="Ray executor: how long a canceled run's node may take to end it before its Ray worker is killed.")

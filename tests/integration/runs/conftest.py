@@ -76,17 +76,22 @@ def start_server(database_url: str, tmp_path: Path, app_env_dir: Path, gate_root
     """``start_server(concurrency=…, limits=…, …)``: an in-process server with the embedded executor."""
     with ExitStack() as stack:
 
-        def start(*, limits: dict[str, Any] | None = None, **execution: Any) -> Api:
+        def start(*, limits: dict[str, Any] | None = None, data: str = "data", **execution: Any) -> Api:
+            """A server; ``api.stop()`` stops it before the test ends (then another may use the database,
+            in a ``data`` folder of its own)."""
             execution.setdefault("sandbox_ro_paths", [str(gate_root)])
             settings = Settings(
-                data_dir=tmp_path / "data",
+                data_dir=tmp_path / data,
                 database_url=database_url,
                 api_key=ADMIN_KEY,
                 executor="embedded",
                 execution=execution_settings(app_env_dir, **execution),
                 limits=limits or {},
             )
-            return Api(stack.enter_context(TestClient(create_app(settings))))
+            own = stack.enter_context(ExitStack())
+            api = Api(own.enter_context(TestClient(create_app(settings))))
+            api.stop = own.close
+            return api
 
         yield start
 
@@ -171,17 +176,22 @@ def process_alive(pid: int) -> bool:
 SANDBOX_UID = 61000  # Settings().execution.sandbox_uid: every sandboxed run's processes, and nothing else
 
 
+WAITING_INTERPRETER = "runyard-waiting"  # the name of a Python interpreter started ahead, until its run comes
+
+
 def sandbox_processes() -> list[int]:
     """Live processes running as the sandbox uid: those of runs, found by the kernel's account of who
     they are (not by anything a run could change about itself). Tests run one at a time, so these are
-    the current test's."""
+    the current test's. Interpreters started ahead and still waiting for their run are not counted:
+    they hold nothing of any run."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID and process_alive(int(entry)):
+                if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID and process_alive(int(entry)) and \
+                        Path(f"/proc/{entry}/comm").read_text().strip() != WAITING_INTERPRETER:
                     found.append(int(entry))
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 continue
     return found
 

@@ -18,7 +18,7 @@ import pytest
 
 from runyard.execution.runtime.sandbox import descendants
 
-from .conftest import CLASS, SANDBOX_UID, new_tool_app, result, run_log, submit, wait_for, wait_status
+from .conftest import CLASS, SANDBOX_UID, WAITING_INTERPRETER, new_tool_app, result, run_log, submit, wait_for, wait_status
 from .test_sandbox import PROBE_APP, _etc_copy_of
 
 
@@ -32,17 +32,20 @@ def _init_started(stat: str) -> int:
 
 
 def _waiting_sandboxes(under: Path) -> Callable[[], list[int]]:
-    """A check: this process's descendants that are a sandbox's launcher waiting for its run (``limit-exec
-    -S``) in a workspace under ``under`` (this test's server: others' may still wait elsewhere)."""
+    """A check: this process's descendants that are a sandbox waiting for its run (its launcher, ``limit-exec
+    -S``, or a Python app's interpreter) in a workspace under ``under`` (this test's server: others' may
+    still wait elsewhere)."""
     def found() -> list[int]:
         pids = []
         for pid in descendants(os.getpid()):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
                 inside = os.readlink(f"/proc/{pid}/cwd").startswith(str(under))
             except OSError:
                 continue
-            if inside and b"-S" in argv and Path(os.fsdecode(argv[0])).name.startswith("limit-exec"):
+            launcher = b"-S" in argv and Path(os.fsdecode(argv[0])).name.startswith("limit-exec")
+            if inside and (launcher or name == WAITING_INTERPRETER):
                 pids.append(pid)
         return pids
 
@@ -85,7 +88,13 @@ def test_the_next_run_of_an_app_takes_a_sandbox_started_ahead(start_server, tmp_
     assert second["uid"] == SANDBOX_UID
     assert "left-by-the-first" not in second["list"]["/tmp"] and "left.txt" not in second["list"]["."] and "main.py" in second["list"]["."]
     assert second["root"] == first["root"]
-    assert f"SECOND_TOKEN={secret}\0" in second["show"]["/proc/self/environ"]
+    assert second["env"]["SECOND_TOKEN"] == secret and second["env"]["NEXTMV_RUN_ID"] != first["env"]["NEXTMV_RUN_ID"]
+    assert "SECOND_TOKEN" not in first["env"]
+    per_run = ("SECOND_TOKEN", "NEXTMV_RUN_ID", "RUNYARD_EXECUTION_ID", "HOME", "TMPDIR")  # HOME: the workspace
+    assert {k: v for k, v in second["env"].items() if k not in per_run} == {k: v for k, v in first["env"].items() if k not in per_run}
+    assert second["env"]["HOME"] == second["env"]["TMPDIR"] == os.path.dirname(second["cwd"])
+    # The environment it started with holds no run's own variables (a Python app's interpreter started
+    # ahead gets its run's when the run comes).
     assert "SECOND_TOKEN" not in first["show"]["/proc/self/environ"]
     assert not str(second["read"]["/proc/1/environ"]).startswith("READ"), "the sandbox's init is not the app's to read"
     assert second["cwd_write"] == "WROTE"

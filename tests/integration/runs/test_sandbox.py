@@ -62,6 +62,8 @@ for path in doc.get("links", []):
 seen["environ_of_pid_1"] = attempt(lambda: open("/proc/1/environ", "rb").read().decode(errors="replace"))
 seen["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 seen["root"] = sorted(os.listdir("/"))
+seen["env"] = dict(os.environ)
+seen["cwd"] = os.getcwd()
 seen["cwd_write"] = attempt(lambda: open("mine.txt", "w").write("x") and "WROTE")
 if "connect" in doc:
     host, port = doc["connect"]

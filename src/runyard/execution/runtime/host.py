@@ -42,9 +42,12 @@ class RunHost:
         self.work_root: Path = settings.work_path()
         self.ctx = BlobContext(blobs, bundles, self.work_root / INPUTS_DIR)
         launcher = self.envs.limit_exec() if sandbox is not None else None
-        self._warmer = Warmer(sandbox, launcher) if (
+        self._warmer = Warmer(sandbox, launcher, python=self.settings.prestart_interpreters) if (
             sandbox is not None and launcher is not None and self.settings.prestart_sandboxes and spares) else None
-        self.spares = WorkspacePool(0 if self.settings.keep_workspaces else spares, self._warmer)
+        # With sandboxes started ahead, one workspace more than runs at once: the next run of an app
+        # takes one whose sandbox is ready while the one its previous run gives back gets its own.
+        kept = spares + 1 if self._warmer is not None else spares
+        self.spares = WorkspacePool(0 if self.settings.keep_workspaces else kept, self._warmer)
 
     def begin(self, task: RunTask) -> None:
         """The run is this machine's from now on (its log sink opens; a cancel reaches it)."""

@@ -46,7 +46,7 @@ from runyard.execution.runtime.orphans import kill_execution_processes, run_dir_
 from runyard.execution.runtime.process import ProcessSpec, run_process
 from runyard.execution.runtime.redact import Redactor
 from runyard.execution.runtime.sandbox import RunCgroup, Sandbox, hand_over, self_limits
-from runyard.execution.runtime.spares import Spare, WorkspacePool, record
+from runyard.execution.runtime.spares import WORKSPACE_DIR_NAME, Spare, WorkspacePool, record
 from runyard.execution.runtime.types import LocalReport, RunContext, RunTask
 from runyard.execution.runtime.warm import WarmSandbox, WarmSpec
 from runyard.execution.runtime.workspace import (
@@ -164,7 +164,7 @@ class _Run:
         self.redact = Redactor.of(task.env, task.files)
         self.cgroup: RunCgroup | None = None
         self.manifest_key = json.dumps(task.manifest, sort_keys=True)
-        self.workspace = run_dir / "ws"
+        self.workspace = run_dir / WORKSPACE_DIR_NAME
         self.out_dir = run_dir  # stdout and the output archive, next to the workspace
         self.stderr_tail = _Tail()
         self.stdout_tail = _Tail()
@@ -177,7 +177,7 @@ class _Run:
         self.warm: WarmSandbox | None = None    # a sandbox started ahead in the kept workspace, if one fits
 
     def move_to(self, run_dir: Path) -> None:
-        self.run_dir, self.workspace, self.out_dir = run_dir, run_dir / "ws", run_dir
+        self.run_dir, self.workspace, self.out_dir = run_dir, run_dir / WORKSPACE_DIR_NAME, run_dir
 
     def log(self, line: str) -> None:
         self.ctx.log(self.task.run_id, self.redact(line))
@@ -242,15 +242,15 @@ class _Run:
                 self.move_to(taken.path)
             self.warm = taken.warm
             self.spare = Spare(key, self.run_dir, taken.pristine)
+            if taken.warm is not None and self.pool is not None and self.warm_spec is not None:
+                # The next run of this executable should not wait for a sandbox started only when this
+                # run gives its workspace back: one more is laid out meanwhile, with its own.
+                self.pool.replenish(key, self.warm_spec, functools.partial(
+                    lay_out_spare, bundle, manifest, _run_dir(self.run_dir.parent, self.task.run_id), key, self.sandbox))
             return self.workspace / APP_DIR_NAME
-        _make_dir(self.run_dir)
-        self.workspace.mkdir()
-        app_dir = prepare_workspace(bundle, self.workspace, manifest)
-        if self.sandbox is not None and self.sandbox.uid is not None:
-            hand_over(self.workspace, self.sandbox.uid, self.sandbox.gid)  # before its record: kept like this
+        app_dir, spare = _lay_out(bundle, manifest, self.run_dir, key, self.sandbox)
         if self.pool is not None:
-            self.spare = Spare(key, self.run_dir, record(self.run_dir),
-                               check=functools.partial(same_as_bundle, app_dir, bundle, manifest))
+            self.spare = spare
         return app_dir
 
     def sandbox_spec(self, manifest: Manifest) -> WarmSpec | None:
@@ -264,7 +264,8 @@ class _Run:
                         network=task.network and manifest_network,
                         tmp_bytes=min(limits.workspace_max_bytes or TMP_MAX_BYTES, TMP_MAX_BYTES), limits=limits,
                         max_output_bytes=task.max_output_bytes,
-                        address_space_headroom_mb=JVM_ADDRESS_SPACE_HEADROOM_MB if manifest.type == "java" else 0)
+                        address_space_headroom_mb=JVM_ADDRESS_SPACE_HEADROOM_MB if manifest.type == "java" else 0,
+                        python=str(self.python) if self.python is not None and self.sandbox.uid is not None else None)
 
     def input(self, manifest: Manifest, cwd: Path) -> Path | None:
         try:
@@ -448,6 +449,26 @@ def _exec_failure(stderr_tail: str) -> str | None:
 def _run_dir(work_root: Path, run_id: str) -> Path:
     """This attempt's directory (made with the workspace): unique, named after the run."""
     return work_root / f"{run_dir_prefix(run_id)}-{secrets.token_hex(4)}"
+
+
+def _lay_out(bundle: Path, manifest: Manifest, run_dir: Path, key: str, sandbox: Sandbox | None) -> tuple[Path, Spare]:
+    """A fresh workspace in ``run_dir`` with the app's copy: its app directory, and what the pool keeps it as."""
+    _make_dir(run_dir)
+    workspace = run_dir / WORKSPACE_DIR_NAME
+    workspace.mkdir()
+    app_dir = prepare_workspace(bundle, workspace, manifest)
+    if sandbox is not None and sandbox.uid is not None:
+        hand_over(workspace, sandbox.uid, sandbox.gid)  # before its record: kept like this
+    return app_dir, Spare(key, run_dir, record(run_dir), check=functools.partial(same_as_bundle, app_dir, bundle, manifest))
+
+
+def lay_out_spare(bundle: Path, manifest: Manifest, run_dir: Path, key: str, sandbox: Sandbox | None) -> Spare:
+    """A workspace laid out ahead, for the pool (removed again if that fails halfway)."""
+    try:
+        return _lay_out(bundle, manifest, run_dir, key, sandbox)[1]
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _make_dir(path: Path) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from runyard.execution.runtime.warm import Warmer, WarmSandbox, WarmSpec
 
 Signature = tuple[int, ...]
+WORKSPACE_DIR_NAME = "ws"  # a run directory's workspace (what the sandbox shows read-write)
 
 
 def _signature(st: os.stat_result) -> Signature:
@@ -150,6 +151,8 @@ class WorkspacePool:
         self._spares: collections.deque[Spare] = collections.deque()
         self._warmer = warmer
         self._warm: dict[Path, object] = {}  # spare path -> _STARTING or its WarmSandbox
+        self._replenishing: set[str] = set()  # keys a workspace is being laid out ahead for
+        self._closed = False
         if warmer is not None:
             warmer.on_idle = self.refresh
 
@@ -162,16 +165,18 @@ class WorkspacePool:
         out a fresh one)."""
         while True:
             with self._cond:
-                spare = next((s for s in reversed(self._spares) if s.key == key), None)
-                if spare is None:
+                spares = [s for s in self._spares if s.key == key]
+                if not spares:
                     return None
+                # One whose sandbox was started longest ago (the readiest), else the last kept.
+                spare = next((s for s in spares if self._warm.get(s.path) not in (None, _STARTING)), spares[-1])
                 self._spares.remove(spare)
                 path = spare.path
                 self._cond.wait_for(lambda: self._warm.get(path) is not _STARTING, _WAIT_FOR_START)  # noqa: B023
                 warm = self._warm.pop(spare.path, None)
             warm = None if warm is _STARTING else warm
             if restore(spare.path, spare.pristine):
-                if warm is not None and spec is not None and warm.fits(spec, spare.path / "ws"):
+                if warm is not None and spec is not None and warm.fits(spec, spare.path / WORKSPACE_DIR_NAME):
                     return Taken(spare.path, spare.pristine, warm)
                 if warm is not None:
                     warm.done()
@@ -189,7 +194,7 @@ class WorkspacePool:
     def give(self, spare: Spare, spec: WarmSpec | None = None) -> bool:
         """Keep ``spare`` if it restores to its pristine state; False (nothing kept) otherwise. With
         ``spec`` (and a warmer), a sandbox is started in it for the next run."""
-        if self._limit == 0 or not restore(spare.path, spare.pristine):
+        if self._limit == 0 or self._closed or not restore(spare.path, spare.pristine):
             return False
         if spare.check is not None:
             if not spare.check():
@@ -209,8 +214,30 @@ class WorkspacePool:
             shutil.rmtree(evicted.path, ignore_errors=True)
         if warming:
             assert self._warmer is not None and spec is not None
-            self._warmer.request(spare.path / "ws", spec, functools.partial(self._started, spare.path))
+            self._warmer.request(spare.path / WORKSPACE_DIR_NAME, spec, functools.partial(self._started, spare.path))
         return True
+
+    def replenish(self, key: str, spec: WarmSpec, lay_out: Callable[[], Spare]) -> None:
+        """With a warmer, and no other workspace kept for ``key``: one more laid out (``lay_out``, on the
+        warmer's thread), kept, and given its sandbox started ahead, so the next run of the executable
+        finds one ready while this run still holds the one it took."""
+        if self._warmer is None or self._limit < 2:
+            return
+        with self._cond:
+            if key in self._replenishing or any(s.key == key for s in self._spares):
+                return
+            self._replenishing.add(key)
+
+        def job() -> None:
+            try:
+                spare = lay_out()
+            finally:
+                with self._cond:
+                    self._replenishing.discard(key)
+            if not self.give(spare, spec):
+                shutil.rmtree(spare.path, ignore_errors=True)
+
+        self._warmer.call(job)
 
     def _started(self, path: Path, warm: WarmSandbox | None) -> None:
         """The warmer's delivery: kept for the spare if it still waits for it, else let go."""
@@ -236,7 +263,7 @@ class WorkspacePool:
         for path, warm in stale:
             warm.done()  # type: ignore[attr-defined]
             assert self._warmer is not None
-            self._warmer.request(path / "ws", warm.spec, functools.partial(self._started, path))  # type: ignore[attr-defined]
+            self._warmer.request(path / WORKSPACE_DIR_NAME, warm.spec, functools.partial(self._started, path))  # type: ignore[attr-defined]
 
     @staticmethod
     def _let_go(warm: object) -> None:
@@ -244,7 +271,9 @@ class WorkspacePool:
             warm.done()  # type: ignore[attr-defined]
 
     def clear(self) -> None:
+        """Delete every kept workspace, and keep none from now on (the host shuts down)."""
         with self._cond:
+            self._closed = True
             spares, self._spares = list(self._spares), collections.deque()
             warms, self._warm = list(self._warm.values()), {}
         for warm in warms:

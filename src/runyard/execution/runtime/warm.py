@@ -10,6 +10,12 @@ environment as a file descriptor): the launcher then switches to the sandbox uid
 which so sees the same sandbox a fresh start would give it. Any difference, or a sandbox that has
 ended, and the run starts its own as before.
 
+For a Python app (``python=True``) the launcher switches to the sandbox uid at once and starts the
+app's interpreter with the environment every run of the workspace shares (``workspace.base_env``):
+``warm_python`` then waits for the same message and runs the script itself, which takes Python's
+start-up off the run's path too. It falls back to executing the run's program where the run is not
+``PYTHON SCRIPT.py`` or its environment differs in what Python reads as it starts.
+
 A waiting sandbox holds its cgroup (with the limits its run will have) and its ``/etc`` copy. It is let
 go (its socket closed: the launcher exits without executing anything) when its workspace leaves the
 pool unused, when it does not fit the run that takes the workspace, and when the machine's host
@@ -33,6 +39,7 @@ from pathlib import Path
 
 from runyard.execution.contract import Limits
 from runyard.execution.runtime.sandbox import SAFE_PATH, RunCgroup, Sandbox, self_limits
+from runyard.execution.runtime.workspace import base_env
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ class WarmSpec:
     limits: Limits
     max_output_bytes: int | None
     address_space_headroom_mb: int
+    python: str | None = None  # a Python app's interpreter (started ahead too, where the warmer does that)
 
 
 class WarmSandbox:
@@ -110,13 +118,28 @@ class WarmSandbox:
             self.sandbox.etc.release(self.etc)
 
 
-def start(sandbox: Sandbox, launcher: Path, workspace: Path, spec: WarmSpec) -> WarmSandbox:
-    """A sandbox for the next run in ``workspace``, built as a run with ``spec`` would build it."""
+_WAITING_PYTHON = (Path(__file__).with_name("warm_python.py")).read_text()
+
+
+def start(sandbox: Sandbox, launcher: Path, workspace: Path, spec: WarmSpec, *, python: bool = False) -> WarmSandbox:
+    """A sandbox for the next run in ``workspace``, built as a run with ``spec`` would build it; with
+    ``python`` (and a Python app), with its interpreter started too (``warm_python``)."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     etc = sandbox.etc.hold() if sandbox.etc is not None else None
     cgroup = None
+    env_fd = None
     try:
-        inner = [str(launcher), "-S", str(child.fileno()), *sandbox.switch_args(), "--"]
+        if python and spec.python is not None and sandbox.uid is not None:
+            # The interpreter starts as the run's would (the same uid, the same start-up environment),
+            # then waits for the run itself.
+            env_fd = os.memfd_create("runyard-env", os.MFD_CLOEXEC)
+            env = base_env(workspace, Path(spec.python).parent)
+            os.write(env_fd, b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items()))
+            os.lseek(env_fd, 0, os.SEEK_SET)
+            inner = [str(launcher), *sandbox.switch_args(), "-E", str(env_fd), "--",
+                     spec.python, "-c", _WAITING_PYTHON, str(child.fileno()), spec.python]
+        else:
+            inner = [str(launcher), "-S", str(child.fileno()), *sandbox.switch_args(), "--"]
         command = sandbox.command(inner, cwd=workspace, rw=[workspace], ro=[Path(p) for p in spec.ro],
                                   network=spec.network, etc=etc, switched=True, tmp_bytes=spec.tmp_bytes)
         cgroup = sandbox.cgroups.take(spec.limits) if sandbox.cgroups is not None else None
@@ -125,7 +148,7 @@ def start(sandbox: Sandbox, launcher: Path, workspace: Path, spec: WarmSpec) -> 
         proc = subprocess.Popen([str(launcher), *own.launcher_args(), *command], cwd=workspace,
                                 env={"PATH": SAFE_PATH}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-                                pass_fds=(child.fileno(),))
+                                pass_fds=(child.fileno(),) if env_fd is None else (child.fileno(), env_fd))
     except BaseException:
         parent.close()
         if cgroup is not None and sandbox.cgroups is not None:
@@ -135,6 +158,8 @@ def start(sandbox: Sandbox, launcher: Path, workspace: Path, spec: WarmSpec) -> 
         raise
     finally:
         child.close()
+        if env_fd is not None:
+            os.close(env_fd)
     return WarmSandbox(proc=proc, sock=parent, cgroup=cgroup, etc=etc, spec=spec, workspace=workspace, sandbox=sandbox)
 
 
@@ -143,16 +168,21 @@ class Warmer:
     nothing to do for ``idle_seconds``, it calls ``on_idle`` (the pool's check for waiting sandboxes
     whose ``/etc`` copy was superseded)."""
 
-    def __init__(self, sandbox: Sandbox, launcher: Path, idle_seconds: float = 1.0) -> None:
+    def __init__(self, sandbox: Sandbox, launcher: Path, idle_seconds: float = 1.0, *, python: bool = False) -> None:
         self.sandbox, self.launcher, self.idle_seconds = sandbox, launcher, idle_seconds
+        self.python = python  # Python apps' interpreters started ahead as well
         self.on_idle: Callable[[], None] | None = None
-        self._queue: queue.SimpleQueue[tuple[Path, WarmSpec, Callable[[WarmSandbox | None], None]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Path, WarmSpec, Callable[[WarmSandbox | None], None]] | Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="runyard-sandbox-warmer", daemon=True)
         self._thread.start()
 
     def request(self, workspace: Path, spec: WarmSpec, deliver: Callable[[WarmSandbox | None], None]) -> None:
         """Start one for ``workspace``; ``deliver`` gets it (None if it could not be started)."""
         self._queue.put((workspace, spec, deliver))
+
+    def call(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on this thread, in turn (a workspace laid out ahead, whose sandbox it then asks for)."""
+        self._queue.put(job)
 
     def _serve(self) -> None:
         while True:
@@ -167,10 +197,16 @@ class Warmer:
                 continue
             if item is None:
                 return
+            if callable(item):
+                try:
+                    item()
+                except Exception:  # noqa: BLE001 - the next run lays out its own
+                    log.warning("could not lay out a workspace ahead", exc_info=True)
+                continue
             workspace, spec, deliver = item
             warm = None
             try:
-                warm = start(self.sandbox, self.launcher, workspace, spec)
+                warm = start(self.sandbox, self.launcher, workspace, spec, python=self.python)
             except Exception:  # noqa: BLE001 - the next run starts its own sandbox
                 log.warning("could not start a sandbox ahead for %s", workspace, exc_info=True)
             try:

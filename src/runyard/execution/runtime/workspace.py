@@ -218,6 +218,19 @@ def entrypoint_path(app_dir: Path, manifest: Manifest, bundle_dir: Path | None =
     return path
 
 
+def base_env(workspace: Path, bin_dir: Path | None = None) -> dict[str, str]:
+    """What the environment of every run in ``workspace`` holds besides the run's own variables."""
+    return {
+        "PATH": SAFE_PATH if bin_dir is None else f"{bin_dir}:{SAFE_PATH}",
+        "HOME": str(workspace),
+        "TMPDIR": str(workspace),  # its own directory: one fewer to make per run
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+    }
+
+
 def scrubbed_env(
     task: RunTask, app_id: str, run_id: str, *, workspace: Path, bin_dir: Path | None = None,
     execution_id: str | None = None,
@@ -226,16 +239,7 @@ def scrubbed_env(
 
     ``execution_id`` tags every process of this attempt, so leftovers can be found and killed.
     """
-    path = SAFE_PATH if bin_dir is None else f"{bin_dir}:{SAFE_PATH}"
-    env = {
-        "PATH": path,
-        "HOME": str(workspace),
-        "TMPDIR": str(workspace),  # its own directory: one fewer to make per run
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONIOENCODING": "utf-8",
-    }
+    env = base_env(workspace, bin_dir)
     env.update(_secret_env(task.env))
     env["NEXTMV_APP_ID"] = app_id
     env["NEXTMV_RUN_ID"] = run_id
