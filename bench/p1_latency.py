@@ -8,12 +8,14 @@ as a subprocess with the input on stdin, in blocks of ten that alternate with Ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.bench_signed_urls import cpu_seconds
+from runyard.testing.receiver import Answer, receiving
 from bench.common import (
     TRIVIAL_INPUT,
     Server,
@@ -26,6 +28,7 @@ from bench.common import (
     write_trivial_app,
 )
 
+SLOW_RECEIVER_SECONDS = 10.0
 GOAL_OVERHEAD_MS = 12.0  # with the sandbox on: its cost counts as Runyard's overhead
 BLOCK = 10  # runs of each side before the other takes its turn
 
@@ -45,7 +48,9 @@ def _steps(app: Any, instance: str, n: int) -> dict[str, float]:
             "GET …/runs/{id}/events?result=true until its end (which carries the result)": summary_ms(wait)["p50_ms"]}
 
 
-def run(work: Path, quick: bool) -> dict[str, Any]:
+def run(work: Path, quick: bool, *, slow_receiver: bool = False) -> dict[str, Any]:
+    """``slow_receiver``: every run's status changes also go to a webhook whose receiver answers each
+    POST after 10 s (P1W)."""
     n = 30 if quick else 100
     app_dir = write_trivial_app(work / "app")
     stdin = json.dumps(TRIVIAL_INPUT).encode()
@@ -59,7 +64,16 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
             raise RuntimeError("the baseline subprocess returned the wrong output")
         return elapsed
 
-    with Server(work / "server", extra_env=execution_overrides()) as server:
+    env = execution_overrides()
+    if slow_receiver:  # held for their whole 10 s: the per-attempt timeout is above it
+        env.update(RUNYARD_WEBHOOKS__ALLOW_LOOPBACK="true", RUNYARD_WEBHOOKS__TIMEOUT_SECONDS="30")
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(Server(work / "server", extra_env=env))
+        receiver = stack.enter_context(receiving()) if slow_receiver else None
+        if receiver is not None:
+            receiver.default = Answer(200, delay=SLOW_RECEIVER_SECONDS)
+            server.call("POST", "/v1/webhooks", json={"id": "slow", "event_types": ["run.status"],
+                                                       "endpoint_url": receiver.url})
         app, instance = deploy(server, app_dir, "p1-trivial")
         for _ in range(3):  # the first builds (or finds) the environment
             check_result(app.new_run_with_result(input=TRIVIAL_INPUT, instance_id=instance), TRIVIAL_INPUT)
@@ -88,11 +102,14 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
                 prestarted.extend(prestarted_run() for _ in range(block))
         server_cpu_ms = server_cpu / n * 1000
         steps = _steps(app, instance, max(10, n // 5))
+        held = receiver.max_in_flight if receiver is not None else None
     r, b = summary_ms(runyard), summary_ms(baseline)
     overhead = {"p50_ms": round(r["p50_ms"] - b["p50_ms"], 2), "p95_ms": round(r["p95_ms"] - b["p95_ms"], 2)}
     return {
-        "id": "P1",
+        "id": "P1W" if slow_receiver else "P1",
         "runs": n,
+        # P1W: deliveries the slow receiver held at once (the per-endpoint cap), as it answered after 10 s
+        "slow_receiver": {"answers_after_s": SLOW_RECEIVER_SECONDS, "held_at_once": held} if slow_receiver else None,
         "client_path": "runyard.cloud Application.new_run_with_result (POST, then the run's event stream until its end, whose event carries the result)",
         "runyard": r,
         "baseline": b,

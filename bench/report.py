@@ -8,6 +8,7 @@ from typing import Any
 WHAT = {
     "P9B": "console: time to a rendered batch-experiment page in headless Chromium",
     "P1": "submit → result, trivial JSON app (Runyard SDK, event stream then the result)",
+    "P1W": "P1 while every status change goes to a webhook receiver that answers after 10 s",
     "P2": "throughput of a fan-out of trivial runs",
     "P3": "GET …/runs/{id}/metadata, 64 connections (wrk)",
     "P3R": "P3 through two replicas on one PostgreSQL, 32 connections each",
@@ -38,7 +39,7 @@ def _yes(met: bool | None) -> str:
 
 def rows_for(result: dict[str, Any]) -> list[Row]:
     kind = result["id"]
-    return {"P9B": _p9b, "P1": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3,
+    return {"P9B": _p9b, "P1": _p1, "P1W": _p1, "P2": _p2, "P3": _p3, "P4": _p4, "P5": _p5, "P6": _p6, "RAY": _ray, "P8": _p8, "P4S3": _p4s3,
             "P3R": _p3r, "P9": _p9}[kind](result)
 
 
@@ -62,7 +63,7 @@ def _p8(r: dict[str, Any]) -> list[Row]:
 
 def _p1(r: dict[str, Any]) -> list[Row]:
     ry, b, o = r["runyard"], r["baseline"], r["overhead"]
-    return [Row("P1", f"{WHAT['P1']}, {r['runs']} runs",
+    return [Row(r["id"], f"{WHAT[r['id']]}, {r['runs']} runs",
                 f"p50 {ry['p50_ms']:.1f} ms, p95 {ry['p95_ms']:.1f} ms",
                 f"subprocess: p50 {b['p50_ms']:.1f} ms, p95 {b['p95_ms']:.1f} ms",
                 f"overhead p50 {o['p50_ms']:+.1f} ms, p95 {o['p95_ms']:+.1f} ms{_sandbox_share(r)}",

@@ -25,6 +25,7 @@ from bench.common import HERE, OUT, SetupError, machine_facts
 
 BENCHMARKS = {
     "P1": "bench.p1_latency",
+    "P1W": "bench.p1_webhook",
     "P9B": "bench.p9_browser",  # P9's browser half (the server half is P9)
     "P2": "bench.p2_throughput",
     "P3": "bench.p3_api",

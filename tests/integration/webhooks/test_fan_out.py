@@ -148,3 +148,26 @@ def _worker_statements(client) -> Iterator[list[str]]:  # type: ignore[no-untype
         yield by_worker
     finally:
         sa_event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_backlog_behind_a_slow_receiver_is_not_queried_at_every_event(start_server, receiver, database_url) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint at its cap (here 2 attempts, each held 5 s by the receiver): new events are fanned out,
+    but the worker does not look for deliveries to start (none can, before an attempt ends) at each of
+    them. It did: the backlog query and the endpoint's lease count ran with every run's every event,
+    and on SQLite took the write lock the next submission waited for."""
+    from runyard.testing.receiver import Answer
+
+    api, client = start_server(poll_seconds=3600, queue_wait_seconds=0, concurrency_per_endpoint=2, timeout_seconds=30)
+    api.new_app("held")
+    create_webhook(api, receiver.url)
+    receiver.default = Answer(200, delay=5.0)
+    first = [submit(api, "held") for _ in range(2)]  # their first events fill the endpoint's two slots
+    wait_until(lambda: receiver.in_flight == 2, what="the endpoint at its cap")
+    with _worker_statements(client) as by_worker:
+        run_ids = [submit(api, "held") for _ in range(5)]
+        wait_until(lambda: all(fanned for r in run_ids for _, fanned in _events(database_url, r)) and
+                   all(len(_events(database_url, r)) == 3 for r in run_ids), what="the runs' events fanned out")
+        time.sleep(0.3)
+    assert any("INSERT INTO webhook_deliveries" in statement for statement in by_worker)
+    assert [statement for statement in by_worker if "lease_expires_at" in statement and "SELECT" in statement] == []
+    assert receiver.in_flight == 2 and first

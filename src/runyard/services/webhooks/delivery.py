@@ -128,6 +128,7 @@ class DeliveryWorker:
         # webhook (an experiment's runs in an account without webhooks) skips the look and its queries.
         self._deliveries_due = True
         self._made_deliveries = False
+        self._made_for: set[str] = set()  # the webhooks the last fan-out made deliveries for
         self._next_look = 0.0  # (monotonic) when the earliest retry falls due, or the next poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -201,12 +202,18 @@ class DeliveryWorker:
             self.scan_queue()
         fanned = 0
         self._made_deliveries = False
+        self._made_for = set()
         if self._events_written or time.monotonic() >= self._next_fan_out:
             self._events_written = False  # (cleared first: a notify during the fan-out asks for another)
             self._next_fan_out = time.monotonic() + self._settings.poll_seconds
             fanned = self.fan_out()
             if fanned >= FAN_OUT_BATCH:
                 self._events_written = True
+        if self._made_deliveries and not self._deliveries_due and self._capped(self._made_for):
+            # Every delivery just made is for an endpoint this server alone already holds at its cap:
+            # none can start before one of those attempts ends, which wakes the loop. (Without this, a
+            # slow receiver's backlog was queried and its endpoint's leases counted at every event.)
+            self._made_deliveries = False
         if not (self._deliveries_due or self._made_deliveries or time.monotonic() >= self._next_look):
             return fanned >= FAN_OUT_BATCH
         self._deliveries_due = False  # (cleared first: an attempt ending during the look asks for another)
@@ -236,6 +243,12 @@ class DeliveryWorker:
         if due.tzinfo is None:
             due = due.replace(tzinfo=UTC)
         return max(0.0, min(poll, (due - datetime.now(UTC)).total_seconds()))
+
+    def _capped(self, pks: set[str]) -> bool:
+        """Whether each of these webhooks has as many attempts under way here as its endpoint may take."""
+        cap = self._settings.concurrency_per_endpoint
+        with self._lock:
+            return bool(pks) and all(self._inflight.get(pk, 0) >= cap for pk in pks)
 
     def _free(self) -> int:
         with self._lock:
@@ -300,6 +313,7 @@ class DeliveryWorker:
             if deliveries:
                 conn.execute(insert(_D), deliveries)
                 self._made_deliveries = True
+                self._made_for = {d["webhook_pk"] for d in deliveries}
             return len(events)
 
     @staticmethod
