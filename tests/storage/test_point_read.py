@@ -260,3 +260,52 @@ def test_equal_reads_waiting_at_once_share_one_query_that_sees_every_earlier_wri
         assert queries == 3  # the first read, the eight equal ones together, the other run's
         assert all(r is rows[0] for r in rows)
     db.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # reads on the event loop: PostgreSQL's
+def test_reads_of_different_runs_waiting_at_once_share_one_query(database_url: str, loop_driver_name: str) -> None:
+    """Pollers of many runs of one application: reads of different runs asked for while one waits for a
+    connection go as one query (``= ANY``), each reader getting its own run's row, as it is after every
+    write committed before it asked; a run that does not exist reads None, and a read with other
+    parameters (another application) goes on its own."""
+    import asyncio
+
+    from runyard.services.runs.reads import _RUNS_OF_APP
+
+    db = create_database(database_url, loop_readers=1, loop_driver_name=loop_driver_name)
+    _one_queued_run(db)
+    with db.session() as s:
+        app = s.query(Application).filter_by(account_id="acct", id="app").one()
+        s.add(Application(account_id="acct", id="other", name="other"))
+        for i in range(2, 6):
+            s.add(Run(id=f"run-{i}", app_pk=app.pk, account_id="acct", app_id="app", status="queued"))
+
+    def params(run_id: str, app_id: str = "app") -> dict[str, str]:
+        return {"account_id": "acct", "app_id": app_id, "run_ids": run_id}
+
+    def read(run_id: str, app_id: str = "app") -> Any:
+        return asyncio.create_task(db.afirst_keyed(_RUNS_OF_APP, params(run_id, app_id), key="run_ids", column="id"))
+
+    async def polls() -> tuple[Any, list[Any], Any, Any, int]:
+        gated = db.loop_driver = _Gated(db.loop_driver)
+        first = read("run-1")
+        await gated.held.wait()  # answered, and holding the one connection
+        with db.session() as s:  # committed after the first read was answered, before the others ask
+            s.execute(update(Run).where(Run.id.in_(["run-1", "run-3"])).values(status="running"))
+        wanted = ["run-1", "run-2", "run-3", "run-4", "run-5", "run-3", "run-1"]
+        later = [read(run_id) for run_id in wanted]
+        missing, elsewhere = read("run-404"), read("run-2", "other")
+        gated.gate.set()
+        rows = await asyncio.gather(*later)
+        await db.aclose()
+        return (await first), rows, await missing, await elsewhere, gated.queries
+
+    first, rows, missing, elsewhere, queries = asyncio.run(polls())
+    assert first.id == "run-1" and first.status == "queued"  # read before the write
+    assert [(r.id, r.status) for r in rows] == [("run-1", "running"), ("run-2", "queued"), ("run-3", "running"),
+                                                ("run-4", "queued"), ("run-5", "queued"), ("run-3", "running"),
+                                                ("run-1", "running")]
+    assert rows[0] is rows[6] and rows[2] is rows[5]
+    assert missing is None and elsewhere is None  # run-2 is not the other application's
+    assert queries == 3  # the first read; the seven (and the missing one) together; the other application's
+    db.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from runyard.domain import runs as states
@@ -33,8 +33,19 @@ _RUN_OF_APP = (
 )
 
 
+# The same on the event loop (PostgreSQL), by a list of run ids: pollers of different runs of one
+# application that wait for a connection at once share one query.
+_RUNS_OF_APP = (
+    select(Run.__table__)
+    .join(Application.__table__, Application.pk == Run.app_pk)
+    .where(Application.account_id == bindparam("account_id"), Application.id == bindparam("app_id"),
+           Run.id == any_(bindparam("run_ids", type_=ARRAY(String))))
+)
+
+
 async def _get_run_on_loop(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
-    row = await platform.db.afirst(_RUN_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_id": run_id})
+    row = await platform.db.afirst_keyed(_RUNS_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_ids": run_id},
+                                         key="run_ids", column="id")
     if row is not None:
         return row  # type: ignore[return-value]  # a Row with Run's columns
     return await in_thread(_not_found, platform, principal, app_id, run_id)

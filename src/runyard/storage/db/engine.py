@@ -80,6 +80,30 @@ class PointRead:
 
         return await reads.fetch_shared(sql, bound, one=one, describe=self._loop_processors is None, then=decode)
 
+    async def fetch_keyed_on_loop(self, reads: LoopReads, driver: LoopDriver, params: Mapping[str, Any], *, key: str,
+                                  column: str) -> Any | None:
+        """The row whose ``column`` equals ``params[key]``, of a statement that takes ``key`` as a list of
+        such values (``column = ANY(:key)``): concurrent reads of other values with the same other
+        parameters share one query (``LoopReads.fetch_keyed``)."""
+        if self._loop is None:
+            self._loop = _compiled(self._statement, driver.dialect)
+        sql, positions = self._loop
+        common = tuple(sorted((name, value) for name, value in params.items() if name != key))
+        at = next(i for i, c in enumerate(self._columns) if c.key == column)
+
+        def bind(values: list[Any]) -> Any:
+            full = {**params, key: values}
+            return full if positions is None else tuple(full[name] for name in positions)
+
+        def by_key(rows: list[Any], types: list[Any] | None) -> dict[Any, Any]:
+            if rows and self._loop_processors is None:
+                self._loop_processors = self._result_processors(driver.dialect, types)
+            decoded = (self._decode(values, self._loop_processors) for values in rows)
+            return {row[at]: row for row in decoded}
+
+        return await reads.fetch_keyed(sql, common, params[key], bind=bind, describe=self._loop_processors is None,
+                                       then=by_key)
+
     def _bind(self, params: Mapping[str, Any]) -> Any:
         return params if self._positions is None else tuple(params[name] for name in self._positions)
 
@@ -175,6 +199,14 @@ class Database:
             return self.first(statement, params)
         rows = await self._point_read(statement).fetch_on_loop(self._reads_of_loop(), self.loop_driver, params, one=True)
         return rows[0] if rows else None
+
+    async def afirst_keyed(self, statement: Select[Any], params: Mapping[str, Any], *, key: str, column: str) -> Any | None:
+        """On the event loop (PostgreSQL): the row of ``statement`` (which reads rows by a list of
+        values of ``column``, given as ``key``) whose ``column`` is ``params[key]``; concurrent reads of
+        other values go in the same query. Without reads on the loop, use ``first`` with a statement of one."""
+        assert self.loop_driver is not None, "keyed reads are for reads on the event loop"
+        return await self._point_read(statement).fetch_keyed_on_loop(self._reads_of_loop(), self.loop_driver, params,
+                                                                     key=key, column=column)
 
     async def aall(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Any]:
         """``all`` from async code, with no worker thread."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -109,6 +110,14 @@ class AsyncpgDriver:
             conn.terminate()
 
 
+@dataclass
+class _Batch:
+    """Keyed reads of one statement that wait for a connection together, and the task that sends them."""
+
+    keys: set[Any] = field(default_factory=set)
+    task: asyncio.Task[dict[Any, Any]] | None = None
+
+
 def _json_of_bytes(value: bytes) -> Any:
     return json.loads(value)
 
@@ -155,6 +164,36 @@ class LoopReads:
         self._idle: list[Any] = []
         self._closed = False
         self._unsent: dict[Any, asyncio.Task[Any]] = {}  # reads waiting for a connection, by statement and parameters
+        self._batches: dict[Any, _Batch] = {}  # keyed reads waiting for a connection, by statement and other parameters
+
+    async def fetch_keyed(self, sql: str, common: Any, key: Any, *, bind: Callable[[list[Any]], Any], describe: bool,
+                          then: Callable[[list[Any], list[Any] | None], dict[Any, Any]]) -> Any:
+        """The row for ``key`` of a statement that reads rows by a list of keys, its other parameters
+        ``common``: reads of other keys (or the same) asked for while this one waits for a connection join
+        it, and go as one query (``bind(keys)``: its parameters), sent after each of them arrived, as
+        ``fetch_shared`` does. ``then(rows, types)`` maps the rows by key; None where there is no row."""
+        group = (sql, common)
+        batch = self._batches.get(group)
+        if batch is None or batch.task is None or batch.task.done():
+            batch = self._batches[group] = _Batch()
+            batch.task = asyncio.ensure_future(self._send_batch(group, batch, sql, bind, describe, then))
+            batch.task.add_done_callback(_retrieved)
+        batch.keys.add(key)
+        return (await asyncio.shield(batch.task)).get(key)
+
+    async def _send_batch(self, group: Any, batch: _Batch, sql: str, bind: Callable[[list[Any]], Any], describe: bool,
+                          then: Callable[[list[Any], list[Any] | None], dict[Any, Any]]) -> dict[Any, Any]:
+        async with self._free:
+            if self._batches.get(group) is batch:
+                del self._batches[group]  # from here on it is being sent: later readers start the next one
+            bound = bind(sorted(batch.keys))
+            try:
+                found = await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=False, describe=describe)
+            except self._driver.errors:
+                await self._discard(self._idle)
+                self._idle = []
+                found = await self._fetch_once(None, sql, bound, one=False, describe=describe)
+        return then(*found)
 
     async def fetch_shared(self, sql: str, bound: Any, *, one: bool, describe: bool,
                            then: Callable[[list[Any], list[Any] | None], T]) -> T:
