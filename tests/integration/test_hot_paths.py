@@ -38,6 +38,16 @@ def test_errors_fall_through_to_the_full_stack(api: Api, client, run_id: str) ->
     assert Api(client, "ry_nokey_nosecret").get(f"/v1/applications/hot/runs/{run_id}/metadata").status_code == 401
 
 
+def test_a_run_id_no_run_can_have_is_not_found(api: Api, run_id: str) -> None:
+    """A NUL in the path (which PostgreSQL refuses in any text) or an overlong id: 404, not a 500, and
+    polls of real runs read on as before (on PostgreSQL they share queries with other runs' polls)."""
+    for bad in ("run%00x", "r" * 300):
+        response = api.get(f"/v1/applications/hot/runs/{bad}/metadata")
+        assert response.status_code == 404, response.text
+        assert "does not exist" in response.json()["error"]
+    assert api.get(f"/v1/applications/hot/runs/{run_id}/metadata").status_code == 200
+
+
 def test_another_accounts_key_sees_nothing_even_when_cached(api: Api, client, run_id: str) -> None:  # type: ignore[no-untyped-def]
     acct = api.post("/v1/admin/accounts", json={"name": "team b"}).json()
     other = Api(client, api.post(f"/v1/admin/accounts/{acct['id']}/keys", json={"role": "developer"}).json()["key"])

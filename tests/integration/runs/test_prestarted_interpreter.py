@@ -41,6 +41,10 @@ seen = {
 print("to stderr", file=sys.stderr)
 if doc.get("fail"):
     raise ValueError("failing on purpose")
+if doc.get("interrupt"):
+    import atexit
+    atexit.register(lambda: print("the script's exit function ran", file=sys.stderr, flush=True))
+    raise KeyboardInterrupt
 print(json.dumps({"solution": seen}))
 sys.exit(doc.get("exit", 0))
 '''
@@ -92,9 +96,13 @@ def _probe(start_server: Any, tmp_path: Path, interpreters: bool, token: str) ->
     failed = wait_status(api, app, failing)
     exiting = _submit(api, app, {"exit": 3})
     exited = wait_status(api, app, exiting)
+    wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead")
+    interrupting = _submit(api, app, {"interrupt": True})
+    interrupted = wait_status(api, app, interrupting)
     api.stop()
     return {"app": app, "first": first, "second": second, "submitted": submitted,
-            "failed": failed, "failed_log": run_log(api, app, failing), "exited": exited}
+            "failed": failed, "failed_log": run_log(api, app, failing), "exited": exited,
+            "interrupted": interrupted, "interrupted_log": run_log(api, app, interrupting)}
 
 
 def test_a_script_runs_in_an_interpreter_started_ahead_as_python_would_run_it(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -121,14 +129,19 @@ def test_a_script_runs_in_an_interpreter_started_ahead_as_python_would_run_it(st
         assert "Traceback (most recent call last):" in probe["failed_log"]
         assert "ValueError: failing on purpose" in probe["failed_log"]
     assert ahead["exited"].get("error") == fresh["exited"].get("error")
+    # Ended by an uncaught KeyboardInterrupt: the script's exit functions run, then SIGINT ends it.
+    assert ahead["interrupted"]["status_v2"] == fresh["interrupted"]["status_v2"] == "failed"
+    assert ahead["interrupted"].get("error") == fresh["interrupted"].get("error")
+    for probe in (ahead, fresh):
+        assert "the script's exit function ran" in probe["interrupted_log"] and "KeyboardInterrupt" in probe["interrupted_log"]
     tail = [line for line in ahead["failed_log"].splitlines() if "main.py" in line or "Error" in line]
     cold_tail = [line for line in fresh["failed_log"].splitlines() if "main.py" in line or "Error" in line]
     assert [line.split("/ws/")[-1] for line in tail] == [line.split("/ws/")[-1] for line in cold_tail]
 
 
-def test_a_run_whose_environment_python_reads_at_start_differs_gets_an_interpreter_of_its_own(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """PYTHONHASHSEED is read as Python starts: the interpreter started ahead without it cannot serve a
-    run that sets it. The run executes its own, and sees the variable take effect."""
+def test_a_run_whose_environment_read_at_start_differs_gets_an_interpreter_of_its_own(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PYTHONHASHSEED is read as Python starts, LD_LIBRARY_PATH as the process does: the interpreter started
+    ahead without them cannot serve a run that sets one. The run executes its own, and sees it take effect."""
     api = start_server()
     app = new_tool_app(api, "interp-env", INTERPRETER_APP)
     _seen(api, app, _submit(api, app, {}))
@@ -139,7 +152,12 @@ def test_a_run_whose_environment_python_reads_at_start_differs_gets_an_interpret
     seeded = _seen(api, app, _submit(api, app, {}, configuration={"secrets_collection_id": "seeded"}))
     assert not seeded["waited"], "it started an interpreter of its own"
     assert seeded["hash_randomization"] == 0
-    # The next run without it is served by an interpreter started ahead again.
+    # So is one that sets what the dynamic loader reads as a process starts (a solver's libraries).
+    wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead")
+    _secrets(api, app, "solver", {"LD_LIBRARY_PATH": "/opt/solver/lib"})
+    solver = _seen(api, app, _submit(api, app, {}, configuration={"secrets_collection_id": "solver"}))
+    assert not solver["waited"] and solver["env"]["LD_LIBRARY_PATH"] == "/opt/solver/lib"
+    # The next run without either is served by an interpreter started ahead again.
     wait_for(_waiting_sandboxes(tmp_path), timeout=30, what="a sandbox started ahead")
     time.sleep(0.1)
     submitted = _ticks_now()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import logging
 import os
 import shutil
 import stat
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from runyard.execution.runtime.warm import Warmer, WarmSandbox, WarmSpec
 
+log = logging.getLogger(__name__)
 Signature = tuple[int, ...]
 WORKSPACE_DIR_NAME = "ws"  # a run directory's workspace (what the sandbox shows read-write)
 
@@ -203,6 +205,8 @@ class WorkspacePool:
         evicted, evicted_warm = None, None
         warming = self._warmer is not None and spec is not None
         with self._cond:
+            if self._closed:  # cleared meanwhile (the host shuts down)
+                return False
             self._spares.append(spare)
             if warming:
                 self._warm[spare.path] = _STARTING
@@ -224,7 +228,8 @@ class WorkspacePool:
         if self._warmer is None or self._limit < 2:
             return
         with self._cond:
-            if key in self._replenishing or any(s.key == key for s in self._spares):
+            if key in self._replenishing or any(s.key == key for s in self._spares) or \
+                    len(self._spares) + len(self._replenishing) >= self._limit:  # never at another's expense
                 return
             self._replenishing.add(key)
 
@@ -237,7 +242,15 @@ class WorkspacePool:
             if not self.give(spare, spec):
                 shutil.rmtree(spare.path, ignore_errors=True)
 
-        self._warmer.call(job)
+        # On a thread of its own: a large app takes a while to copy, and sandboxes to start wait for no copy.
+        threading.Thread(target=self._guarded, args=(job,), name="runyard-workspace-ahead", daemon=True).start()
+
+    @staticmethod
+    def _guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - the next run lays out its own
+            log.warning("could not lay out a workspace ahead", exc_info=True)
 
     def _started(self, path: Path, warm: WarmSandbox | None) -> None:
         """The warmer's delivery: kept for the spare if it still waits for it, else let go."""

@@ -103,13 +103,12 @@ class WarmSandbox:
             return
         self._done = True
         if not self.handed:
-            self.sock.close()  # the launcher reads end of file and exits
-            try:
-                self.proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.proc.pid, 9)
-                self.proc.wait()
+            self.sock.close()
+            # Nothing of any run is in it: ended at once (a waiting interpreter would read the end of
+            # file only once it has started, and this may be on a run's way).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, 9)
+            self.proc.wait()
             if self.proc.stderr is not None:
                 self.proc.stderr.close()
             if self.cgroup is not None and self.sandbox.cgroups is not None:
@@ -172,17 +171,13 @@ class Warmer:
         self.sandbox, self.launcher, self.idle_seconds = sandbox, launcher, idle_seconds
         self.python = python  # Python apps' interpreters started ahead as well
         self.on_idle: Callable[[], None] | None = None
-        self._queue: queue.SimpleQueue[tuple[Path, WarmSpec, Callable[[WarmSandbox | None], None]] | Callable[[], None] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Path, WarmSpec, Callable[[WarmSandbox | None], None]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="runyard-sandbox-warmer", daemon=True)
         self._thread.start()
 
     def request(self, workspace: Path, spec: WarmSpec, deliver: Callable[[WarmSandbox | None], None]) -> None:
         """Start one for ``workspace``; ``deliver`` gets it (None if it could not be started)."""
         self._queue.put((workspace, spec, deliver))
-
-    def call(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on this thread, in turn (a workspace laid out ahead, whose sandbox it then asks for)."""
-        self._queue.put(job)
 
     def _serve(self) -> None:
         while True:
@@ -197,12 +192,6 @@ class Warmer:
                 continue
             if item is None:
                 return
-            if callable(item):
-                try:
-                    item()
-                except Exception:  # noqa: BLE001 - the next run lays out its own
-                    log.warning("could not lay out a workspace ahead", exc_info=True)
-                continue
             workspace, spec, deliver = item
             warm = None
             try:

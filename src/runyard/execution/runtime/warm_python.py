@@ -16,10 +16,13 @@ Standalone on purpose: it runs on the app's interpreter (any Python 3), importin
 import os
 import sys
 
-# Variables Python (or a .pth file of the environment) reads as it starts: a run whose value differs
-# from the waiting interpreter's gets an interpreter of its own.
-_STARTUP_PREFIXES = ("PYTHON", "LC_", "SETUPTOOLS_", "VIRTUAL_ENV", "CONDA", "PIP_", "UV_")
-_STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "HOME", "PATH", "TMPDIR", "TERM")
+# Variables read as a process starts (by the dynamic loader and the C library: LD_LIBRARY_PATH for a
+# solver's libraries, glibc tunables, malloc settings) or as Python does (or a .pth file of the
+# environment): a run whose value differs from the waiting interpreter's gets an interpreter of its own.
+_STARTUP_PREFIXES = ("PYTHON", "LC_", "LD_", "GLIBC_", "MALLOC_", "SETUPTOOLS_", "VIRTUAL_ENV", "CONDA", "PIP_",
+                     "UV_", "COVERAGE_")
+_STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "HOME", "PATH", "TMPDIR", "TERM", "GCONV_PATH", "LOCPATH", "NLSPATH",
+                  "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN")
 WAITING = b"runyard-waiting"
 
 
@@ -77,6 +80,40 @@ def _fits(argv, env, python):
     return os.path.isfile(argv[1])
 
 
+def _stdio():
+    """``sys.stdin`` and ``sys.stdout`` made anew over the run's descriptors, as Python makes them at
+    start-up (they were made over the waiting interpreter's ``/dev/null``: seekable, another block size)."""
+    import io
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w")):
+        old = getattr(sys, name)
+        unbuffered = mode == "w" and old.write_through
+        binary = io.open(fd, mode + "b", buffering=0 if unbuffered else -1, closefd=False)
+        text = io.TextIOWrapper(binary, encoding=old.encoding, errors=old.errors, newline="\n",
+                                line_buffering=not unbuffered and os.isatty(fd), write_through=unbuffered)
+        text.mode = mode
+        setattr(sys, name, text)
+        setattr(sys, "__%s__" % name, text)
+
+
+_interrupted = []
+
+
+def _end_as_interrupted():
+    """Registered before the script runs, so it runs last: after the script's own exit functions, an
+    interpreter ended by an uncaught KeyboardInterrupt ends by SIGINT, as a fresh one does."""
+    if _interrupted:
+        import signal
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
 def _run_script(path, argv):
     """``python PATH ARG...`` from here on: its ``__main__``, then this process's end with its status."""
     import _frozen_importlib_external
@@ -84,8 +121,10 @@ def _run_script(path, argv):
     main = type(sys)("__main__")
     main.__dict__.update({
         "__package__": None, "__loader__": _frozen_importlib_external.SourceFileLoader("__main__", path),
-        "__spec__": None, "__annotations__": {}, "__builtins__": __builtins__, "__file__": path, "__cached__": None,
+        "__spec__": None, "__builtins__": __builtins__, "__file__": path, "__cached__": None,
     })
+    if sys.version_info < (3, 14):  # (from 3.14 a module's annotations are made when first asked for)
+        main.__annotations__ = {}
     sys.modules["__main__"] = main
     sys.argv = argv[1:]
     sys.orig_argv = list(argv)
@@ -101,11 +140,8 @@ def _run_script(path, argv):
         while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
             tb = tb.tb_next
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        if isinstance(exc, KeyboardInterrupt):  # ended by SIGINT, as the interpreter ends then
-            import signal
-
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+        if isinstance(exc, KeyboardInterrupt):
+            _interrupted.append(True)
         sys.exit(1)
 
 
@@ -125,6 +161,9 @@ def _name(name=None):
 def _main(sock_fd, python):
     if sys.path and sys.path[0] == "":  # `-c` put the folder it started in first: not for this file's imports
         del sys.path[0]
+    import atexit
+
+    atexit.register(_end_as_interrupted)
     own = _name()
     _name(WAITING)
     (cwd, *argv), (stdin_fd, stdout_fd, env_fd) = _receive(sock_fd)
@@ -140,11 +179,12 @@ def _main(sock_fd, python):
     if not _fits(argv, env, python):
         try:
             os.execve(argv[0], argv, env)
-        except OSError as exc:
-            sys.stderr.write("runyard: cannot execute %s: %s\n" % (argv[0], exc.strerror))
+        except OSError as exc:  # (worded as the launcher words it: the runner recognises it)
+            sys.stderr.write("limit-exec: cannot execute %s: %s\n" % (argv[0], exc.strerror))
             os._exit(127)
     os.environ.clear()
     os.environ.update(env)
+    _stdio()
     _run_script(argv[1], argv)
 
 

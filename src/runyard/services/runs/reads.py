@@ -33,6 +33,7 @@ _RUN_OF_APP = (
 )
 
 
+MAX_RUN_ID = 255
 # The same on the event loop (PostgreSQL), by a list of run ids: pollers of different runs of one
 # application that wait for a connection at once share one query.
 _RUNS_OF_APP = (
@@ -44,6 +45,8 @@ _RUNS_OF_APP = (
 
 
 async def _get_run_on_loop(platform: Platform, principal: Principal, app_id: str, run_id: str) -> Run:
+    if "\x00" in run_id or len(run_id) > MAX_RUN_ID:  # no run has such an id, and it must not fail others' reads
+        raise NotFound(f"run {run_id[:MAX_RUN_ID]!r} of application {app_id!r} does not exist")
     row = await platform.db.afirst_keyed(_RUNS_OF_APP, {"account_id": principal.account_id, "app_id": app_id, "run_ids": run_id},
                                          key="run_ids", column="id")
     if row is not None:
