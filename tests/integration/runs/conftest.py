@@ -177,6 +177,16 @@ SANDBOX_UID = 61000  # Settings().execution.sandbox_uid: every sandboxed run's p
 
 
 WAITING_INTERPRETER = "runyard-waiting"  # the name of a Python interpreter started ahead, until its run comes
+WAITING_MARK = b"# runyard: a Python interpreter started ahead"  # the first line of its command (warm_python.py)
+
+
+def waiting_interpreter(pid: int | str) -> bool:
+    """Whether ``pid`` is a Python interpreter started ahead that has not got its run: named so once it
+    has started; while it starts, told by its command and its folder (the workspace, which no run has as
+    its own folder: a run's is the app's, inside it)."""
+    if Path(f"/proc/{pid}/comm").read_text().strip() == WAITING_INTERPRETER:
+        return True
+    return WAITING_MARK in Path(f"/proc/{pid}/cmdline").read_bytes() and Path(os.readlink(f"/proc/{pid}/cwd")).name == "ws"
 
 
 def sandbox_processes() -> list[int]:
@@ -189,7 +199,7 @@ def sandbox_processes() -> list[int]:
         if entry.isdigit():
             try:
                 if os.stat(f"/proc/{entry}").st_uid == SANDBOX_UID and process_alive(int(entry)) and \
-                        Path(f"/proc/{entry}/comm").read_text().strip() != WAITING_INTERPRETER:
+                        not waiting_interpreter(entry):
                     found.append(int(entry))
             except (FileNotFoundError, ProcessLookupError):
                 continue
