@@ -11,8 +11,9 @@ the two load generators.
 
 All 64 connections poll one run, as the issue defines the figure; equal reads waiting for a database
 connection at once share one query there (``LoopReads.fetch_shared``). So the row also gives the same
-saturated load spread over ``DISTINCT_RUNS`` runs (each request the next run), where no two reads meet:
-that is what pollers of many different runs get.
+saturated load spread over ``DISTINCT_RUNS`` runs (each request the next run), where no two reads are
+equal: that is what pollers of many different runs get (their reads that wait for a connection
+together go as one query, ``LoopReads.fetch_keyed``).
 """
 
 from __future__ import annotations
