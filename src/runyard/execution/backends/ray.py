@@ -326,7 +326,8 @@ class RayExecutor(Executor):
                 ray.get(supervisor.configure.remote(config))
                 return supervisor
             except Exception as exc:
-                if "already taken" not in str(exc) or attempt == CONNECT_ATTEMPTS:
+                # (Ray words the refusal "already taken" or "already exists", by the path it took)
+                if not any(words in str(exc) for words in ("already taken", "already exists")) or attempt == CONNECT_ATTEMPTS:
                     raise
                 log.info("another server created the supervisor at the same moment; attaching to it")
                 time.sleep(0.2 * attempt)
