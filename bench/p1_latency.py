@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_signed_urls import cpu_seconds
-from runyard.testing.receiver import Answer, receiving
 from bench.common import (
     TRIVIAL_INPUT,
     Server,
@@ -27,6 +26,7 @@ from bench.common import (
     summary_ms,
     write_trivial_app,
 )
+from runyard.testing.receiver import Answer, receiving
 
 SLOW_RECEIVER_SECONDS = 10.0
 GOAL_OVERHEAD_MS = 12.0  # with the sandbox on: its cost counts as Runyard's overhead

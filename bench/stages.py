@@ -24,7 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import ENV_DIR, TRIVIAL_INPUT, Server, check_result, deploy, execution_overrides, write_trivial_app
+from bench.common import (
+    ENV_DIR,
+    TRIVIAL_INPUT,
+    Server,
+    check_result,
+    deploy,
+    execution_overrides,
+    write_trivial_app,
+)
 
 STAGES = ["dispatched", "supervisor", "node", "launch", "prestarted", "x_cmd", "x_cgroup", "x_spawned", "x_exitseen", "x_reaped", "x_processdone", "exited", "published", "reported", "collected", "recorded"]
 WORKERS = 3

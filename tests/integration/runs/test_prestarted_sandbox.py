@@ -18,7 +18,17 @@ import pytest
 
 from runyard.execution.runtime.sandbox import descendants
 
-from .conftest import CLASS, SANDBOX_UID, WAITING_INTERPRETER, new_tool_app, result, run_log, submit, wait_for, wait_status
+from .conftest import (
+    CLASS,
+    SANDBOX_UID,
+    WAITING_INTERPRETER,
+    new_tool_app,
+    result,
+    run_log,
+    submit,
+    wait_for,
+    wait_status,
+)
 from .test_sandbox import PROBE_APP, _etc_copy_of
 
 

@@ -222,9 +222,9 @@ class WorkspacePool:
         return True
 
     def replenish(self, key: str, spec: WarmSpec, lay_out: Callable[[], Spare]) -> None:
-        """With a warmer, and no other workspace kept for ``key``: one more laid out (``lay_out``, on the
-        warmer's thread), kept, and given its sandbox started ahead, so the next run of the executable
-        finds one ready while this run still holds the one it took."""
+        """With a warmer, no other workspace kept for ``key`` and room in the pool: one more laid out
+        (``lay_out``, on a thread of its own), kept, and given its sandbox started ahead, so the next run
+        of the executable finds one ready while this run still holds the one it took."""
         if self._warmer is None or self._limit < 2:
             return
         with self._cond:

@@ -17,7 +17,7 @@ start-up off the run's path too. It falls back to executing the run's program wh
 ``PYTHON SCRIPT.py`` or its environment differs in what Python reads as it starts.
 
 A waiting sandbox holds its cgroup (with the limits its run will have) and its ``/etc`` copy. It is let
-go (its socket closed: the launcher exits without executing anything) when its workspace leaves the
+go (killed: nothing of any run is in it) when its workspace leaves the
 pool unused, when it does not fit the run that takes the workspace, and when the machine's host
 shuts down. Sandboxes are started by one long-lived thread: bubblewrap's ``--die-with-parent`` follows
 the thread that started it, which must outlive the sandbox.

@@ -88,12 +88,12 @@ def _stdio():
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w")):
         old = getattr(sys, name)
         unbuffered = mode == "w" and old.write_through
-        binary = io.open(fd, mode + "b", buffering=0 if unbuffered else -1, closefd=False)
+        binary = open(fd, mode + "b", buffering=0 if unbuffered else -1, closefd=False)
         text = io.TextIOWrapper(binary, encoding=old.encoding, errors=old.errors, newline="\n",
                                 line_buffering=not unbuffered and os.isatty(fd), write_through=unbuffered)
         text.mode = mode
         setattr(sys, name, text)
-        setattr(sys, "__%s__" % name, text)
+        setattr(sys, f"__{name}__", text)
 
 
 _interrupted = []
@@ -180,7 +180,7 @@ def _main(sock_fd, python):
         try:
             os.execve(argv[0], argv, env)
         except OSError as exc:  # (worded as the launcher words it: the runner recognises it)
-            sys.stderr.write("limit-exec: cannot execute %s: %s\n" % (argv[0], exc.strerror))
+            sys.stderr.write(f"limit-exec: cannot execute {argv[0]}: {exc.strerror}\n")
             os._exit(127)
     os.environ.clear()
     os.environ.update(env)

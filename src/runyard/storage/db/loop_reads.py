@@ -186,13 +186,7 @@ class LoopReads:
         async with self._free:
             if self._batches.get(group) is batch:
                 del self._batches[group]  # from here on it is being sent: later readers start the next one
-            bound = bind(sorted(batch.keys))
-            try:
-                found = await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=False, describe=describe)
-            except self._driver.errors:
-                await self._discard(self._idle)
-                self._idle = []
-                found = await self._fetch_once(None, sql, bound, one=False, describe=describe)
+            found = await self._send(sql, bind(sorted(batch.keys)), one=False, describe=describe)
         return then(*found)
 
     async def fetch_shared(self, sql: str, bound: Any, *, one: bool, describe: bool,
@@ -218,12 +212,17 @@ class LoopReads:
         async with self._free:
             if key is not None and self._unsent.get(key) is asyncio.current_task():
                 del self._unsent[key]  # from here on it is being sent: later readers start the next one
-            try:
-                return await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=one, describe=describe)
-            except self._driver.errors:
-                await self._discard(self._idle)
-                self._idle = []
-                return await self._fetch_once(None, sql, bound, one=one, describe=describe)
+            return await self._send(sql, bound, one=one, describe=describe)
+
+    async def _send(self, sql: str, bound: Any, *, one: bool, describe: bool) -> tuple[list[Any], list[Any] | None]:
+        """The query on an idle connection (holding a place of ``_free``), once more on a fresh one if the
+        server dropped it."""
+        try:
+            return await self._fetch_once(self._idle.pop() if self._idle else None, sql, bound, one=one, describe=describe)
+        except self._driver.errors:
+            await self._discard(self._idle)
+            self._idle = []
+            return await self._fetch_once(None, sql, bound, one=one, describe=describe)
 
     async def _fetch_once(self, conn: Any, sql: str, bound: Any, *, one: bool, describe: bool) -> tuple[list[Any], list[Any] | None]:
         if self._closed:
