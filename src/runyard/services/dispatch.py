@@ -388,7 +388,15 @@ class Dispatcher:
             assert self._executor is not None
             self._observe_start(run, now)
             stages.mark(run.id, "dispatched")
-            self._executor.submit(task)
+            try:
+                self._executor.submit(task)
+            except Exception as exc:  # claimed and never handed over: it fails, saying why, instead of staying running
+                log.exception("run %s: the executor did not take it", run.id)
+                self._started.pop(run.id, None)
+                finish_run(self._platform, run.id, RunReport(
+                    error=f"the executor did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+                    log_key=task.log_key))
+                continue
             submitted += 1
         return submitted
 

@@ -354,8 +354,12 @@ class RayExecutor(Executor):
                 options["resources"] = dict(cls.resources)
         with self._lock:
             self._running[task.run_id] = task.execution_class
-            # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
-            self._submitting[self._supervisor.submit.remote(task, options)] = task
+            try:
+                # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
+                self._submitting[self._supervisor.submit.remote(task, options)] = task
+            except BaseException:  # not even sent (the connection is gone): the dispatcher fails the run
+                self._running.pop(task.run_id, None)
+                raise
 
     def release(self) -> None:
         self._stop.set()
