@@ -207,8 +207,11 @@ def _details(r: dict[str, Any]) -> list[str]:
             out.append(f"| {name} | {s['p50_ms'] / 1000:.3f} | {s['mean_ms'] / 1000:.3f} | {s['min_ms'] / 1000:.3f} | {s['max_ms'] / 1000:.3f} |")
         out.append(f"\nRunyard's first run (environment build or cache hit): {r['runyard_first_run_seconds']} s.")
     elif r["id"] == "RAY":
-        out.append(f"Cluster: {r['cluster']}. P1 baseline: {r['p1']['baseline_is']}. P2 baseline: {r['p2']['baseline_is']} "
-                   f"(before/after: {r['p2']['baseline_before_after_s']} s).")
+        out.append(f"Cluster: {r['cluster']}. P1 baseline: a bare Ray task spawning the same interpreter on the same main.py, "
+                   f"its driver joined as the server is. P2 baseline: {r['p2']['baseline_is']}.")
+        for key in ("driver", "client_port"):
+            if key in r:
+                out.append(f"Joined {r[key]['joined']}: P2 baseline before/after {r[key]['p2']['baseline_before_after_s']} s.")
     return out
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runyard.execution.backends import Executor, create_executor
+from runyard.execution.backends.ray import ray_address
 from runyard.execution.contract import RunReport
 from runyard.execution.runtime.sandbox import Sandbox, detect
 from runyard.services import accounts, ensembles, notify
@@ -113,14 +114,22 @@ def _on_ray(settings: Settings) -> bool:
     return settings.executor == "ray" or settings.executor.startswith("ray://")
 
 
+def _ray_join(settings: Settings) -> str:
+    try:
+        address = ray_address(settings.executor)
+    except ValueError:
+        return "RAY_ADDRESS not set"
+    return f"through the client port {address}" if address.startswith("ray://") else f"as a driver of {address}"
+
+
 def sandbox_status(settings: Settings, sandbox: Sandbox | None) -> str:
     if sandbox is not None:
         return sandbox.describe()
     if settings.executor == "stub":
         return "none (stub executor: no processes)"
     if _on_ray(settings):
-        return "runs execute on the Ray cluster's nodes, each in its own sandbox" if settings.sandbox == "on" else \
-            "off: runs on the Ray cluster's nodes are NOT sandboxed (RUNYARD_SANDBOX=off)"
+        return f"runs execute on the Ray cluster's nodes ({_ray_join(settings)}), each in its own sandbox" \
+            if settings.sandbox == "on" else "off: runs on the Ray cluster's nodes are NOT sandboxed (RUNYARD_SANDBOX=off)"
     return "off: runs are NOT sandboxed (RUNYARD_SANDBOX=off)"
 
 

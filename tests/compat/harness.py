@@ -169,6 +169,7 @@ class Server:
     base_dir: Path = field(repr=False)  # holds data/ (with server.log) and tmp/ (the server's TMPDIR)
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
+    bridge: Any = field(default=None, repr=False)  # from this machine's loopback to a server in a namespace
 
     @property
     def data_dir(self) -> Path:
@@ -222,14 +223,15 @@ class Server:
         return self.api("PUT", f"v1/applications/{app_id}/binary", json={"requirements": requirements})
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(SERVER_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.bridge is not None:
+            self.bridge.close()
 
 
 def _server_env(**overrides: str) -> dict[str, str]:
@@ -239,9 +241,10 @@ def _server_env(**overrides: str) -> dict[str, str]:
 
 
 def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: str | None = None,
-                 key: str | None = None, env: dict[str, str] | None = None) -> Server:
+                 key: str | None = None, env: dict[str, str] | None = None, inside: Any = None) -> Server:
     """Start ``runyard serve`` (``env``: more settings, e.g. an S3 blob store) and wait until ``/healthz``
-    answers 200."""
+    answers 200. ``inside``: a ``NetNamespace`` to run it in (a Ray cluster's, to join it as a driver);
+    it is then reached through a bridge from this machine's loopback (``Server.bridge``)."""
     for sub in ("data", "tmp"):
         (base_dir / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -267,11 +270,18 @@ def start_server(*, backend: str, base_dir: Path, env_dir: Path, database_url: s
         str(base_dir / "data"),
     ]
     log_path = base_dir / "data" / "server.log"
+    bridge = None
+    if inside is not None:
+        from runyard.testing.netns import forward_in
+
+        argv = inside.command(argv)
+        bridge = forward_in(inside, port)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
-    server = Server(backend, f"http://127.0.0.1:{port}", key, base_dir, process, log_path)
+    server = Server(backend, f"http://127.0.0.1:{bridge.port if bridge else port}", key, base_dir, process, log_path,
+                    bridge=bridge)
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
