@@ -137,6 +137,14 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 
 # ------------------------------------------------------------------------------------------ the server
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (every core, user and kernel, interrupts included)
+    since boot: what a CPU-bound benchmark shares, whichever process spends it."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

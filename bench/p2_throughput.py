@@ -31,6 +31,7 @@ from bench.common import (
     app_env_python,
     check_result,
     deploy,
+    machine_cpu_seconds,
     run_subprocess,
     write_trivial_app,
 )
@@ -82,7 +83,8 @@ def _experiment_rounds(work: Path, app_dir: Path, workers: int, n: int, rounds: 
             after = _baseline(app_dir, workers, n)
             seconds = before["seconds"] + after["seconds"]
             baseline = {"seconds": round(seconds, 3), "runs_per_s": round(2 * n / seconds, 2),
-                        "before_runs_per_s": before["runs_per_s"], "after_runs_per_s": after["runs_per_s"]}
+                        "before_runs_per_s": before["runs_per_s"], "after_runs_per_s": after["runs_per_s"],
+                        "machine_cpu_ms_per_run": round((before["machine_cpu_ms_per_run"] + after["machine_cpu_ms_per_run"]) / 2, 1)}
             out.append({"runyard": experiment, "baseline": baseline,
                         "ratio": round(experiment["runs_per_s"] / baseline["runs_per_s"], 3)})
     return out
@@ -91,13 +93,14 @@ def _experiment_rounds(work: Path, app_dir: Path, workers: int, n: int, rounds: 
 def _one_experiment(server: Server, app: Any, instance: str, input_id: str, n: int, exp_id: str) -> dict[str, Any]:
     runs = [{"input_id": input_id, "instance_id": instance, "option_set": "none", "repetition": i} for i in range(n)]
     metadata = f"{app.experiments_endpoint}/batch/{exp_id}/metadata"
-    cpu_before = cpu_seconds(server.pid)
+    cpu_before, machine_before = cpu_seconds(server.pid), machine_cpu_seconds()
     started = time.perf_counter()
     app.new_batch_experiment(name=exp_id, id=exp_id, runs=runs, option_sets={"none": {}})
     while (status := app.client.request("GET", metadata).json()["status"]) == "started":
         time.sleep(EXPERIMENT_POLL_SECONDS)
     seconds = time.perf_counter() - started
     server_cpu = cpu_seconds(server.pid) - cpu_before
+    machine_cpu = machine_cpu_seconds() - machine_before
     if status != "completed":
         raise SetupError(f"the batch experiment ended {status}")
     listed = app.client.request("GET", f"{app.experiments_endpoint}/batch/{exp_id}/runs").json()["runs"]
@@ -106,20 +109,52 @@ def _one_experiment(server: Server, app: Any, instance: str, input_id: str, n: i
     for item in listed[:: max(1, n // 10)]:
         check_result(app.run_result(item["id"]), TRIVIAL_INPUT)
     return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2),
-            "server_cpu_ms_per_run": round(server_cpu / n * 1000, 1)}
+            "server_cpu_ms_per_run": round(server_cpu / n * 1000, 1),
+            "machine_cpu_ms_per_run": round(machine_cpu / n * 1000, 1)}
 
 
 def _baseline(app_dir: Path, workers: int, n: int) -> dict[str, Any]:
     python = app_env_python([])
     stdin = json.dumps(TRIVIAL_INPUT).encode()
     main = app_dir / "main.py"
-    started = time.perf_counter()
+    started, machine_before = time.perf_counter(), machine_cpu_seconds()
     with ThreadPoolExecutor(workers) as pool:
         outputs = list(pool.map(lambda _: run_subprocess(python, main, stdin, app_dir), range(n)))
     seconds = time.perf_counter() - started
+    machine_cpu = machine_cpu_seconds() - machine_before
     if any(json.loads(o)["solution"] != TRIVIAL_INPUT for o in outputs):
         raise SetupError("a baseline subprocess returned the wrong output")
-    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2)}
+    return {"seconds": round(seconds, 3), "runs_per_s": round(n / seconds, 2),
+            "machine_cpu_ms_per_run": round(machine_cpu / n * 1000, 1)}
+
+
+def _sandbox_ceiling(work: Path, app_dir: Path, n: int) -> dict[str, Any] | None:
+    """The best ratio a CPU-bound P2 could reach if the sandbox were Runyard's only cost: the machine's
+    CPU per run of the baseline's process, bare and started in the sandbox as a run's is (one at a time,
+    the machine's busy time over N runs). None where the machine has no sandbox."""
+    from bench.p1_latency import _sandboxed
+
+    python = app_env_python([])
+    stdin = json.dumps(TRIVIAL_INPUT).encode()
+    made = _sandboxed(work / "ceiling", app_dir, python, stdin)
+    if made is None:
+        return None
+    cold, ahead = made
+
+    def cpu_ms(one: Any) -> float:
+        before = machine_cpu_seconds()
+        for _ in range(n):
+            one()
+        return (machine_cpu_seconds() - before) / n * 1000
+
+    bare = cpu_ms(lambda: run_subprocess(python, app_dir / "main.py", stdin, app_dir))
+    sandboxed = cpu_ms(cold)
+    prestarted = cpu_ms(ahead) if ahead is not None else None
+    out = {"runs": n, "bare_cpu_ms_per_run": round(bare, 1), "sandboxed_cpu_ms_per_run": round(sandboxed, 1),
+           "ceiling_ratio": round(bare / sandboxed, 3)}
+    if prestarted is not None:
+        out.update(prestarted_cpu_ms_per_run=round(prestarted, 1), prestarted_ceiling_ratio=round(bare / prestarted, 3))
+    return out
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
@@ -135,9 +170,12 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
                      "ratio": middle["ratio"], "met": middle["ratio"] >= GOAL_RATIO, "rounds": pairs,
                      "single_submissions": singles,
                      "single_submissions_ratio": round(singles["runs_per_s"] / middle["baseline"]["runs_per_s"], 3)})
+    ceiling = _sandbox_ceiling(work, app_dir, 60 if quick else 200)
     return {
         "id": "P2",
         "runs": n,
+        # What the sandbox alone leaves of the goal on this machine (every run's process is sandboxed; the floor's is not).
+        "sandbox_ceiling": ceiling,
         "rounds": rounds,
         "by_workers": rows,
         "runyard_is": "one batch experiment of N runs (one managed input, N repetitions), until it reports them all ended",

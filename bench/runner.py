@@ -148,6 +148,17 @@ def _details(r: dict[str, Any]) -> list[str]:
                 out.append(f"| {w['workers']} | {how} | {ry['seconds']} | {ry['runs_per_s']} | {ry.get('submit_seconds', '—')} | "
                            f"{ry['server_cpu_ms_per_run']} | {b['seconds']} | {b['runs_per_s']} | {ratio} |")
         out += ["", f"Batch experiment: {r.get('runyard_is', '')}. Single submissions: {r.get('single_submissions_are', '')}."]
+        for w in r["by_workers"]:
+            if "machine_cpu_ms_per_run" in w["runyard"]:
+                out.append(f"W={w['workers']}, the machine's CPU per run (all processes): Runyard {w['runyard']['machine_cpu_ms_per_run']} ms, "
+                           f"baseline {w['baseline'].get('machine_cpu_ms_per_run', '—')} ms.")
+        ceiling = r.get("sandbox_ceiling")
+        if ceiling:
+            ahead = (f"; in a sandbox started ahead {ceiling['prestarted_cpu_ms_per_run']} ms "
+                     f"(ceiling {ceiling['prestarted_ceiling_ratio']}×)") if "prestarted_cpu_ms_per_run" in ceiling else ""
+            out.append(f"The sandbox's own ceiling ({ceiling['runs']} runs one at a time): the baseline's process costs the machine "
+                       f"{ceiling['bare_cpu_ms_per_run']} ms of CPU bare and {ceiling['sandboxed_cpu_ms_per_run']} ms sandboxed as a run is, "
+                       f"so a CPU-bound fan-out can reach at most {ceiling['ceiling_ratio']}× with a server that cost nothing{ahead}.")
     elif r["id"] in ("P3", "P3R"):
         out += ["", "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
         rows = [("metadata", r["metadata"]), ("baseline", r["baseline"])]
