@@ -335,6 +335,16 @@ def wait_terminal(app, run_id, interval=0.05, timeout=300):
         time.sleep(interval)
 
 
+def running_sleeper(app, instance_id, sleep, timeout=180):
+    """A ``ctl-json`` run that sleeps ``sleep`` seconds, once its first log line shows its process going;
+    returns (run id, its ``status_v2`` then)."""
+    run_id = app.new_run(input={"k": 1}, instance_id=instance_id, options={"lines": "1", "sleep": str(sleep)})
+    deadline = time.monotonic() + timeout
+    while "ctl-json: line 0" not in app.run_logs(run_id).log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return run_id, app.run_metadata(run_id).metadata.status_v2.value
+
+
 def deploy(app_id, app_dir):
     """new app + push + one version + one instance; returns (app, version_id, instance_id)."""
     app = Application.new(client=client, name=app_id, id=app_id)

@@ -19,7 +19,7 @@ import requests
 
 from runyard.testing.ray_cluster import GCS_PORT, RayCluster
 
-from .harness import Server, SdkRunner, copy_app, sdk_venv, start_server, unique
+from .harness import SdkRunner, Server, copy_app, sdk_venv, start_server, unique
 
 pytestmark = [pytest.mark.compat, pytest.mark.slow]
 
@@ -62,11 +62,7 @@ for cls in ("on-w1", "on-w2"):
                                   configuration={"execution_class": cls})
     pinned[cls] = [run.metadata.status_v2.value, run.output["solution"]]
 
-sleeper = app.new_run(input={"k": 1}, instance_id=instance_id, options={"lines": "1", "sleep": "120"})
-deadline = time.monotonic() + 180
-while "ctl-json: line 0" not in app.run_logs(sleeper).log and time.monotonic() < deadline:
-    time.sleep(0.1)
-running = app.run_metadata(sleeper).metadata.status_v2.value
+sleeper, running = running_sleeper(app, instance_id, 120)
 app.cancel_run(sleeper)
 started = time.monotonic()
 canceled = wait_terminal(app, sleeper).metadata.status_v2.value

@@ -32,11 +32,7 @@ def test_push_run_wait_and_cancel_through_two_replicas(pair: Pair, version: str,
         echo, _, echo_instance = deploy(os.environ["ECHO_ID"], os.environ["ECHO_DIR"])
         result = echo.new_run_with_result(input={"x": 1}, instance_id=echo_instance)
         ctl, _, ctl_instance = deploy(os.environ["CTL_ID"], os.environ["CTL_DIR"])
-        sleeper = ctl.new_run(input={"k": 1}, instance_id=ctl_instance, options={"lines": "1", "sleep": "60"})
-        deadline = time.monotonic() + 120
-        while "ctl-json: line 0" not in ctl.run_logs(sleeper).log and time.monotonic() < deadline:
-            time.sleep(0.1)
-        running = ctl.run_metadata(sleeper).metadata.status_v2.value
+        sleeper, running = running_sleeper(ctl, ctl_instance, 60, timeout=120)
         ctl.cancel_run(sleeper)
         canceled = wait_terminal(ctl, sleeper).metadata.status_v2.value
         emit({"status": result.metadata.status_v2.value, "output": result.output, "running": running,

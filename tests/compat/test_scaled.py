@@ -68,11 +68,7 @@ data = {"rows": [f"{i:07d}-{(i * 7919) % 100003:06d}" for i in range(400_000)]}
 large = app.new_run_with_result(input=data, instance_id=instance_id, polling_options=FAST)
 upload = app.upload_url()
 
-sleeper = app.new_run(input={"k": 1}, instance_id=instance_id, options={"lines": "1", "sleep": "120"})
-deadline = time.monotonic() + 180
-while "ctl-json: line 0" not in app.run_logs(sleeper).log and time.monotonic() < deadline:
-    time.sleep(0.1)
-running = app.run_metadata(sleeper).metadata.status_v2.value
+sleeper, running = running_sleeper(app, instance_id, 120)
 if running != "running":
     raw = client.request(method="GET", endpoint=f"v1/applications/{app.id}/runs/{sleeper}").json()
     emit({"sleeper_not_running": raw.get("metadata"), "log": app.run_logs(sleeper).log})
