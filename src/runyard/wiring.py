@@ -115,11 +115,12 @@ def _on_ray(settings: Settings) -> bool:
 
 
 def _ray_join(settings: Settings) -> str:
+    """How the server joins the cluster (never its address: ``/healthz`` answers without a key)."""
     try:
         address = ray_address(settings.executor)
     except ValueError:
         return "RAY_ADDRESS not set"
-    return f"through the client port {address}" if address.startswith("ray://") else f"as a driver of {address}"
+    return "joined through the client port" if address.startswith("ray://") else "joined as a driver"
 
 
 def sandbox_status(settings: Settings, sandbox: Sandbox | None) -> str:

@@ -37,3 +37,14 @@ def test_the_executor_setting_names_the_cluster(monkeypatch) -> None:  # type: i
     else:
         raise AssertionError("ray without RAY_ADDRESS must be refused, naming it")
 
+
+
+def test_health_says_how_the_server_joined_and_never_where(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from runyard.wiring import sandbox_status
+
+    client = sandbox_status(Settings(data_dir=tmp_path, executor="ray://head.internal:10001"), None)
+    assert client == "runs execute on the Ray cluster's nodes (joined through the client port), each in its own sandbox"
+    monkeypatch.setenv("RAY_ADDRESS", "head.internal:6379")
+    driver = sandbox_status(Settings(data_dir=tmp_path, executor="ray"), None)
+    assert driver == "runs execute on the Ray cluster's nodes (joined as a driver), each in its own sandbox"
+    assert "head.internal" not in client + driver  # /healthz answers without a key
