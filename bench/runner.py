@@ -222,7 +222,15 @@ def _details(r: dict[str, Any]) -> list[str]:
                    f"its driver joined as the server is. P2 baseline: {r['p2']['baseline_is']}.")
         for key in ("driver", "client_port"):
             if key in r:
-                out.append(f"Joined {r[key]['joined']}: P2 baseline before/after {r[key]['p2']['baseline_before_after_s']} s.")
+                p2 = r[key]["p2"]
+                line = f"Joined {r[key]['joined']}: P2 baseline before/after {p2['baseline_before_after_s']} s"
+                if "machine_cpu_ms_per_run" in p2:
+                    line += (f"; the machine's CPU per run: Runyard {p2['machine_cpu_ms_per_run']['runyard']} ms, "
+                             f"a bare task {p2['machine_cpu_ms_per_run']['baseline']} ms")
+                if p2.get("sandbox_ceiling"):
+                    line += (f"; sandboxing a run costs {p2['sandbox_ceiling']['sandbox_cpu_ms_per_run']} ms more, "
+                             f"so P2 on Ray can reach at most {p2['sandbox_ceiling']['ratio']}× if nothing else cost a thing")
+                out.append(line + ".")
     return out
 
 
