@@ -145,6 +145,13 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def on_machine(action: Callable[[], Any]) -> tuple[Any, float]:
+    """``action()``'s value and the machine's CPU seconds (:func:`machine_cpu_seconds`) it took."""
+    before = machine_cpu_seconds()
+    value = action()
+    return value, machine_cpu_seconds() - before
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -32,6 +32,7 @@ from bench.common import (
     check_result,
     deploy,
     machine_cpu_seconds,
+    on_machine,
     run_subprocess,
     write_trivial_app,
 )
@@ -128,10 +129,11 @@ def _baseline(app_dir: Path, workers: int, n: int) -> dict[str, Any]:
             "machine_cpu_ms_per_run": round(machine_cpu / n * 1000, 1)}
 
 
-def _sandbox_ceiling(work: Path, app_dir: Path, n: int) -> dict[str, Any] | None:
+def sandbox_ceiling(work: Path, app_dir: Path, n: int, *, prestarted: bool = True) -> dict[str, Any] | None:
     """The best ratio a CPU-bound P2 could reach if the sandbox were Runyard's only cost: the machine's
     CPU per run of the baseline's process, bare and started in the sandbox as a run's is (one at a time,
-    the machine's busy time over N runs). None where the machine has no sandbox."""
+    the machine's busy time over N runs), and with ``prestarted`` also in a sandbox started ahead. None
+    where the machine has no sandbox."""
     from bench.p1_latency import _sandboxed
 
     python = app_env_python([])
@@ -142,18 +144,15 @@ def _sandbox_ceiling(work: Path, app_dir: Path, n: int) -> dict[str, Any] | None
     cold, ahead = made
 
     def cpu_ms(one: Any) -> float:
-        before = machine_cpu_seconds()
-        for _ in range(n):
-            one()
-        return (machine_cpu_seconds() - before) / n * 1000
+        return on_machine(lambda: [one() for _ in range(n)])[1] / n * 1000
 
     bare = cpu_ms(lambda: run_subprocess(python, app_dir / "main.py", stdin, app_dir))
     sandboxed = cpu_ms(cold)
-    prestarted = cpu_ms(ahead) if ahead is not None else None
     out = {"runs": n, "bare_cpu_ms_per_run": round(bare, 1), "sandboxed_cpu_ms_per_run": round(sandboxed, 1),
            "ceiling_ratio": round(bare / sandboxed, 3)}
-    if prestarted is not None:
-        out.update(prestarted_cpu_ms_per_run=round(prestarted, 1), prestarted_ceiling_ratio=round(bare / prestarted, 3))
+    if prestarted and ahead is not None:
+        ahead_ms = cpu_ms(ahead)
+        out.update(prestarted_cpu_ms_per_run=round(ahead_ms, 1), prestarted_ceiling_ratio=round(bare / ahead_ms, 3))
     return out
 
 
@@ -170,7 +169,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
                      "ratio": middle["ratio"], "met": middle["ratio"] >= GOAL_RATIO, "rounds": pairs,
                      "single_submissions": singles,
                      "single_submissions_ratio": round(singles["runs_per_s"] / middle["baseline"]["runs_per_s"], 3)})
-    ceiling = _sandbox_ceiling(work, app_dir, 60 if quick else 200)
+    ceiling = sandbox_ceiling(work, app_dir, 60 if quick else 200)
     return {
         "id": "P2",
         "runs": n,

@@ -39,11 +39,11 @@ from bench.common import (
     SetupError,
     check_result,
     deploy,
-    machine_cpu_seconds,
+    on_machine,
     summary_ms,
     write_trivial_app,
 )
-from bench.p2_throughput import _sandbox_ceiling
+from bench.p2_throughput import sandbox_ceiling
 
 P1_GOAL_MS = 20.0
 P2_GOAL = 0.8
@@ -61,7 +61,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
 
     cluster = RayCluster(root=work / "cluster").start()
     try:
-        client = measure(work / "client-port", quick, executor=cluster.address, floor_address=cluster.address)
+        client = measure(work / "client-port", quick, cluster.address)
         assert cluster.ns is not None
         inside = subprocess.run(
             cluster.ns.command([sys.executable, "-m", "bench.ray_cluster", str(work / "driver"), "quick" if quick else "full",
@@ -74,7 +74,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         cluster.stop()
     # What sandboxing a run costs the machine (P2's measure, on the machine the nodes share), against
     # what a bare task costs it in each half: the best P2 on Ray can reach if nothing else cost a thing.
-    sandbox = _sandbox_ceiling(work / "sandbox", write_trivial_app(work / "sandbox-app"), 60 if quick else 200)
+    sandbox = sandbox_ceiling(work / "sandbox", write_trivial_app(work / "sandbox-app"), 60 if quick else 200, prestarted=False)
     if sandbox is not None:
         extra = sandbox["sandboxed_cpu_ms_per_run"] - sandbox["bare_cpu_ms_per_run"]
         for half in (client, driver):
@@ -92,9 +92,9 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     }
 
 
-def measure(work: Path, quick: bool, *, executor: str, floor_address: str) -> dict[str, Any]:
-    """P1 and P2 on Ray for a server joined as ``executor`` says, against bare tasks of a driver joined at
-    ``floor_address`` (the same way)."""
+def measure(work: Path, quick: bool, address: str) -> dict[str, Any]:
+    """P1 and P2 on Ray for a server joined at ``address`` (``ray://…``: the client port; ``HOST:PORT``:
+    the GCS, as a driver), against bare tasks of a driver joined at the same address."""
     import ray
 
     from runyard.execution.backends.ray import join_cluster
@@ -108,12 +108,13 @@ def measure(work: Path, quick: bool, *, executor: str, floor_address: str) -> di
     classes = {CLASS: {"concurrency": WORKERS, "cores": 1, "memory_mb": 512, "max_duration_seconds": 300}}
     env = {"RUNYARD_EXECUTION__CLASSES": json.dumps(classes), "RUNYARD_EXECUTION__DEFAULT_CLASS": CLASS,
            "RUNYARD_BLOB_URL": f"file://{work / 'blobs'}", "RUNYARD_EXECUTION__RAY_NAMESPACE": f"bench-{work.name}"}
-    if not executor.startswith("ray://"):
-        env["RAY_ADDRESS"], executor = executor, "ray"
-    server = Server(work / "server", executor=executor, extra_env=env)
+    client_port = address.startswith("ray://")
+    if not client_port:
+        env["RAY_ADDRESS"] = address
+    server = Server(work / "server", executor=address if client_port else "ray", extra_env=env)
     with server:
         app, instance = deploy(server, app_dir, "ray-trivial")
-        join_cluster(ray, floor_address, "bench-floor")
+        join_cluster(ray, address, "bench-floor")
         try:
             def bare_task(python: str, main: str, stdin: bytes, cwd: str) -> bytes:
                 # (Defined here: pickled by value, since the nodes cannot import the bench package.)
@@ -176,25 +177,16 @@ def measure(work: Path, quick: bool, *, executor: str, floor_address: str) -> di
                     check_result(result)
                 return elapsed
 
-            cpu: dict[str, float] = {}
-
-            def on_machine(name: str, batch: Any) -> float:
-                """``batch()``'s seconds; the machine's CPU it cost goes to ``cpu[name]`` (added up)."""
-                before_cpu = machine_cpu_seconds()
-                seconds = batch()
-                cpu[name] = cpu.get(name, 0.0) + machine_cpu_seconds() - before_cpu
-                return seconds
-
-            before = on_machine("baseline", floor_batch)
-            batch = on_machine("runyard", runyard_batch)
-            after = on_machine("baseline", floor_batch)
+            before, before_cpu = on_machine(floor_batch)
+            batch, runyard_cpu = on_machine(runyard_batch)
+            after, after_cpu = on_machine(floor_batch)
         finally:
             ray.shutdown()
     r, b = summary_ms(runyard), summary_ms(floor)
     overhead = round(r["p50_ms"] - b["p50_ms"], 2)
     floor_rate = 2 * n2 / (before + after)
     rate = n2 / batch
-    joined = "through the client port" if executor.startswith("ray://") else "as a driver of the head's GCS"
+    joined = "through the client port" if client_port else "as a driver of the head's GCS"
     return {
         "joined": joined,
         "p1": {"runs": n1, "runyard": r, "baseline": b, "overhead_p50_ms": overhead,
@@ -204,11 +196,11 @@ def measure(work: Path, quick: bool, *, executor: str, floor_address: str) -> di
                "baseline_runs_per_s": round(floor_rate, 1), "baseline_before_after_s": [round(before, 2), round(after, 2)],
                "baseline_is": f"{n2} bare Ray tasks spawning the same subprocess, at most {WORKERS} in flight, right before and after",
                "ratio": round(rate / floor_rate, 3), "goal": {"ratio_at_least": P2_GOAL, "met": rate / floor_rate >= P2_GOAL},
-               "machine_cpu_ms_per_run": {"runyard": round(cpu["runyard"] / n2 * 1000, 1),
-                                          "baseline": round(cpu["baseline"] / (2 * n2) * 1000, 1)}},
+               "machine_cpu_ms_per_run": {"runyard": round(runyard_cpu / n2 * 1000, 1),
+                                          "baseline": round((before_cpu + after_cpu) / (2 * n2) * 1000, 1)}},
     }
 
 
 if __name__ == "__main__":  # the driver half, run inside the cluster's network namespace by ``run``
     _work, _mode, _gcs = sys.argv[1:4]
-    print(json.dumps(measure(Path(_work), _mode == "quick", executor=_gcs, floor_address=_gcs)))
+    print(json.dumps(measure(Path(_work), _mode == "quick", _gcs)))

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def in_one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (or the type alone), as a run's error names a failure."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 class RunyardError(Exception):
     """Something went wrong."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select, update
 
+from runyard.domain.errors import in_one_line
 from runyard.domain.ids import new_id
 from runyard.domain.memo import Memo
 from runyard.domain.runs import RunStatus, sources_of
@@ -394,7 +395,7 @@ class Dispatcher:
                 log.exception("run %s: the executor did not take it", run.id)
                 self._started.pop(run.id, None)
                 finish_run(self._platform, run.id, RunReport(
-                    error=f"the executor did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+                    error=f"the executor did not take the run: {in_one_line(exc)}",
                     log_key=task.log_key))
                 continue
             submitted += 1

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runyard.domain.errors import in_one_line
 from runyard.execution import stages
 from runyard.execution.backends.base import Executor, ReportSink, free_slots
 from runyard.execution.contract import RunReport, RunTask
@@ -430,7 +431,7 @@ class RayExecutor(Executor):
                 with self._lock:
                     self._running.pop(task.run_id, None)
                 self._on_done(task.run_id, RunReport(
-                    error=f"the cluster did not take the run: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    error=f"the cluster did not take the run: {in_one_line(exc)}",
                     log_key=task.log_key))
                 self._wakeup()
 
