@@ -110,18 +110,21 @@ def test_a_class_concurrency_holds_across_the_cluster(ray_server, gates: Path) -
 
 
 def test_cancel_ends_the_whole_process_tree_on_the_node(ray_server, gates: Path) -> None:  # type: ignore[no-untyped-def]
+    """The graceful cancel reaches the node at once, well before the supervisor's forced kill (5 s
+    here), and so does the next cancel of a run on the same node."""
     api = ray_server().api()
     app = new_tool_app(api, "canceled-on-ray")
     before = set(sandbox_processes())
-    run_id = submit(api, app, steps({"spawn_detached": ["sleep", "600"]}, {"log": "spawned"}, {"sleep": 600}),
-                    configuration={"execution_class": "on-w2"})
-    wait_for(lambda: "spawned" in run_log(api, app, run_id), timeout=120, what="the run to spawn")
-    assert set(sandbox_processes()) - before, "the run's processes should be running on the node"
-    asked = time.monotonic()
-    assert api.patch(f"/v1/applications/{app}/runs/{run_id}/cancel").status_code == 200
-    assert wait_status(api, app, run_id, timeout=15)["status_v2"] == "canceled"
-    wait_for(lambda: not (set(sandbox_processes()) - before), timeout=5, what="every process of the run to end")
-    assert time.monotonic() - asked < 10
+    for attempt in range(2):
+        run_id = submit(api, app, steps({"spawn_detached": ["sleep", "600"]}, {"log": "spawned"}, {"sleep": 600}),
+                        configuration={"execution_class": "on-w2"})
+        wait_for(lambda: "spawned" in run_log(api, app, run_id), timeout=120, what="the run to spawn")  # noqa: B023
+        assert set(sandbox_processes()) - before, "the run's processes should be running on the node"
+        asked = time.monotonic()
+        assert api.patch(f"/v1/applications/{app}/runs/{run_id}/cancel").status_code == 200
+        assert wait_status(api, app, run_id, timeout=15)["status_v2"] == "canceled"
+        wait_for(lambda: not (set(sandbox_processes()) - before), timeout=5, what="every process of the run to end")
+        assert time.monotonic() - asked < 4, f"cancel {attempt + 1} took the forced path, not the graceful one"
 
 
 def _process_table() -> dict[int, tuple[int, int, str]]:

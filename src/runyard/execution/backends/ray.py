@@ -128,24 +128,39 @@ def _node_host(config: NodeConfig) -> Any:
         return host
 
 
+_cleanup: Any = None
+
+
+def _clean_up_later(host: Any, local: Any) -> None:
+    """The workspace goes (or is kept for the next run) after the report is on its way, on one thread
+    per worker process."""
+    global _cleanup
+    with _hosts_lock:
+        if _cleanup is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _cleanup = ThreadPoolExecutor(1, thread_name_prefix="runyard-cleanup")
+    _cleanup.submit(host.finish, local)
+
+
 def execute_on_node(task: RunTask, config: NodeConfig, supervisor: Any) -> RunReport:
     """The Ray task: execute one run on this node, through the same runner as the embedded pool."""
     stages.mark(task.run_id, "node")
-    ray = _import_ray()
     host = _node_host(config)
     host.begin(task)
 
-    def watch_cancel() -> None:
+    def canceled(answer: Any) -> None:
         try:
-            if ray.get(supervisor.wait_cancel.remote(task.run_id)):
+            if answer.result():
                 host.cancel(task.run_id)
         except Exception:  # noqa: BLE001 - the supervisor is gone: the run goes on, reported to no one
             log.warning("run %s: lost touch with the supervisor", task.run_id)
 
-    threading.Thread(target=watch_cancel, name=f"cancel-{task.run_id}", daemon=True).start()
+    # The supervisor answers when the run is canceled or has ended. Awaited as a future, not by a thread
+    # in ray.get: a worker blocked in ray.get is one whose CPU Ray lends to another task.
+    supervisor.wait_cancel.remote(task.run_id).future().add_done_callback(canceled)
     report, local = host.run(task)
-    # The workspace goes (or is kept for the next run) after the report is on its way.
-    threading.Thread(target=host.finish, args=(local,), name=f"cleanup-{task.run_id}", daemon=True).start()
+    _clean_up_later(host, local)
     return report
 
 
