@@ -80,7 +80,7 @@ def _experiment_rounds(work: Path, app_dir: Path, workers: int, n: int, rounds: 
         managed = app.new_managed_input(id="p2-input", name="p2 input", upload_id=upload.upload_id)
         for k in range(rounds):
             before = _baseline(app_dir, workers, n)
-            experiment = _one_experiment(server, app, instance, managed.id, n, f"p2-fan-out-{k}")
+            experiment = one_experiment(server, app, instance, managed.id, n, f"p2-fan-out-{k}")
             after = _baseline(app_dir, workers, n)
             seconds = before["seconds"] + after["seconds"]
             baseline = {"seconds": round(seconds, 3), "runs_per_s": round(2 * n / seconds, 2),
@@ -91,7 +91,7 @@ def _experiment_rounds(work: Path, app_dir: Path, workers: int, n: int, rounds: 
     return out
 
 
-def _one_experiment(server: Server, app: Any, instance: str, input_id: str, n: int, exp_id: str) -> dict[str, Any]:
+def one_experiment(server: Server, app: Any, instance: str, input_id: str, n: int, exp_id: str) -> dict[str, Any]:
     runs = [{"input_id": input_id, "instance_id": instance, "option_set": "none", "repetition": i} for i in range(n)]
     metadata = f"{app.experiments_endpoint}/batch/{exp_id}/metadata"
     cpu_before, machine_before = cpu_seconds(server.pid), machine_cpu_seconds()

@@ -225,8 +225,19 @@ def _details(r: dict[str, Any]) -> list[str]:
                 p2 = r[key]["p2"]
                 line = f"Joined {r[key]['joined']}: P2 baseline before/after {p2['baseline_before_after_s']} s"
                 if "machine_cpu_ms_per_run" in p2:
-                    line += (f"; the machine's CPU per run: Runyard {p2['machine_cpu_ms_per_run']['runyard']} ms, "
+                    line += (f"; the machine's CPU per run: Runyard {p2['machine_cpu_ms_per_run']['runyard']} ms "
+                             f"(its server {p2.get('server_cpu_ms_per_run', '?')} ms), "
                              f"a bare task {p2['machine_cpu_ms_per_run']['baseline']} ms")
+                if p2.get("single_submissions"):
+                    one = p2["single_submissions"]
+                    line += (f"; the same runs submitted one request each: {one['runs_per_s']} runs/s ({one['ratio']}×, "
+                             f"{one['machine_cpu_ms_per_run']} ms of CPU a run, the client's own included)")
+                if p2.get("bound"):
+                    b = p2["bound"]
+                    line += (f"; the baseline keeps the {b['cores']} cores {b['baseline_busy']:.0%} busy, and a run costs at "
+                             f"least {b['least_cpu_ms_per_run']} ms (a bare task's work, the sandbox, and the server's "
+                             f"{p2['server_bookkeeping_ms_per_run']} ms of bookkeeping a run), so with every core busy P2 on "
+                             f"Ray can reach at most {b['ratio']}×")
                 if p2.get("sandbox_ceiling"):
                     line += (f"; sandboxing a run costs {p2['sandbox_ceiling']['sandbox_cpu_ms_per_run']} ms more, "
                              f"so P2 on Ray can reach at most {p2['sandbox_ceiling']['ratio']}× if nothing else cost a thing")
