@@ -195,7 +195,7 @@ def _ray(r: dict[str, Any]) -> list[Row]:
                 f"overhead < {p1['goal']['overhead_p50_below_ms']:g} ms at p50", p1["goal"]["met"]),
             Row("P2 on Ray", f"{p2['runs']} trivial runs on 3 nodes, {how}",
                 f"{p2['runyard_runs_per_s']:.1f} runs/s ({p2['runyard_seconds']:.1f} s)"
-                + (f"; the sandbox alone caps it at {p2['sandbox_ceiling']['ratio']:.2f}×" if p2.get("sandbox_ceiling") else ""),
+                + (f"; at most {p2['bound']['ratio']:.2f}× with every core busy" if p2.get("bound") else ""),
                 f"bare Ray tasks, {p2['workers']} in flight: {p2['baseline_runs_per_s']:.1f} runs/s",
                 f"{p2['ratio']:.2f}×", f"≥ {p2['goal']['ratio_at_least']:g}×", p2["goal"]["met"]),
         ]

@@ -235,8 +235,9 @@ def _details(r: dict[str, Any]) -> list[str]:
                 if p2.get("bound"):
                     b = p2["bound"]
                     line += (f"; the baseline keeps the {b['cores']} cores {b['baseline_busy']:.0%} busy, and a run costs at "
-                             f"least {b['least_cpu_ms_per_run']} ms (a bare task's work, the sandbox, and the server's "
-                             f"{p2['server_bookkeeping_ms_per_run']} ms of bookkeeping a run), so with every core busy P2 on "
+                             f"least {b['least_cpu_ms_per_run']} ms (a bare task's work, the sandbox, the server's "
+                             f"{p2['server_bookkeeping_ms_per_run']} ms of bookkeeping a run and the supervisor's "
+                             f"{p2.get('supervisor_cpu_ms_per_run', '?')} ms, the runner free), so with every core busy P2 on "
                              f"Ray can reach at most {b['ratio']}×")
                 if p2.get("sandbox_ceiling"):
                     line += (f"; sandboxing a run costs {p2['sandbox_ceiling']['sandbox_cpu_ms_per_run']} ms more, "
