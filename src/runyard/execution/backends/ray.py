@@ -144,15 +144,16 @@ def _clean_up_later(host: Any, local: Any) -> None:
     _cleanup.submit(host.finish, local)
 
 
-def execute_on_node(task: RunTask, config: NodeConfig, supervisor: Any) -> RunReport:
+def execute_on_node(task: RunTask, config: NodeConfig) -> RunReport:
     """The Ray task: execute one run on this node, through the same runner as the embedded pool.
 
     The run executes on a thread of its own while this (the worker's main) thread waits: a cancel
     reaches a running Ray task as a KeyboardInterrupt in its main thread (the supervisor's
     ``ray.cancel``), which then hands it to the runner, and the runner ends the run's process tree
     gracefully. No call per run waits on the supervisor for a cancel (one cost the node and the
-    supervisor about 3 ms of CPU a run). ``supervisor`` is kept in the signature for tasks in flight
-    from a server of the previous release."""
+    supervisor about 3 ms of CPU a run). Should the interrupt land before the run's thread exists
+    (microseconds), this thread waits for nothing, and the supervisor's forced cancel after the grace
+    ends the worker: the run still ends canceled."""
     stages.mark(task.run_id, "node")
     begun, done, cancel = threading.Event(), threading.Event(), threading.Event()
     outcome: list[Any] = []
@@ -219,7 +220,6 @@ class Supervisor:
         self._runs: dict[str, _Entry] = {}
         self._reported = asyncio.Condition()
         self._config: Any = None
-        self._handle: Any = None  # this actor's own handle, which every task carries
 
     def configure(self, config: NodeConfig) -> None:
         # Inline in each task (a few kilobytes at most): a stored object would be fetched from the head's
@@ -230,14 +230,9 @@ class Supervisor:
         if task.run_id in self._runs:
             return  # submitted twice (a retried call): one execution
         stages.mark(task.run_id, "supervisor")
-        ref = _remote_execute().options(**options).remote(task, self._config, self._me())
+        ref = _remote_execute().options(**options).remote(task, self._config)
         self._runs[task.run_id] = entry = _Entry(task, ref)
         asyncio.get_running_loop().create_task(self._follow(entry))
-
-    def _me(self) -> Any:
-        if self._handle is None:
-            self._handle = _import_ray().get_runtime_context().current_actor
-        return self._handle
 
     async def _follow(self, entry: _Entry) -> None:
         from ray import exceptions as rx
