@@ -37,10 +37,15 @@ pg_bindir() {
   echo "$found"
 }
 
-healthz() {  # healthz URL -> the JSON body, or nothing
-  "$python" - "$1" <<'EOF' 2>/dev/null || true
-import json, sys, urllib.request
-print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2))))
+healthz() {  # healthz URL [ATTEMPTS] -> the JSON body, or nothing (a busy replica gets a few tries)
+  "$python" - "$1" "${2:-1}" <<'EOF' 2>/dev/null || true
+import json, sys, time, urllib.request
+for attempt in range(int(sys.argv[2])):
+    try:
+        print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=5))))
+        break
+    except OSError:
+        time.sleep(1)
 EOF
 }
 
@@ -114,13 +119,16 @@ up() {
       >>"$dir/replica-$i.log" 2>&1 </dev/null &
     echo $! >"$dir/replica-$i.pid"
   done
+  local answered
   for ((i = 0; i < n; i++)); do
     port=$((first_port + i))
+    answered=""
     for _ in $(seq 1 300); do
-      [ -n "$(healthz "http://127.0.0.1:$port")" ] && break
+      [ -n "$(healthz "http://127.0.0.1:$port")" ] && { answered=1; break; }
       kill -0 "$(cat "$dir/replica-$i.pid")" 2>/dev/null || { echo "replica $i did not start; see $dir/replica-$i.log" >&2; tail -n 20 "$dir/replica-$i.log" >&2; exit 1; }
       sleep 0.2
     done
+    [ -n "$answered" ] || { echo "replica $i (pid $(cat "$dir/replica-$i.pid")) never answered http://127.0.0.1:$port/healthz; see $dir/replica-$i.log" >&2; tail -n 20 "$dir/replica-$i.log" >&2; exit 1; }
   done
   status
   echo
@@ -148,11 +156,15 @@ status() {
     [ -e "$pidfile" ] || { echo "no replicas under $dir"; return; }
     i="${pidfile##*/replica-}"; i="${i%.pid}"
     port=$((first_port + i))
-    body="$(healthz "http://127.0.0.1:$port")"
+    if ! alive "$pidfile"; then
+      echo "replica $i  http://127.0.0.1:$port  not running (see $dir/replica-$i.log)"
+      continue
+    fi
+    body="$(healthz "http://127.0.0.1:$port" 3)"
     if [ -n "$body" ]; then
       echo "replica $i  http://127.0.0.1:$port  $("$python" -c 'import json, sys; d = json.loads(sys.argv[1])["dispatcher"]; print(d["role"], d["worker"])' "$body")"
     else
-      echo "replica $i  http://127.0.0.1:$port  not answering"
+      echo "replica $i  http://127.0.0.1:$port  not answering (pid $(cat "$pidfile"); see $dir/replica-$i.log)"
     fi
   done
 }

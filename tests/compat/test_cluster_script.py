@@ -115,7 +115,9 @@ def test_the_cluster_script_brings_up_the_scaled_shape_and_takes_it_down(operato
     key = re.search(r"export NEXTMV_API_KEY=(\S+)", out).group(1)  # type: ignore[union-attr]
     status = operator("status")
     roles = sorted(re.findall(r"^replica \d+ +\S+ +(\w+)", status, re.M))
-    assert roles == ["leader", "standby"], status  # one dispatches, whichever took the lock first
+    # One dispatches, whichever took the lock first.
+    assert roles == ["leader", "standby"], (f"{status}\n--- replica 0:\n{operator.tail('replica-0.log')}"
+                                            f"\n--- replica 1:\n{operator.tail('replica-1.log')}")
     health = requests.get(f"{url}/healthz", timeout=10).json()
     assert "Ray cluster" in health["sandbox"], health
     pids = _pids_of_cluster(operator.root)
