@@ -9,6 +9,7 @@ backend (the same, on the worker nodes of a real loopback cluster) in everything
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -85,6 +86,13 @@ class Harness:
     counter: int = 0
     woken: threading.Event = field(default_factory=threading.Event)  # the backend asked for the next run
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    queued: list[RunTask] = field(default_factory=list)  # handed over when the backend asks for the next run
+
+    def next_run(self) -> None:
+        """As the dispatcher does when a backend asks for the next run: from the backend's own thread."""
+        self.woken.set()
+        if self.queued:
+            self.executor.submit(self.queued.pop(0))
 
     def on_done(self, run_id: str, report: RunReport) -> None:
         with self.done:
@@ -157,7 +165,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, app_env_dir: Path) -
     blobs = open_blob_store(blob_url)
     harness = Harness(request.param, None, blobs)  # type: ignore[arg-type]
     harness.executor = create_executor(executor, settings=settings, blobs=blobs, on_done=harness.on_done,
-                                       sandbox=open_sandbox(settings), next_run=harness.woken.set,
+                                       sandbox=open_sandbox(settings), next_run=harness.next_run,
                                        wakeup=harness.woken.set)
     harness.executor.start()
     yield harness
@@ -338,3 +346,67 @@ def test_a_worker_shut_down_mid_run_reports_it_interrupted_and_leaves_nothing(ba
     report = backend.wait(task.run_id, timeout=10)
     assert report.canceled
     assert not backend.executor.running()
+
+
+def test_runs_handed_over_from_the_backends_own_thread_execute(backend: Harness) -> None:
+    """The dispatcher starts the next queued run from the thread that asks for it (the one that
+    reported the last run: on Ray, its next call to the cluster then carries it): a chain of runs, each
+    handed over when the one before reported, all execute and report."""
+    backend.needs_processes()
+    tasks = [backend.task(JSON_APP, json.dumps({"n": n}).encode(), bundle="chain") for n in range(4)]
+    backend.queued.extend(tasks[1:])
+    backend.executor.submit(tasks[0])
+    for n, task in enumerate(tasks):
+        report = backend.wait(task.run_id)
+        assert report.exit_code == 0 and report.error == "", backend.log(report)
+        assert json.loads(backend.output(report))["solution"]["echo"] == {"n": n}
+    assert backend.queued == []
+
+
+def test_a_supervisor_left_by_an_older_server_is_used_as_it_is(request: pytest.FixtureRequest, tmp_path: Path,
+                                                                 app_env_dir: Path) -> None:
+    """A detached supervisor outlives the server that made it: a newer server attaching to one of an
+    older protocol (no ``exchange``: reports fetched and acknowledged by separate calls) still gets its
+    runs executed and their reports, and acknowledges them."""
+    import ray
+
+    from runyard.execution.backends import ray as ray_backend
+
+    cluster = request.getfixturevalue("ray_cluster")
+    namespace = f"contract-older-{uuid.uuid4().hex[:8]}"
+    if not ray.is_initialized():
+        ray_backend.join_cluster(ray, cluster.address, namespace)
+
+    class OlderSupervisor(ray_backend.Supervisor):  # (made here: shipped to the cluster by value)
+        exchange = None  # type: ignore[assignment]  # (protocol 1 had no such call)
+
+        def configure(self, config: Any) -> None:  # type: ignore[override]
+            self._config = config  # (and answered nothing)
+
+    older = (ray.remote(OlderSupervisor)
+             .options(name=f"runyard-supervisor-{namespace}", namespace=namespace, lifetime="detached", num_cpus=0,
+                      max_concurrency=100, resources={"node:__internal_head__": 0.001})
+             .remote())
+    settings = Settings(data_dir=tmp_path / "worker", executor=cluster.address, blob_url=f"file://{tmp_path / 'blobs'}",
+                        execution={"env_dir": app_env_dir, "default_class": "c1", "ray_namespace": namespace,
+                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120}}})
+    blobs = open_blob_store(settings.blob_url)
+    harness = Harness("ray", None, blobs)  # type: ignore[arg-type]
+    harness.executor = create_executor(cluster.address, settings=settings, blobs=blobs, on_done=harness.on_done,
+                                       sandbox=open_sandbox(settings), next_run=harness.next_run, wakeup=harness.woken.set)
+    harness.executor.start()
+    try:
+        first, second = (harness.task(JSON_APP, json.dumps({"n": n}).encode(), bundle="older") for n in range(2))
+        harness.queued.append(second)
+        harness.executor.submit(first)
+        for task in (first, second):
+            report = harness.wait(task.run_id)
+            assert report.exit_code == 0, harness.log(report)
+        deadline = time.monotonic() + 10
+        while ray.get(older.in_flight.remote()):  # acknowledged: the older supervisor forgets them
+            assert time.monotonic() < deadline, ray.get(older.in_flight.remote())
+            time.sleep(0.1)
+    finally:
+        harness.executor.shutdown(cancel_running=True)
+        with contextlib.suppress(Exception):
+            ray.kill(older)

@@ -55,6 +55,7 @@ class RunTask:
     secrets_collection_id: str | None = None  # the reference; its values, resolved, are below
     env: dict[str, str] = field(default_factory=dict)    # env secrets
     files: dict[str, str] = field(default_factory=dict)  # relative path -> text content (file secrets)
+    attempt: int = 1                  # which execution of the run this is (a lost run queued again gets another)
 
 
 @dataclass

@@ -64,7 +64,7 @@ _CLAIM = (
     # What a task is made of (not the run's configuration, statistics or logs: less to decode per run).
     .returning(*(_RUNS.c[name] for name in (
         "id", "app_id", "app_pk", "bundle_id", "input_key", "input_format", "output_format", "options",
-        "execution_class", "priority", "created_at", "secrets_collection_id")))
+        "execution_class", "priority", "created_at", "secrets_collection_id", "attempt")))
 )
 # Whether the class has a queued run at all: a read, so that a claim that would find nothing (the usual
 # case when a run ends and its slot looks for the next) takes no write lock and writes no transaction.
@@ -452,6 +452,7 @@ class Dispatcher:
             secrets_collection_id=run.secrets_collection_id,
             env=env,
             files=files,
+            attempt=run.attempt or 1,
         )
 
 

@@ -30,7 +30,8 @@ def create_executor(name: str, *, settings: Settings, blobs: BlobStore, on_done:
     if name == "ray" or name.startswith("ray://"):
         from runyard.execution.backends.ray import RayExecutor, ray_address
 
-        return RayExecutor(address=ray_address(name), settings=settings, on_done=on_done, wakeup=wakeup)
+        return RayExecutor(address=ray_address(name), settings=settings, on_done=on_done, wakeup=wakeup,
+                           next_run=next_run)
     if name not in factories:
         raise ValueError(f"unknown executor {name!r}; known: {', '.join(sorted(factories))}, ray, ray://HOST:PORT")
     return factories[name]()

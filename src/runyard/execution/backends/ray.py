@@ -216,19 +216,46 @@ class _Entry:
 class Supervisor:
     """The cluster-side owner of an installation's runs (a detached async actor; see the module)."""
 
+    #: What ``configure`` answers: 2 has ``exchange``. (A supervisor outlives the server that made it:
+    #: a newer server attached to an older one's uses the calls that one has.)
+    PROTOCOL = 2
+
     def __init__(self) -> None:
         self._runs: dict[str, _Entry] = {}
         self._reported = asyncio.Condition()
         self._config: Any = None
 
-    def configure(self, config: NodeConfig) -> None:
+    def configure(self, config: NodeConfig) -> int:
         # Inline in each task (a few kilobytes at most): a stored object would be fetched from the head's
         # object store by every task that starts on another node (about 2 ms of each run's start).
         self._config = config
+        return self.PROTOCOL
+
+    async def exchange(self, tasks: list[tuple[RunTask, dict[str, Any]]], acked: list[tuple[str, int]],
+                       timeout: float) -> tuple[list[tuple[str, int, RunReport]], list[tuple[str, str]]]:
+        """The server's one call per round: acknowledge the reports it recorded (run, attempt), take the
+        runs it dispatched meanwhile, and get the next reports (run, attempt, report), waiting up to
+        ``timeout`` seconds for one. Also returns the runs it could not take, with why; a refusal
+        answers at once."""
+        self.ack(acked)
+        refused = []
+        for task, options in tasks:
+            try:
+                await self.submit(task, options)
+            except Exception as exc:  # noqa: BLE001 - that run fails, saying why; the others go on
+                refused.append((task.run_id, in_one_line(exc)))
+        return await self._reports(0.0 if refused else timeout), refused
 
     async def submit(self, task: RunTask, options: dict[str, Any]) -> None:
-        if task.run_id in self._runs:
-            return  # submitted twice (a retried call): one execution
+        held = self._runs.get(task.run_id)
+        if held is not None:
+            if held.task.attempt == task.attempt:
+                return  # submitted twice (a retried call): one execution
+            # Another attempt (the run was lost and queued again), possibly before the server's
+            # acknowledgement of the last one's report got here: that one is over for the platform.
+            if held.report is None:
+                held.cancel.set()
+                _import_ray().cancel(held.ref, force=True)
         stages.mark(task.run_id, "supervisor")
         ref = _remote_execute().options(**options).remote(task, self._config)
         self._runs[task.run_id] = entry = _Entry(task, ref)
@@ -258,22 +285,29 @@ class Supervisor:
         async with self._reported:
             self._reported.notify_all()
 
-    async def next_reports(self, timeout: float) -> list[tuple[str, RunReport]]:
-        """Reports not yet acknowledged, waiting up to ``timeout`` seconds for one."""
+    async def _reports(self, timeout: float) -> list[tuple[str, int, RunReport]]:
+        """Reports not yet acknowledged (run, attempt, report), waiting up to ``timeout`` seconds for one."""
         async with self._reported:
-            ready = [(rid, e.report) for rid, e in self._runs.items() if e.report is not None]
-            if not ready:
+            ready = [(rid, e.task.attempt, e.report) for rid, e in self._runs.items() if e.report is not None]
+            if not ready and timeout > 0:
                 try:
                     await asyncio.wait_for(self._reported.wait(), timeout)
                 except TimeoutError:
                     pass
-                ready = [(rid, e.report) for rid, e in self._runs.items() if e.report is not None]
+                ready = [(rid, e.task.attempt, e.report) for rid, e in self._runs.items() if e.report is not None]
         return ready  # type: ignore[return-value]
 
-    def ack(self, run_ids: list[str]) -> None:
-        for run_id in run_ids:
+    async def next_reports(self, timeout: float) -> list[tuple[str, RunReport]]:
+        """(Protocol 1) Reports not yet acknowledged, waiting up to ``timeout`` seconds for one."""
+        return [(rid, report) for rid, _, report in await self._reports(timeout)]
+
+    def ack(self, acked: list[Any]) -> None:
+        """Forget reports the server recorded: run ids, or (run id, attempt) pairs, which leave a later
+        attempt of the same run alone."""
+        for item in acked:
+            run_id, attempt = (item, None) if isinstance(item, str) else item
             entry = self._runs.get(run_id)
-            if entry is not None and entry.report is not None:
+            if entry is not None and entry.report is not None and attempt in (None, entry.task.attempt):
                 del self._runs[run_id]
 
     async def cancel(self, run_id: str, grace: float) -> None:
@@ -324,7 +358,7 @@ class RayExecutor(Executor):
     REPORT_WAIT_SECONDS = 1.0
 
     def __init__(self, *, address: str, settings: Settings, on_done: ReportSink,
-                 wakeup: Callable[[], None] = lambda: None) -> None:
+                 wakeup: Callable[[], None] = lambda: None, next_run: Callable[[], None] | None = None) -> None:
         ray = self._ray = _import_ray()
         self._settings = settings.execution
         self._classes = self._settings.classes
@@ -332,16 +366,22 @@ class RayExecutor(Executor):
         self.owner = f"ray:{self.namespace}"
         self._on_done = on_done
         self._wakeup = wakeup  # the dispatcher: a slot is free
+        # Start what has room from the reporting thread, whose next call to the supervisor then carries it.
+        self._next_run = next_run or wakeup
         if not ray.is_initialized():
             join_cluster(ray, address, self.namespace)
-        self._supervisor = self._attach_supervisor(ray, NodeConfig.of(settings))
+        self._supervisor, protocol = self._attach_supervisor(ray, NodeConfig.of(settings))
+        self._exchanges = (protocol or 1) >= 2
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
+        self._attempts: dict[str, int] = {}  # run id -> the attempt submitted (reports of another are stale)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._submitting: dict[Any, RunTask] = {}  # submit calls not yet confirmed by the supervisor
+        # Runs dispatched by the reporting thread itself: they go with its next exchange (see ``_collect``).
+        self._outbox: list[tuple[RunTask, dict[str, Any]]] = []
 
-    def _attach_supervisor(self, ray: Any, config: NodeConfig) -> Any:
+    def _attach_supervisor(self, ray: Any, config: NodeConfig) -> tuple[Any, int | None]:
         """The installation's supervisor, made by whichever server comes first, and configured. Replicas
         starting together can both find it missing; the second to create it is told the name is taken
         (``get_if_exists`` does not cover that race, and through the client port the refusal only
@@ -359,8 +399,7 @@ class RayExecutor(Executor):
                                  resources={"node:__internal_head__": 0.001})
                         .remote()
                     )
-                ray.get(supervisor.configure.remote(config))
-                return supervisor
+                return supervisor, ray.get(supervisor.configure.remote(config))
             except Exception as exc:
                 # (Ray words the refusal "already taken" or "already exists", by the path it took)
                 if not any(words in str(exc) for words in ("already taken", "already exists")) or attempt == CONNECT_ATTEMPTS:
@@ -390,12 +429,23 @@ class RayExecutor(Executor):
                 options["resources"] = dict(cls.resources)
         with self._lock:
             self._running[task.run_id] = task.execution_class
-            try:
-                # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
-                self._submitting[self._supervisor.submit.remote(task, options)] = task
-            except BaseException:  # not even sent (the connection is gone): the dispatcher fails the run
-                self._running.pop(task.run_id, None)
-                raise
+            self._attempts[task.run_id] = task.attempt
+            if self._exchanges and threading.current_thread() is self._thread:
+                # Dispatched right after reports came in: it goes with the next exchange, this thread's
+                # next call anyway (one call per run instead of three: submit, reports, acknowledgement).
+                self._outbox.append((task, options))
+                return
+            self._send(task, options)
+
+    def _send(self, task: RunTask, options: dict[str, Any]) -> None:
+        """Submit one run now (with the lock held)."""
+        try:
+            # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
+            self._submitting[self._supervisor.submit.remote(task, options)] = task
+        except BaseException:  # not even sent (the connection is gone): the dispatcher fails the run
+            self._running.pop(task.run_id, None)
+            self._attempts.pop(task.run_id, None)
+            raise
 
     def release(self) -> None:
         self._stop.set()
@@ -404,6 +454,7 @@ class RayExecutor(Executor):
         self._thread = None
         with self._lock:
             self._running.clear()  # read again from the supervisor should this server lead again
+            self._attempts.clear()
 
     def cancel(self, run_id: str) -> None:
         with self._lock:
@@ -458,43 +509,95 @@ class RayExecutor(Executor):
             try:
                 self._ray.get(ref)
             except Exception as exc:  # noqa: BLE001
-                with self._lock:
-                    self._running.pop(task.run_id, None)
-                self._on_done(task.run_id, RunReport(
-                    error=f"the cluster did not take the run: {in_one_line(exc)}",
-                    log_key=task.log_key))
-                self._wakeup()
+                self._refused(task, in_one_line(exc))
+
+    def _refused(self, task: RunTask, why: str) -> None:
+        with self._lock:
+            self._running.pop(task.run_id, None)
+            self._attempts.pop(task.run_id, None)
+        self._on_done(task.run_id, RunReport(error=f"the cluster did not take the run: {why}", log_key=task.log_key))
+        self._wakeup()
 
     def _collect(self) -> None:
+        """The reporting thread: one call to the supervisor per round (``exchange``) acknowledges what
+        the last round recorded, carries the runs dispatched since, and brings the next reports."""
         ray = self._ray
-        while not self._stop.is_set():
-            try:
-                self._check_submissions()
-            except Exception:  # noqa: BLE001
-                log.exception("checking submissions to the cluster failed; retrying")
-            try:
-                reports = ray.get(self._supervisor.next_reports.remote(self.REPORT_WAIT_SECONDS))
-            except Exception:  # noqa: BLE001 - the supervisor or the connection is gone
-                if self._stop.is_set():
-                    return
-                log.exception("lost touch with the cluster's supervisor; retrying")
-                self._stop.wait(1.0)
-                continue
-            recorded = []
-            for run_id, report in reports:
-                stages.mark(run_id, "collected")
-                with self._lock:
-                    cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
+        acked: list[Any] = []
+        try:
+            while not self._stop.is_set():
                 try:
-                    self._on_done(run_id, report)
-                    recorded.append(run_id)
-                except Exception:
-                    log.exception("could not record the result of run %s; it stays with the supervisor", run_id)
-                    with self._lock:
-                        self._running[run_id] = cls or ""
-            if recorded:
-                self._supervisor.ack.remote(recorded)
-            if reports:
-                # Slots are free: the next queued runs go to the cluster now, not at the dispatcher's
-                # next periodic look (a second later, which capped a full class at one run per slot a second).
-                self._wakeup()
+                    self._check_submissions()
+                except Exception:  # noqa: BLE001
+                    log.exception("checking submissions to the cluster failed; retrying")
+                with self._lock:
+                    outbox, self._outbox = self._outbox, []
+                try:
+                    if self._exchanges:
+                        reports, refused = ray.get(self._supervisor.exchange.remote(outbox, acked, self.REPORT_WAIT_SECONDS))
+                    else:  # an older supervisor: reports without their attempt, acknowledged by run
+                        if acked:
+                            self._supervisor.ack.remote([run_id for run_id, _ in acked])
+                        reports = [(run_id, None, report) for run_id, report in
+                                   ray.get(self._supervisor.next_reports.remote(self.REPORT_WAIT_SECONDS))]
+                        refused = []
+                    acked = []
+                except Exception as exc:  # noqa: BLE001 - the supervisor or the connection is gone
+                    tasks = {task.run_id: task for task, _ in outbox}
+                    for task in tasks.values():  # (acknowledgements are sent again with the next call)
+                        self._refused(task, in_one_line(exc))
+                    if self._stop.is_set():
+                        return
+                    log.exception("lost touch with the cluster's supervisor; retrying")
+                    self._stop.wait(1.0)
+                    continue
+                tasks = {task.run_id: task for task, _ in outbox}
+                for run_id, why in refused:
+                    self._refused(tasks[run_id], why)
+                acked = self._record(reports)
+                if reports:
+                    # Slots are free: the next queued runs go to the cluster now (with the next exchange),
+                    # not at the dispatcher's next periodic look (a second later, which capped a full
+                    # class at one run per slot a second).
+                    try:
+                        self._next_run()
+                    except Exception:  # noqa: BLE001
+                        log.exception("starting the next runs failed; the dispatcher will")
+                        self._wakeup()
+        finally:
+            self._flush(acked)
+
+    def _record(self, reports: list[tuple[str, int | None, RunReport]]) -> list[tuple[str, int | None]]:
+        """Hand the reports to the platform; returns those recorded (acknowledged with the next call)."""
+        recorded = []
+        for run_id, attempt, report in reports:
+            stages.mark(run_id, "collected")
+            with self._lock:
+                if attempt is not None and self._attempts.get(run_id, attempt) != attempt:
+                    # An earlier attempt's (the run was queued again after its lease expired): not the run's.
+                    log.warning("run %s: dropped the report of its attempt %s", run_id, attempt)
+                    recorded.append((run_id, attempt))
+                    continue
+                self._attempts.pop(run_id, None)
+                cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
+            try:
+                self._on_done(run_id, report)
+                recorded.append((run_id, attempt))
+            except Exception:
+                log.exception("could not record the result of run %s; it stays with the supervisor", run_id)
+                with self._lock:
+                    self._running[run_id] = cls or ""
+        return recorded
+
+    def _flush(self, acked: list[Any]) -> None:
+        """The reporting thread stops: what it still held goes now (runs it dispatched, acknowledgements)."""
+        with self._lock:
+            outbox, self._outbox = self._outbox, []
+        for task, options in outbox:
+            try:
+                with self._lock:
+                    self._send(task, options)
+            except Exception as exc:  # noqa: BLE001 - not sent: the run fails, saying why
+                self._refused(task, in_one_line(exc))
+        if acked:
+            with contextlib.suppress(Exception):
+                self._supervisor.ack.remote(acked if self._exchanges else [run_id for run_id, _ in acked])
