@@ -478,6 +478,7 @@ class RayExecutor(Executor):
 
     def shutdown(self, *, cancel_running: bool = True) -> None:
         if cancel_running:
+            self._send_outbox()  # (a cancel sent before its run would find nothing to cancel)
             for run_id in self.running():
                 self.cancel(run_id)
             deadline = time.monotonic() + self._settings.ray_cancel_grace_seconds + 5
@@ -590,6 +591,13 @@ class RayExecutor(Executor):
 
     def _flush(self, acked: list[Any]) -> None:
         """The reporting thread stops: what it still held goes now (runs it dispatched, acknowledgements)."""
+        self._send_outbox()
+        if acked:
+            with contextlib.suppress(Exception):
+                self._supervisor.ack.remote(acked if self._exchanges else [run_id for run_id, _ in acked])
+
+    def _send_outbox(self) -> None:
+        """Send the runs waiting for the reporting thread's next exchange now, one call each."""
         with self._lock:
             outbox, self._outbox = self._outbox, []
         for task, options in outbox:
@@ -598,6 +606,3 @@ class RayExecutor(Executor):
                     self._send(task, options)
             except Exception as exc:  # noqa: BLE001 - not sent: the run fails, saying why
                 self._refused(task, in_one_line(exc))
-        if acked:
-            with contextlib.suppress(Exception):
-                self._supervisor.ack.remote(acked if self._exchanges else [run_id for run_id, _ in acked])
