@@ -298,7 +298,8 @@ class Supervisor:
         return ready  # type: ignore[return-value]
 
     async def next_reports(self, timeout: float) -> list[tuple[str, RunReport]]:
-        """(Protocol 1) Reports not yet acknowledged, waiting up to ``timeout`` seconds for one."""
+        """Reports not yet acknowledged, waiting up to ``timeout`` seconds for one (protocol 1: for a
+        server older than this supervisor, which acknowledges by run id)."""
         return [(rid, report) for rid, _, report in await self._reports(timeout)]
 
     def ack(self, acked: list[Any]) -> None:
@@ -443,9 +444,13 @@ class RayExecutor(Executor):
             # Not waited for here (the dispatcher goes on to the next run); the collector checks it.
             self._submitting[self._supervisor.submit.remote(task, options)] = task
         except BaseException:  # not even sent (the connection is gone): the dispatcher fails the run
-            self._running.pop(task.run_id, None)
-            self._attempts.pop(task.run_id, None)
+            self._forget(task.run_id)
             raise
+
+    def _forget(self, run_id: str) -> str | None:
+        """The run no longer executes for this server (with the lock held); returns its class."""
+        self._attempts.pop(run_id, None)
+        return self._running.pop(run_id, None)
 
     def release(self) -> None:
         self._stop.set()
@@ -514,8 +519,7 @@ class RayExecutor(Executor):
 
     def _refused(self, task: RunTask, why: str) -> None:
         with self._lock:
-            self._running.pop(task.run_id, None)
-            self._attempts.pop(task.run_id, None)
+            self._forget(task.run_id)
         self._on_done(task.run_id, RunReport(error=f"the cluster did not take the run: {why}", log_key=task.log_key))
         self._wakeup()
 
@@ -543,8 +547,7 @@ class RayExecutor(Executor):
                         refused = []
                     acked = []
                 except Exception as exc:  # noqa: BLE001 - the supervisor or the connection is gone
-                    tasks = {task.run_id: task for task, _ in outbox}
-                    for task in tasks.values():  # (acknowledgements are sent again with the next call)
+                    for task, _ in outbox:  # (acknowledgements are sent again with the next call)
                         self._refused(task, in_one_line(exc))
                     if self._stop.is_set():
                         return
@@ -578,8 +581,7 @@ class RayExecutor(Executor):
                     log.warning("run %s: dropped the report of its attempt %s", run_id, attempt)
                     recorded.append((run_id, attempt))
                     continue
-                self._attempts.pop(run_id, None)
-                cls = self._running.pop(run_id, None)  # the slot is free before the run is seen to end
+                cls = self._forget(run_id)  # the slot is free before the run is seen to end
             try:
                 self._on_done(run_id, report)
                 recorded.append((run_id, attempt))
