@@ -363,6 +363,40 @@ def test_runs_handed_over_from_the_backends_own_thread_execute(backend: Harness)
     assert backend.queued == []
 
 
+@contextlib.contextmanager
+def _attached_to(supervisor_class: type, request: pytest.FixtureRequest, tmp_path: Path,
+                 app_env_dir: Path) -> Iterator[tuple[Harness, Any]]:
+    """A Ray executor attached to a supervisor of ``supervisor_class``, made beforehand under the
+    installation's name (as a server before this one would have): the harness and that actor."""
+    import ray
+
+    from runyard.execution.backends import ray as ray_backend
+
+    cluster = request.getfixturevalue("ray_cluster")
+    namespace = f"contract-{supervisor_class.__name__.lower()}-{uuid.uuid4().hex[:8]}"
+    if not ray.is_initialized():
+        ray_backend.join_cluster(ray, cluster.address, namespace)
+    actor = (ray.remote(supervisor_class)
+             .options(name=f"runyard-supervisor-{namespace}", namespace=namespace, lifetime="detached", num_cpus=0,
+                      max_concurrency=100, resources={"node:__internal_head__": 0.001})
+             .remote())
+    settings = Settings(data_dir=tmp_path / "worker", executor=cluster.address, blob_url=f"file://{tmp_path / 'blobs'}",
+                        execution={"env_dir": app_env_dir, "default_class": "c1", "ray_namespace": namespace,
+                                   "ray_cancel_grace_seconds": 5,
+                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120}}})
+    blobs = open_blob_store(settings.blob_url)
+    harness = Harness("ray", None, blobs)  # type: ignore[arg-type]
+    harness.executor = create_executor(cluster.address, settings=settings, blobs=blobs, on_done=harness.on_done,
+                                       sandbox=open_sandbox(settings), next_run=harness.next_run, wakeup=harness.woken.set)
+    harness.executor.start()
+    try:
+        yield harness, actor
+    finally:
+        harness.executor.shutdown(cancel_running=True)
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+
+
 def test_a_supervisor_left_by_an_older_server_is_used_as_it_is(request: pytest.FixtureRequest, tmp_path: Path,
                                                                  app_env_dir: Path) -> None:
     """A detached supervisor outlives the server that made it: a newer server attaching to one of an
@@ -372,30 +406,13 @@ def test_a_supervisor_left_by_an_older_server_is_used_as_it_is(request: pytest.F
 
     from runyard.execution.backends import ray as ray_backend
 
-    cluster = request.getfixturevalue("ray_cluster")
-    namespace = f"contract-older-{uuid.uuid4().hex[:8]}"
-    if not ray.is_initialized():
-        ray_backend.join_cluster(ray, cluster.address, namespace)
-
     class OlderSupervisor(ray_backend.Supervisor):  # (made here: shipped to the cluster by value)
         exchange = None  # type: ignore[assignment]  # (protocol 1 had no such call)
 
         def configure(self, config: Any) -> None:  # type: ignore[override]
             self._config = config  # (and answered nothing)
 
-    older = (ray.remote(OlderSupervisor)
-             .options(name=f"runyard-supervisor-{namespace}", namespace=namespace, lifetime="detached", num_cpus=0,
-                      max_concurrency=100, resources={"node:__internal_head__": 0.001})
-             .remote())
-    settings = Settings(data_dir=tmp_path / "worker", executor=cluster.address, blob_url=f"file://{tmp_path / 'blobs'}",
-                        execution={"env_dir": app_env_dir, "default_class": "c1", "ray_namespace": namespace,
-                                   "classes": {"c1": {"concurrency": 2, "max_duration_seconds": 120}}})
-    blobs = open_blob_store(settings.blob_url)
-    harness = Harness("ray", None, blobs)  # type: ignore[arg-type]
-    harness.executor = create_executor(cluster.address, settings=settings, blobs=blobs, on_done=harness.on_done,
-                                       sandbox=open_sandbox(settings), next_run=harness.next_run, wakeup=harness.woken.set)
-    harness.executor.start()
-    try:
+    with _attached_to(OlderSupervisor, request, tmp_path, app_env_dir) as (harness, older):
         first, second = (harness.task(JSON_APP, json.dumps({"n": n}).encode(), bundle="older") for n in range(2))
         harness.queued.append(second)
         harness.executor.submit(first)
@@ -406,7 +423,28 @@ def test_a_supervisor_left_by_an_older_server_is_used_as_it_is(request: pytest.F
         while ray.get(older.in_flight.remote()):  # acknowledged: the older supervisor forgets them
             assert time.monotonic() < deadline, ray.get(older.in_flight.remote())
             time.sleep(0.1)
-    finally:
-        harness.executor.shutdown(cancel_running=True)
-        with contextlib.suppress(Exception):
-            ray.kill(older)
+
+
+def test_a_cancel_that_overtakes_its_run_on_the_way_to_the_cluster_still_cancels_it(
+        request: pytest.FixtureRequest, tmp_path: Path, app_env_dir: Path) -> None:
+    """Ray keeps no order between one caller's calls to an async actor: a cancel sent right after its
+    run can reach the supervisor first. The run must still end canceled, without executing (and
+    promptly: not after running its course)."""
+    import asyncio
+
+    from runyard.execution.backends import ray as ray_backend
+
+    class SlowToTakeRuns(ray_backend.Supervisor):  # every submission is overtaken by what follows it
+        async def submit(self, task: Any, options: dict[str, Any]) -> None:
+            await asyncio.sleep(1.0)
+            await super().submit(task, options)
+
+    with _attached_to(SlowToTakeRuns, request, tmp_path, app_env_dir) as (harness, _):
+        task = harness.task(JSON_APP, json.dumps({"wait": 60, "log": ["started"]}).encode(), bundle="overtaken")
+        started = time.monotonic()
+        harness.executor.submit(task)
+        harness.executor.cancel(task.run_id)
+        report = harness.wait(task.run_id, timeout=90)
+        assert report.canceled, (report, harness.log(report))
+        assert time.monotonic() - started < 10 and "started" not in harness.log(report)
+        assert harness.executor.free_capacity("c1") == 2

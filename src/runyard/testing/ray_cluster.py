@@ -121,6 +121,9 @@ class RayCluster:
             "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
             "RAY_health_check_failure_threshold": "3", "RAY_health_check_initial_delay_ms": "1000",
             "RAY_USAGE_STATS_ENABLED": "0",
+            # The head's client proxy forks a process per joining client while gRPC threads are busy;
+            # gRPC's fork handlers then now and then crash the child (a join waits 30 s, then fails).
+            "GRPC_ENABLE_FORK_SUPPORT": "0",
         })
         env.update(self.env)
         return env

@@ -284,7 +284,10 @@ class ServerProcess:
                 "--port", str(self.port), "--data-dir", str(self.data_dir)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        wait_for(self._healthy, timeout=SERVER_START_SECONDS, what=f"runyard serve on port {self.port}", interval=0.1)
+        try:
+            wait_for(self._healthy, timeout=SERVER_START_SECONDS, what=f"runyard serve on port {self.port}", interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log:\n{self.log_tail()}") from None
         return self
 
     def _healthy(self) -> bool:

@@ -216,12 +216,17 @@ class _Entry:
 class Supervisor:
     """The cluster-side owner of an installation's runs (a detached async actor; see the module)."""
 
-    #: What ``configure`` answers: 2 has ``exchange``. (A supervisor outlives the server that made it:
-    #: a newer server attached to an older one's uses the calls that one has.)
-    PROTOCOL = 2
+    #: What ``configure`` answers: 2 has ``exchange``; 3 takes the attempt with a cancel. (A supervisor
+    #: outlives the server that made it: a newer server attached to an older one's uses the calls that one has.)
+    PROTOCOL = 3
+
+    #: How long a cancel that came before its run is kept for it (Ray does not keep the order of one
+    #: caller's calls to an async actor: a cancel sent right after its run's submission can get here first).
+    EARLY_CANCEL_SECONDS = 600.0
 
     def __init__(self) -> None:
         self._runs: dict[str, _Entry] = {}
+        self._early_cancels: dict[tuple[str, int], float] = {}  # (run, attempt) -> when asked
         self._reported = asyncio.Condition()
         self._config: Any = None
 
@@ -256,6 +261,15 @@ class Supervisor:
             if held.report is None:
                 held.cancel.set()
                 _import_ray().cancel(held.ref, force=True)
+        if self._early_cancels.pop((task.run_id, task.attempt), None) is not None:
+            # Canceled before it got here: it never starts, and ends canceled.
+            entry = _Entry(task, None, report=RunReport(canceled=True, log_key=task.log_key))
+            entry.cancel.set()
+            entry.ended.set()
+            self._runs[task.run_id] = entry
+            async with self._reported:
+                self._reported.notify_all()
+            return
         stages.mark(task.run_id, "supervisor")
         ref = _remote_execute().options(**options).remote(task, self._config)
         self._runs[task.run_id] = entry = _Entry(task, ref)
@@ -311,8 +325,15 @@ class Supervisor:
             if entry is not None and entry.report is not None and attempt in (None, entry.task.attempt):
                 del self._runs[run_id]
 
-    async def cancel(self, run_id: str, grace: float) -> None:
+    async def cancel(self, run_id: str, grace: float, attempt: int | None = None) -> None:
+        """Cancel a run: gracefully, then by force after ``grace`` seconds. A cancel naming an attempt
+        this supervisor does not hold (yet) is kept for it, so it holds whichever call gets here first."""
         entry = self._runs.get(run_id)
+        if attempt is not None and (entry is None or entry.task.attempt != attempt):
+            now = time.monotonic()
+            self._early_cancels = {k: t for k, t in self._early_cancels.items() if now - t < self.EARLY_CANCEL_SECONDS}
+            self._early_cancels[(run_id, attempt)] = now
+            return
         if entry is None or entry.report is not None or entry.cancel.is_set():
             return
         entry.cancel.set()
@@ -372,7 +393,8 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             join_cluster(ray, address, self.namespace)
         self._supervisor, protocol = self._attach_supervisor(ray, NodeConfig.of(settings))
-        self._exchanges = (protocol or 1) >= 2
+        self._protocol = protocol or 1
+        self._exchanges = self._protocol >= 2
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}  # run id -> class, as the supervisor holds them
         self._attempts: dict[str, int] = {}  # run id -> the attempt submitted (reports of another are stale)
@@ -465,7 +487,12 @@ class RayExecutor(Executor):
         with self._lock:
             if run_id not in self._running:
                 return
-        self._supervisor.cancel.remote(run_id, self._settings.ray_cancel_grace_seconds)
+            attempt = self._attempts.get(run_id)
+        grace = self._settings.ray_cancel_grace_seconds
+        if self._protocol >= 3 and attempt is not None:  # (the attempt lets a cancel that overtakes its run wait for it)
+            self._supervisor.cancel.remote(run_id, grace, attempt)
+        else:
+            self._supervisor.cancel.remote(run_id, grace)
 
     def free_capacity(self, execution_class: str) -> int:
         with self._lock:
