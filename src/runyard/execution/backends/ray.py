@@ -263,12 +263,8 @@ class Supervisor:
                 _import_ray().cancel(held.ref, force=True)
         if self._early_cancels.pop((task.run_id, task.attempt), None) is not None:
             # Canceled before it got here: it never starts, and ends canceled.
-            entry = _Entry(task, None, report=RunReport(canceled=True, log_key=task.log_key))
-            entry.cancel.set()
-            entry.ended.set()
-            self._runs[task.run_id] = entry
-            async with self._reported:
-                self._reported.notify_all()
+            self._runs[task.run_id] = _Entry(task, None, report=RunReport(canceled=True, log_key=task.log_key))
+            await self._notify_reported()
             return
         stages.mark(task.run_id, "supervisor")
         ref = _remote_execute().options(**options).remote(task, self._config)
@@ -296,6 +292,9 @@ class Supervisor:
         entry.report = report
         stages.mark(task.run_id, "reported")
         entry.ended.set()
+        await self._notify_reported()
+
+    async def _notify_reported(self) -> None:
         async with self._reported:
             self._reported.notify_all()
 
